@@ -1,0 +1,8 @@
+"""Append-only, hash-chained audit log. ``audit.record(...)`` is the single entry point."""
+
+
+def record(*args, **kwargs):
+    # Imported lazily so that `import audit` works before the app registry is ready.
+    from .services import record as _record
+
+    return _record(*args, **kwargs)

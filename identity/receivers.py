@@ -1,0 +1,25 @@
+"""Sign-in success and failure are security events."""
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+
+import audit
+from audit.services import Actor
+
+
+@receiver(user_logged_in)
+def _signed_in(sender, request, user, **kwargs):
+    audit.record(getattr(request, "tenant", None), user, "signin.succeeded", user, request, method="password")
+
+
+@receiver(user_logged_out)
+def _signed_out(sender, request, user, **kwargs):
+    if user is not None:
+        audit.record(getattr(request, "tenant", None), user, "signin.signed_out", user, request)
+
+
+@receiver(user_login_failed)
+def _sign_in_failed(sender, credentials, request=None, **kwargs):
+    email = (credentials.get("username") or credentials.get("email") or "")[:254]
+    audit.record(getattr(request, "tenant", None), Actor("anonymous", "", email), "signin.failed",
+                 ("identity.user", "", email), request, severity="notice", email=email)

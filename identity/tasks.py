@@ -1,0 +1,10 @@
+from celery import shared_task
+from django.core.management import call_command
+
+from jobs.services import job_run
+
+
+@shared_task(name="identity.clear_expired_sessions", acks_late=True, ignore_result=True)
+def clear_expired_sessions():
+    with job_run("identity.clear_expired_sessions"):
+        call_command("clearsessions")

@@ -1,0 +1,32 @@
+"""The Celery app. Redis is the broker when REDIS_URL is set; otherwise kombu's filesystem transport
+under var/broker (see settings), so the embedded default runs the same tasks and beat schedule."""
+
+import os
+from datetime import timedelta
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcp_platform.settings")
+
+app = Celery("mcp_platform")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+def beat_schedule(settings) -> dict:
+    """One place for every scheduled job; apps add theirs here as they land."""
+    return {
+        "scheduler-heartbeat": {
+            "task": "jobs.scheduler_heartbeat",
+            "schedule": timedelta(seconds=settings.HEARTBEAT_INTERVAL_SECONDS),
+        },
+        "clear-expired-sessions": {"task": "identity.clear_expired_sessions", "schedule": crontab(minute=17)},
+    }
+
+
+@app.on_after_finalize.connect
+def _install_schedule(sender, **kwargs):
+    from django.conf import settings
+
+    sender.conf.beat_schedule = beat_schedule(settings)

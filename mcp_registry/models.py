@@ -1,0 +1,81 @@
+"""The registry of MCP servers (protected resources) a tenant authorizes access to."""
+
+import uuid
+
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+
+from tenants.models import TenantOwned
+
+SCOPE_NAME = RegexValidator(r"^[\x21\x23-\x5B\x5D-\x7E]{1,100}$",
+                            "A scope is 1-100 printable characters without spaces, quotes or backslashes.")
+
+
+class HostingMode(models.TextChoices):
+    EXTERNAL = "external", "External (the MCP server runs mcp_guard)"
+    GATEWAY = "gateway", "Gateway (the platform proxies to an upstream MCP server)"
+
+
+class ResourceStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    DISABLED = "disabled", "Disabled"
+
+
+class MCPResource(TenantOwned):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.SlugField(max_length=60, help_text="Short name, used in gateway paths: /t/<tenant>/mcp/<name>")
+    display_name = models.CharField(max_length=120, blank=True)
+    description = models.TextField(blank=True)
+    # Unique platform-wide: two tenants claiming one URI would be a confused-deputy risk.
+    uri = models.CharField("canonical resource URI", max_length=2000, unique=True)
+    hosting_mode = models.CharField(max_length=10, choices=HostingMode.choices, default=HostingMode.EXTERNAL)
+    upstream_url = models.URLField(max_length=2000, blank=True)
+    documentation_url = models.URLField(max_length=2000, blank=True)
+    status = models.CharField(max_length=10, choices=ResourceStatus.choices, default=ResourceStatus.ACTIVE)
+    access_token_lifetime = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(60)],
+        help_text="Seconds; empty uses the tenant's default.")
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verification_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="mcpresource_tenant_name")]
+
+    def __str__(self):
+        return self.display_name or self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == ResourceStatus.ACTIVE
+
+
+class ResourceScope(models.Model):
+    resource = models.ForeignKey(MCPResource, on_delete=models.CASCADE, related_name="scopes")
+    name = models.CharField(max_length=100, validators=[SCOPE_NAME])
+    description = models.CharField(max_length=300, blank=True)
+    granted_by_default = models.BooleanField(
+        default=True, help_text="Granted when a client asks for no scope; otherwise only when requested.")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["resource", "name"], name="resourcescope_resource_name")]
+
+    def __str__(self):
+        return self.name
+
+
+class ResourceTool(models.Model):
+    resource = models.ForeignKey(MCPResource, on_delete=models.CASCADE, related_name="tools")
+    name = models.CharField(max_length=128)
+    description = models.TextField(blank=True)
+    required_scopes = models.ManyToManyField(ResourceScope, blank=True, related_name="tools")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["resource", "name"], name="resourcetool_resource_name")]
+
+    def __str__(self):
+        return self.name

@@ -1,0 +1,84 @@
+"""The base of every tenant-scoped API endpoint.
+
+The tenant comes from the caller's credential, never from the URL: an OAuth access token carries its
+tenant (``request.auth.tenant``); a console session names one with the ``X-Tenant`` header or the
+tenant chosen in the console. Querysets are filtered by that tenant in ``get_queryset`` every time, so
+another tenant's object id is a 404.
+"""
+
+from __future__ import annotations
+
+from rest_framework import permissions, viewsets
+from rest_framework.exceptions import NotAuthenticated, NotFound, PermissionDenied
+
+from tenants.console import SESSION_TENANT_KEY
+from tenants.context import bind_tenant
+from tenants.models import ADMIN_ROLES, CONSOLE_ROLES, Membership
+from tenants.selectors import membership_of, tenant_by_slug
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def resolve_api_tenant(request):
+    """(tenant, membership-or-None, scopes-or-None) for the caller; raises if there is none."""
+    credential_tenant = getattr(request.auth, "tenant", None)
+    if credential_tenant is not None:
+        if not credential_tenant.is_active:
+            raise PermissionDenied(f"tenant '{credential_tenant.slug}' is suspended")
+        return credential_tenant, None, set(getattr(request.auth, "scopes", ()) or ())
+    user = request.user
+    if not user.is_authenticated:
+        raise NotAuthenticated()
+    slug = request.headers.get("X-Tenant") or request.session.get(SESSION_TENANT_KEY)
+    if not slug:
+        memberships = list(Membership.objects.unscoped().filter(user=user, role__in=CONSOLE_ROLES)
+                           .select_related("tenant")[:2])
+        if len(memberships) != 1:
+            raise PermissionDenied("name the tenant with the X-Tenant header (you belong to several or none)")
+        return memberships[0].tenant, memberships[0], None
+    tenant = tenant_by_slug(slug)
+    membership = membership_of(user, tenant) if tenant else None
+    if membership is None or membership.role not in CONSOLE_ROLES:
+        raise NotFound(f"no tenant '{slug}' that you administer")
+    if not tenant.is_active:
+        raise PermissionDenied(f"tenant '{tenant.slug}' is suspended: {tenant.suspended_reason}")
+    return tenant, membership, None
+
+
+class TenantPermission(permissions.BasePermission):
+    """Sessions: read needs owner/admin/auditor, write needs owner/admin. Tokens: the area's scopes."""
+
+    def has_permission(self, request, view):
+        tenant, membership, scopes = resolve_api_tenant(request)
+        request.tenant, request.membership = tenant, membership
+        bind_tenant(tenant)  # reset by the tenant middleware's context at the end of the request
+        write = request.method not in SAFE_METHODS
+        if scopes is not None:
+            needed = view.required_scope(write)
+            if needed not in scopes and f"admin:{view.api_area}" not in scopes:
+                raise PermissionDenied(f"this token lacks the '{needed}' scope")
+            return True
+        allowed = ADMIN_ROLES if write else CONSOLE_ROLES
+        if membership.role not in allowed:
+            raise PermissionDenied(f"your role '{membership.role}' cannot {'change' if write else 'read'} "
+                                   f"{view.api_area}")
+        return True
+
+
+class TenantEndpoint(viewsets.GenericViewSet):
+    """Subclasses set ``api_area`` (e.g. "members") and return ``for_tenant`` querysets."""
+
+    permission_classes = [TenantPermission]
+    api_area = ""
+
+    @classmethod
+    def required_scope(cls, write: bool) -> str:
+        return f"admin:{cls.api_area}" if write else f"admin:{cls.api_area}.read"
+
+    @property
+    def tenant(self):
+        return self.request.tenant
+
+    def get_actor(self):
+        user = self.request.user
+        return user if user.is_authenticated else getattr(self.request.auth, "application", None)

@@ -1,0 +1,61 @@
+"""One error format for the whole REST API:
+
+    {"error": {"code": "validation_error", "message": "...", "fields": {"slug": ["..."]}}}
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from tenants.errors import TenantError
+
+_CODES = {
+    status.HTTP_400_BAD_REQUEST: "validation_error",
+    status.HTTP_401_UNAUTHORIZED: "not_authenticated",
+    status.HTTP_403_FORBIDDEN: "permission_denied",
+    status.HTTP_404_NOT_FOUND: "not_found",
+    status.HTTP_405_METHOD_NOT_ALLOWED: "method_not_allowed",
+    status.HTTP_409_CONFLICT: "conflict",
+    status.HTTP_429_TOO_MANY_REQUESTS: "rate_limited",
+}
+
+
+def _flatten(detail):
+    if isinstance(detail, list):
+        return [str(item) for item in detail]
+    if isinstance(detail, dict):
+        return {key: _flatten(value) for key, value in detail.items()}
+    return [str(detail)]
+
+
+def error_response(code: str, message: str, http_status: int, fields: dict | None = None, headers=None):
+    body = {"error": {"code": code, "message": message}}
+    if fields:
+        body["error"]["fields"] = fields
+    return Response(body, status=http_status, headers=headers)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, TenantError):
+        http_status = {"duplicate": 409, "forbidden": 403, "last_owner": 409}.get(exc.code, 400)
+        fields = {exc.field: [str(exc)]} if exc.field else None
+        return error_response(exc.code, str(exc), http_status, fields)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    code = _CODES.get(response.status_code, "error")
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail
+        fields = _flatten(detail) if isinstance(detail, dict) else {"non_field_errors": _flatten(detail)}
+        first = next(iter(fields.values()))
+        message = first[0] if isinstance(first, list) and first else "The request is not valid."
+        return error_response(code, str(message), response.status_code, fields, headers=response.headers)
+    detail = getattr(exc, "detail", None)
+    message = str(detail) if detail else response.status_text
+    return error_response(code, message, response.status_code, headers=response.headers)

@@ -1,0 +1,34 @@
+from django import forms
+
+from .models import Role, Tenant
+
+
+class TenantCreateForm(forms.ModelForm):
+    class Meta:
+        model = Tenant
+        fields = ["slug", "name", "display_name", "accent_color"]
+        help_texts = {"slug": "Part of the issuer URL: /t/<slug>. Lower-case letters, digits, hyphens."}
+
+    def validate_unique(self):
+        pass  # the service reports a duplicate slug with its own message
+
+
+class TenantBrandingForm(forms.ModelForm):
+    logo_url = forms.URLField(assume_scheme="https", required=False, label="Logo URL (https)")
+
+    class Meta:
+        model = Tenant
+        fields = ["name", "display_name", "logo_url", "accent_color", "custom_domain"]
+
+
+class MemberAddForm(forms.Form):
+    email = forms.EmailField(label="E-mail")
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class SuspendForm(forms.Form):
+    reason = forms.CharField(max_length=300)

@@ -1,0 +1,60 @@
+"""Resolves the tenant of a request from its path (/t/<slug>/, also after /.well-known/<name>) or a
+verified custom domain, onto ``request.tenant`` and the tenant ContextVar."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.shortcuts import render
+
+from . import selectors
+from .context import bind_tenant, unbind_tenant
+
+# /t/acme/..., and RFC 8414 / RFC 9728 path insertion: /.well-known/<document>/t/acme/...
+TENANT_PATH = re.compile(r"^(?:/\.well-known/[a-z0-9-]+)?/t/(?P<slug>[^/]+)(?:/|$)")
+
+
+def wants_json(request) -> bool:
+    accept = request.META.get("HTTP_ACCEPT", "")
+    return "text/html" not in accept or "/.well-known/" in request.path_info
+
+
+def tenant_error(request, status: int, error: str, description: str, tenant=None):
+    if wants_json(request):
+        return JsonResponse({"error": error, "error_description": description}, status=status)
+    return render(request, "errors/tenant.html",
+                            {"status": status, "error": error, "description": description, "tenant": tenant},
+                  status=status)
+
+
+class TenantMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+        # Requests to the platform's own host never look up custom domains (no query per request).
+        self.platform_hosts = {urlsplit(settings.PUBLIC_URL).hostname, "127.0.0.1", "localhost", "testserver"}
+
+    def __call__(self, request):
+        request.tenant = None
+        match = TENANT_PATH.match(request.path_info)
+        tenant = None
+        if match:
+            slug = match.group("slug")
+            tenant = selectors.tenant_by_slug(slug)
+            if tenant is None:
+                return tenant_error(request, 404, "unknown_tenant", f"There is no tenant '{slug[:40]}' here.")
+        else:
+            host = request.get_host().rsplit(":", 1)[0] if request.META.get("HTTP_HOST") else ""
+            if host and host not in self.platform_hosts:
+                tenant = selectors.tenant_by_domain(host)
+        if tenant is not None and not tenant.is_active:
+            return tenant_error(request, 403, "tenant_suspended",
+                                f"Tenant '{tenant.slug}' is suspended: {tenant.suspended_reason}", tenant)
+        request.tenant = tenant
+        token = bind_tenant(tenant)
+        try:
+            return self.get_response(request)
+        finally:
+            unbind_tenant(token)

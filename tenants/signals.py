@@ -1,0 +1,11 @@
+"""Signals for apps above `tenants` (ARCHITECTURE §1: lower apps never import higher ones).
+
+tenant_created is sent inside the creating transaction: receivers (e.g. oauth creating the first
+signing key) either all succeed with the tenant or roll back with it.
+"""
+
+from django.dispatch import Signal
+
+tenant_created = Signal()  # sender=Tenant, tenant=..., actor=...
+tenant_suspended = Signal()  # sender=Tenant, tenant=..., actor=...
+membership_removed = Signal()  # sender=Membership, tenant=..., user=..., actor=...

@@ -1,0 +1,211 @@
+"""Test infrastructure: real PostgreSQL, Redis, Celery worker and Chromium.
+
+Under CI=true a missing service fails the run instead of skipping tests.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+# Playwright's sync API keeps an event loop in the test thread; Django's async-safety check would then
+# refuse ORM calls made by the test itself. The tests are synchronous, so this is safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def require_service(name: str, reason: str):
+    """The suite tests real parts: a missing service is a failure, never a silent skip."""
+    pytest.fail(f"{name} is required: {reason}")
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_sessionstart(session):
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if IN_CI and "postgresql" not in engine:
+        raise pytest.UsageError("CI runs the suite against PostgreSQL: set DATABASE_URL=postgres://...")
+    if IN_CI and not (settings.REDIS_URL and _reachable(settings.REDIS_URL, 6379)):
+        raise pytest.UsageError("CI needs Redis: set REDIS_URL and start redis-server")
+
+
+def pytest_report_header(config):
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return [f"database: {db['ENGINE'].rsplit('.', 1)[-1]} {db.get('HOST') or ''} {db['NAME']}",
+            f"redis: {settings.REDIS_URL or 'none'}  chromium: {CHROMIUM if Path(CHROMIUM).exists() else 'missing'}"]
+
+
+# --- Tenants and people ---------------------------------------------------------------------------
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def make_user(db):
+    from django.contrib.auth import get_user_model
+
+    def make(email: str, password: str = PASSWORD, **extra):
+        return get_user_model().objects.create_user(email=email, password=password, **extra)
+
+    return make
+
+
+@pytest.fixture
+def make_tenant(db):
+    from audit.services import Actor
+    from tenants.services import tenant_create
+
+    def make(slug: str, **kwargs):
+        kwargs.setdefault("name", slug.title())
+        return tenant_create(slug=slug, actor=Actor("test", "", "pytest"), **kwargs)
+
+    return make
+
+
+class TenantWorld:
+    """One tenant with an owner, an admin, an auditor and an end user, all with PASSWORD."""
+
+    def __init__(self, tenant, owner, admin, auditor, member):
+        self.tenant, self.owner, self.admin, self.auditor, self.member = tenant, owner, admin, auditor, member
+
+    @property
+    def slug(self):
+        return self.tenant.slug
+
+
+@pytest.fixture
+def make_world(make_tenant, make_user):
+    from tenants.models import Membership, Role
+
+    def make(slug: str) -> TenantWorld:
+        tenant = make_tenant(slug)
+        people = {}
+        for role in (Role.OWNER, Role.ADMIN, Role.AUDITOR, Role.MEMBER):
+            user = make_user(f"{role}@{slug}.example")
+            Membership.objects.create(tenant=tenant, user=user, role=role)
+            people[role.value] = user
+        return TenantWorld(tenant, people["owner"], people["admin"], people["auditor"], people["member"])
+
+    return make
+
+
+@pytest.fixture
+def two_tenants(make_world):
+    """Tenant A and tenant B, for every cross-tenant test: B's credentials must never reach A's data."""
+    return make_world("alpha"), make_world("bravo")
+
+
+@pytest.fixture
+def signed_in(client):
+    def sign_in(user):
+        client.force_login(user, backend="identity.backends.EmailBackend")
+        return client
+
+    return sign_in
+
+
+# --- Celery ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """A real Celery worker process on Redis, consuming this session's queue against the test database.
+
+    Tests that use it need committed data: mark them ``django_db(transaction=True)``.
+    """
+    from django.conf import settings
+    from django.db import connection
+
+    if not settings.REDIS_URL or not _reachable(settings.REDIS_URL, 6379):
+        require_service("Redis", "the Celery worker uses Redis as its broker")
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    db = connection.settings_dict
+    env = dict(os.environ)
+    if "postgresql" in db["ENGINE"]:
+        env["DATABASE_URL"] = (f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/"
+                               f"{db['NAME']}")
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+    log = open(Path(settings.VAR_DIR) / "celery-worker.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "mcp_platform", "worker", "--queues", queue, "--concurrency", "2",
+         "--pool", "prefork", "--loglevel", "INFO", "--hostname", f"pytest-{uuid.uuid4().hex[:8]}@%h"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    from mcp_platform.celery import app
+
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the Celery worker exited ({proc.returncode}); see {log.name}")
+        replies = app.control.ping(timeout=0.5) or []
+        if replies:
+            break
+    else:
+        proc.terminate()
+        pytest.fail("the Celery worker did not answer a ping within 30 s")
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+# --- Browser --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        require_service("Chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def live_public_url(live_server, settings):
+    """Issuers and absolute URLs follow the live server, as PUBLIC_URL would in production."""
+    settings.PUBLIC_URL = live_server.url
+    return live_server.url
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Human-password hashing is deliberately slow; the suite creates hundreds of users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
