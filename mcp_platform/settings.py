@@ -51,6 +51,7 @@ if IS_PRODUCTION:
 else:
     SECRET_KEY = env.str("SECRET_KEY", default="") or _generated_secret("secret_key", _new_secret_key)
     PLATFORM_KEK = env.str("PLATFORM_KEK", default="") or _generated_secret("platform_kek", _new_kek)
+PLATFORM_KEK_PREVIOUS = env.str("PLATFORM_KEK_PREVIOUS", default="")
 
 # Every issuer and absolute URL is computed from this, never from the Host header.
 PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
@@ -164,7 +165,7 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _https else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=IS_PRODUCTION and _https)
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SILENCED_SYSTEM_CHECKS = [

@@ -51,8 +51,8 @@ def test_admin_manages_members_and_switches_tenant_in_the_browser(live_public_ur
 
 
 def test_tenant_sign_in_page_is_branded_and_refuses_non_members(live_public_url, page, two_tenants):
-    from tests.conftest import PASSWORD
     from tenants.services import tenant_update
+    from tests.conftest import PASSWORD
 
     a, b = two_tenants
     tenant_update(tenant=a.tenant, actor=a.owner, display_name="Alpha Corp", accent_color="#aa0033")
