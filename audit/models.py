@@ -1,13 +1,20 @@
-"""Append-only, hash-chained audit events.
+"""Append-only, hash-chained audit events, their signed checkpoints, and per-tenant audit settings.
 
 Each tenant has its own chain (platform-level events form the chain "platform"). A row stores the hash
 of its predecessor and its own hash over a canonical JSON form of every field, so an update, a deletion,
 a forged row or a reordering breaks the chain at a row that `verify_audit` names. `AuditChainHead` is
 the lock that serialises writers of one chain and remembers its tail, so removing the newest rows is
-detected as well.
+detected as well. `AuditCheckpoint` rows sign (chain, seq, hash) with the platform audit key: retention
+may drop the events before a checkpoint and the rest still verifies from it, and rewriting history
+before a checkpoint would need the signing key.
+
+Foreign keys to other apps are by "app.Model" string: audit imports none of our apps.
 """
 
+import uuid
+
 from django.db import models
+from django.db.models import Q
 
 PLATFORM_CHAIN = "platform"
 
@@ -19,15 +26,34 @@ class Severity(models.TextChoices):
     CRITICAL = "critical", "Critical"
 
 
-class AuditEventQuerySet(models.QuerySet):
-    def update(self, **kwargs):  # noqa: D401 - the ORM path refuses; the database trigger refuses raw SQL
-        raise TypeError("audit events are append-only")
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):  # the ORM path refuses; the database trigger refuses raw SQL
+        raise TypeError(f"{self.model.__name__} rows are append-only")
 
     def delete(self):
-        raise TypeError("audit events are append-only")
+        raise TypeError(f"{self.model.__name__} rows are append-only")
 
 
-class AuditEvent(models.Model):
+class AppendOnlyModel(models.Model):
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError(f"{self.__class__.__name__} rows are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError(f"{self.__class__.__name__} rows are append-only")
+
+
+def _tenant_time_index(field: str, name: str, condition=None):
+    return models.Index(fields=["tenant", field, "occurred_at"], name=name, condition=condition)
+
+
+class AuditEvent(AppendOnlyModel):
     chain = models.CharField(max_length=40, editable=False)
     seq = models.PositiveBigIntegerField(editable=False)
     tenant = models.ForeignKey(
@@ -42,6 +68,9 @@ class AuditEvent(models.Model):
     target_type = models.CharField(max_length=64, blank=True, editable=False)
     target_id = models.CharField(max_length=255, blank=True, editable=False)
     target_label = models.CharField(max_length=255, blank=True, editable=False)
+    # Denormalised from actor/data so that "everything about this client / this MCP server" is indexed.
+    client_id = models.CharField(max_length=255, blank=True, editable=False)
+    resource = models.CharField(max_length=500, blank=True, editable=False)
     ip = models.GenericIPAddressField(null=True, blank=True, editable=False)
     user_agent = models.CharField(max_length=512, blank=True, editable=False)
     request_id = models.CharField(max_length=128, blank=True, editable=False)
@@ -49,27 +78,25 @@ class AuditEvent(models.Model):
     prev_hash = models.CharField(max_length=64, editable=False)
     hash = models.CharField(max_length=64, editable=False)
 
-    objects = AuditEventQuerySet.as_manager()
-
     class Meta:
         ordering = ["chain", "seq"]
         constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="audit_event_chain_seq")]
+        # Every search is "one tenant, newest first, maybe one more filter": one (tenant, filter, time)
+        # index per filter. Sparse columns get partial indexes so they cost nothing on other rows.
         indexes = [
             models.Index(fields=["tenant", "occurred_at"], name="audit_tenant_time"),
-            models.Index(fields=["tenant", "action", "occurred_at"], name="audit_tenant_action_time"),
-            models.Index(fields=["tenant", "target_type", "target_id"], name="audit_tenant_target"),
+            _tenant_time_index("action", "audit_tenant_action_time"),
+            models.Index(fields=["tenant", "target_type", "target_id", "occurred_at"], name="audit_tenant_target"),
+            _tenant_time_index("actor_id", "audit_tenant_actor_time"),
+            _tenant_time_index("actor_label", "audit_tenant_actor_label_time"),
+            _tenant_time_index("severity", "audit_tenant_severity_time", ~Q(severity="info")),
+            _tenant_time_index("client_id", "audit_tenant_client_time", ~Q(client_id="")),
+            _tenant_time_index("resource", "audit_tenant_resource_time", ~Q(resource="")),
+            _tenant_time_index("ip", "audit_tenant_ip_time", Q(ip__isnull=False)),
         ]
 
     def __str__(self):
         return f"{self.chain}#{self.seq} {self.action}"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise TypeError("audit events are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("audit events are append-only")
 
 
 class AuditChainHead(models.Model):
@@ -79,3 +106,90 @@ class AuditChainHead(models.Model):
 
     def __str__(self):
         return f"{self.chain} @ {self.last_seq}"
+
+
+class AuditSigningKey(models.Model):
+    """The platform audit signing key (Ed25519). The private half is sealed under PLATFORM_KEK; public
+    halves stay forever so that old checkpoints keep verifying after the key is replaced."""
+
+    kid = models.CharField(max_length=32, primary_key=True)
+    public_key = models.CharField(max_length=64)  # urlsafe base64 of the 32-byte raw public key
+    sealed_private_key = models.TextField()
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["active"], condition=Q(active=True),
+                                               name="audit_one_active_signing_key")]
+
+    def __str__(self):
+        return f"audit key {self.kid}{' (active)' if self.active else ''}"
+
+
+class AuditCheckpoint(AppendOnlyModel):
+    """A signed statement "chain C had hash H at position S", so the chain verifies from here on."""
+
+    chain = models.CharField(max_length=40, editable=False)
+    seq = models.PositiveBigIntegerField(editable=False)
+    event_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(editable=False)
+    kid = models.CharField(max_length=32, editable=False)
+    signature = models.CharField(max_length=128, editable=False)
+
+    class Meta:
+        ordering = ["chain", "seq"]
+        constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="audit_checkpoint_chain_seq")]
+
+    def __str__(self):
+        return f"checkpoint {self.chain}#{self.seq}"
+
+
+class IPTruncation(models.TextChoices):
+    NONE = "none", "Keep full addresses"
+    NETWORK = "network", "Keep the network only (IPv4 /24, IPv6 /48)"
+    DROP = "drop", "Record no addresses"
+
+
+class AuditTenantSettings(models.Model):
+    """Per-tenant audit policy, keyed by the tenant (no row means the platform defaults)."""
+
+    tenant = models.OneToOneField("tenants.Tenant", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    retention_days = models.PositiveIntegerField(null=True, blank=True,
+                                                 help_text="Drop events older than this; empty keeps them forever.")
+    ip_truncation = models.CharField(max_length=10, choices=IPTruncation.choices, default=IPTruncation.NONE)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"audit settings of {self.tenant_id}"
+
+
+class SinkState(models.TextChoices):
+    ACTIVE = "active", "Delivering"
+    RETRYING = "retrying", "Retrying"
+    DEAD_LETTER = "dead_letter", "Stopped after repeated failures"
+    PAUSED = "paused", "Paused"
+
+
+class AuditSink(models.Model):
+    """A tenant's SIEM webhook. ``cursor_seq`` is the last chain position the receiver acknowledged:
+    delivery resumes after it, so a crash between sending and saving resends (same event ids), never skips."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=100)
+    url = models.URLField(max_length=500)
+    sealed_secret = models.TextField()
+    state = models.CharField(max_length=12, choices=SinkState.choices, default=SinkState.ACTIVE)
+    cursor_seq = models.PositiveBigIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)  # consecutive failures
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    last_delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="audit_sink_tenant_name")]
+
+    def __str__(self):
+        return f"{self.name} -> {self.url}"

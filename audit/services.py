@@ -1,16 +1,48 @@
-"""audit.record: the one way to write an audit event."""
+"""Every write of the audit app: ``record`` (the one way to add an event), signed checkpoints, retention,
+per-tenant audit settings and SIEM sinks. Delivery to sinks is in ``streaming.py``."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import logging
+import re
 from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
 
-from django.db import transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from . import events, keys
 from .context import get_request_context
-from .hashing import GENESIS_HASH, canonical_json, event_hash
-from .models import PLATFORM_CHAIN, AuditChainHead, AuditEvent, Severity
+from .hashing import GENESIS_HASH, canonical_json, checkpoint_payload, event_hash
+from .models import (
+    PLATFORM_CHAIN,
+    AuditChainHead,
+    AuditCheckpoint,
+    AuditEvent,
+    AuditSink,
+    AuditTenantSettings,
+    IPTruncation,
+    Severity,
+    SinkState,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class AuditError(Exception):
+    """A request to the audit app was refused; the message says what to do instead."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+class UnregisteredEventType(AuditError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -23,6 +55,11 @@ class Actor:
 
 
 SYSTEM = Actor("system", "", "system")
+AUDIT_JOB = Actor("job", "audit", "audit")
+
+
+def chain_of(tenant) -> str:
+    return str(tenant.pk) if tenant is not None else PLATFORM_CHAIN
 
 
 def _describe_actor(actor) -> tuple[str, str, str]:
@@ -47,13 +84,67 @@ def _describe_target(target) -> tuple[str, str, str]:
     return f"{meta.app_label}.{meta.model_name}", str(target.pk), str(target)[:255]
 
 
-def record(tenant, actor, action: str, target=None, request=None, *, severity: str = Severity.INFO, **data):
+# Keys whose values are credentials, and values shaped like JWTs: never stored, whoever passes them.
+SECRET_KEYS = frozenset({
+    "password", "secret", "client_secret", "token", "access_token", "refresh_token", "id_token",
+    "code_verifier", "private_key", "assertion", "client_assertion", "registration_access_token",
+    "initial_access_token",
+})
+JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+REDACTED = "[redacted]"
+
+
+def _scrub(value, key: str = ""):
+    if key.lower() in SECRET_KEYS and value not in (None, "", [], {}):
+        return REDACTED
+    if isinstance(value, dict):
+        return {k: _scrub(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    if isinstance(value, str) and "eyJ" in value:
+        return JWT_SHAPE.sub(REDACTED, value)
+    return value
+
+
+def truncate_ip(ip: str | None, mode: str) -> str | None:
+    if not ip or mode == IPTruncation.NONE:
+        return ip
+    if mode == IPTruncation.DROP:
+        return None
+    address = ipaddress.ip_address(ip)
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
+
+
+def _ip_mode(tenant) -> str:
+    if tenant is None:
+        return IPTruncation.NONE
+    mode = AuditTenantSettings.objects.filter(tenant_id=tenant.pk).values_list("ip_truncation", flat=True).first()
+    return mode or IPTruncation.NONE
+
+
+def _event_type(action: str) -> events.EventType | None:
+    kind = events.lookup(action)
+    if kind is None:
+        message = (f"audit action {action!r} is not registered: add "
+                   f"`event({action!r}, \"<what happened>\", <severity>, \"<target type>\")` to audit/events.py")
+        if getattr(settings, "AUDIT_STRICT", False):
+            raise UnregisteredEventType(message)
+        logger.warning("%s (recorded anyway)", message)
+    return kind
+
+
+def record(tenant, actor, action: str, target=None, request=None, *, severity: str | None = None, **data):
     """Append one event to the tenant's chain (the platform chain when tenant is None).
 
     Runs inside the caller's transaction, so an event exists exactly when the change it describes does.
     ``actor`` is a user, an OAuth client, an ``Actor``, or None for "whoever the request is"; ``target``
-    is a model instance or a ``(type, id, label)`` tuple. ``data`` must not hold secrets or raw tokens.
+    is a model instance or a ``(type, id, label)`` tuple. ``severity`` defaults to the event type's.
+    ``data`` must not hold secrets: credential-named keys and JWT-shaped strings are redacted anyway.
+    ``client_id`` and ``resource`` in ``data`` are indexed for search.
     """
+    kind = _event_type(action)
+    severity = severity or (kind.severity if kind else Severity.INFO)
     ctx = get_request_context()
     if actor is None and request is not None:
         actor = getattr(request, "user", None)
@@ -67,34 +158,190 @@ def record(tenant, actor, action: str, target=None, request=None, *, severity: s
         ip, user_agent, request_id = ctx.ip, ctx.user_agent, ctx.request_id
     else:
         ip, user_agent, request_id = None, "", ""
-    chain = str(tenant.pk) if tenant is not None else PLATFORM_CHAIN
+    chain = chain_of(tenant)
     # Normalise through JSON now so the stored value hashes the same after a database round trip.
-    data = json.loads(canonical_json(data))
+    data = json.loads(canonical_json(_scrub(data)))
+    client_id = str(data.get("client_id") or (actor_id if actor_type == "client" else ""))[:255]
+    resource = str(data.get("resource") or "")[:500]
 
     with transaction.atomic():
+        ip = truncate_ip(ip, _ip_mode(tenant))
         head, _ = AuditChainHead.objects.select_for_update().get_or_create(
             chain=chain, defaults={"last_seq": 0, "last_hash": GENESIS_HASH}
         )
         event = AuditEvent(
-            chain=chain,
-            seq=head.last_seq + 1,
-            tenant=tenant,
-            occurred_at=timezone.now(),
-            action=action,
-            severity=severity,
-            actor_type=actor_type,
-            actor_id=actor_id,
-            actor_label=actor_label[:255],
-            target_type=target_type,
-            target_id=target_id,
-            target_label=target_label[:255],
-            ip=ip,
-            user_agent=user_agent,
-            request_id=request_id,
-            data=data,
-            prev_hash=head.last_hash,
+            chain=chain, seq=head.last_seq + 1, tenant=tenant, occurred_at=timezone.now(), action=action,
+            severity=severity, actor_type=actor_type, actor_id=actor_id, actor_label=actor_label[:255],
+            target_type=target_type, target_id=target_id, target_label=target_label[:255],
+            client_id=client_id, resource=resource, ip=ip, user_agent=user_agent, request_id=request_id,
+            data=data, prev_hash=head.last_hash,
         )
         event.hash = event_hash(event)
         event.save()
         AuditChainHead.objects.filter(pk=chain).update(last_seq=event.seq, last_hash=event.hash)
+        if event.seq % settings.AUDIT_CHECKPOINT_EVERY == 0:
+            _sign_checkpoint(chain, event.seq, event.hash)
     return event
+
+
+# --- Checkpoints -----------------------------------------------------------------------------------
+
+def _sign_checkpoint(chain: str, seq: int, event_hash_: str) -> AuditCheckpoint:
+    created_at = timezone.now()
+    kid, signature = keys.sign(checkpoint_payload(chain, seq, event_hash_, created_at))
+    return AuditCheckpoint.objects.create(chain=chain, seq=seq, event_hash=event_hash_, created_at=created_at,
+                                          kid=kid, signature=signature)
+
+
+@transaction.atomic
+def checkpoint_chain(*, chain: str) -> AuditCheckpoint | None:
+    """Sign the chain's current head unless a checkpoint already covers it (the hourly job)."""
+    head = AuditChainHead.objects.select_for_update().filter(chain=chain).first()
+    if head is None or head.last_seq == 0:
+        return None
+    latest = AuditCheckpoint.objects.filter(chain=chain).order_by("-seq").first()
+    if latest is not None and latest.seq >= head.last_seq:
+        return latest
+    # Recording the checkpoint event moves the head; the checkpoint then covers that event too.
+    tenant_id = None if chain == PLATFORM_CHAIN else chain
+    event = _record_in_chain(tenant_id, "audit.checkpoint_signed", ("audit.chain", chain, "audit log"),
+                             covers_seq=head.last_seq + 1)
+    existing = AuditCheckpoint.objects.filter(chain=chain, seq=event.seq).first()
+    return existing or _sign_checkpoint(chain, event.seq, event.hash)
+
+
+def _record_in_chain(tenant_id, action: str, target=None, **data) -> AuditEvent:
+    """record() for jobs that know a chain by tenant id only (no tenant instance loaded)."""
+    tenant = None
+    if tenant_id is not None:
+        tenant = AuditEvent._meta.get_field("tenant").related_model.objects.get(pk=tenant_id)
+    return record(tenant, AUDIT_JOB, action, target, **data)
+
+
+# --- Retention -------------------------------------------------------------------------------------
+
+@transaction.atomic
+def events_purge(*, tenant, now=None) -> int:
+    """Drop the tenant's events older than its retention period, up to the newest signed checkpoint
+    among them, so that what remains verifies from that checkpoint. Returns the number of rows dropped."""
+    policy = AuditTenantSettings.objects.filter(tenant_id=tenant.pk).first()
+    if policy is None or not policy.retention_days:
+        return 0
+    chain = chain_of(tenant)
+    cutoff = (now or timezone.now()) - timedelta(days=policy.retention_days)
+    AuditChainHead.objects.select_for_update().filter(chain=chain).first()  # no writer interleaves the purge
+    newest_old = (AuditEvent.objects.filter(chain=chain, occurred_at__lt=cutoff)
+                  .order_by("-seq").values_list("seq", flat=True).first())
+    if newest_old is None:
+        return 0
+    anchor = AuditCheckpoint.objects.filter(chain=chain, seq__lte=newest_old).order_by("-seq").first()
+    if anchor is None:
+        return 0  # nothing is provable without a checkpoint; the hourly job will sign one
+    old = AuditEvent.objects.filter(chain=chain, seq__lte=anchor.seq)
+    count = old.count()
+    if not count:
+        return 0
+    # The retention path is the only one the append-only trigger lets through, for this transaction only.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL audit.allow_purge = 'on'")
+    old._raw_delete(old.db)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL audit.allow_purge = 'off'")
+    record(tenant, AUDIT_JOB, "audit.events_purged", anchor, through_seq=anchor.seq, dropped=count,
+           retention_days=policy.retention_days)
+    return count
+
+
+@transaction.atomic
+def audit_settings_update(*, tenant, actor, request=None, **changes) -> AuditTenantSettings:
+    allowed = {"retention_days", "ip_truncation"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise AuditError(f"cannot change {', '.join(sorted(unknown))}; use {', '.join(sorted(allowed))}")
+    if "ip_truncation" in changes and changes["ip_truncation"] not in IPTruncation.values:
+        raise AuditError(f"ip_truncation must be one of {', '.join(IPTruncation.values)}", field="ip_truncation")
+    days = changes.get("retention_days")
+    if days is not None and (not isinstance(days, int) or days < 1):
+        raise AuditError("retention_days must be a whole number of days (1 or more), or empty to keep forever",
+                         field="retention_days")
+    policy, _ = AuditTenantSettings.objects.select_for_update().get_or_create(tenant_id=tenant.pk)
+    changed = {k: v for k, v in changes.items() if getattr(policy, k) != v}
+    if not changed:
+        return policy
+    for field, value in changed.items():
+        setattr(policy, field, value)
+    policy.save()
+    record(tenant, actor, "audit.settings_changed", ("audit.audittenantsettings", tenant.pk, "audit settings"),
+           request, **changed)
+    return policy
+
+
+# --- SIEM sinks ------------------------------------------------------------------------------------
+
+def _sink_aad(sink_id) -> bytes:
+    return b"audit-sink:" + str(sink_id).encode()
+
+
+def _check_sink_url(url: str) -> str:
+    url = (url or "").strip()
+    parts = urlsplit(url)
+    loopback = parts.hostname in ("127.0.0.1", "::1", "localhost")
+    if parts.scheme == "https" and parts.hostname:
+        return url
+    if parts.scheme == "http" and loopback and settings.AUDIT_SINK_ALLOW_HTTP_LOOPBACK:
+        return url
+    raise AuditError(f"sink URL {url!r} must be an https:// URL of your SIEM's webhook endpoint", field="url")
+
+
+@transaction.atomic
+def sink_create(*, tenant, name: str, url: str, actor, request=None, from_start: bool = False):
+    """Add a webhook sink; returns (sink, secret). The secret signs every delivery (HMAC-SHA256) and is
+    shown once. A new sink starts at the current end of the log unless ``from_start``."""
+    name = (name or "").strip()
+    if not name:
+        raise AuditError("give the sink a name", field="name")
+    url = _check_sink_url(url)
+    head = AuditChainHead.objects.filter(chain=chain_of(tenant)).values_list("last_seq", flat=True).first()
+    secret = keys.new_secret()
+    sink = AuditSink(tenant=tenant, name=name[:100], url=url, cursor_seq=0 if from_start else (head or 0))
+    sink.sealed_secret = keys.seal(secret.encode(), aad=_sink_aad(sink.id))
+    try:
+        with transaction.atomic():
+            sink.save()
+    except IntegrityError as exc:
+        raise AuditError(f"a sink named {name!r} already exists", field="name") from exc
+    record(tenant, actor, "audit.sink_created", sink, request, url=url, from_seq=sink.cursor_seq + 1)
+    return sink, secret
+
+
+def sink_secret(sink: AuditSink) -> bytes:
+    return keys.unseal(sink.sealed_secret, aad=_sink_aad(sink.id))
+
+
+@transaction.atomic
+def sink_set_state(*, sink: AuditSink, state: str, actor, request=None) -> AuditSink:
+    """Pause a sink, or resume one (also out of dead letter): delivery continues after its cursor."""
+    if state not in (SinkState.ACTIVE, SinkState.PAUSED):
+        raise AuditError("a sink can be resumed (active) or paused", field="state")
+    sink = AuditSink.objects.select_for_update().get(pk=sink.pk)
+    previous = sink.state
+    sink.state, sink.attempts, sink.next_attempt_at = state, 0, None
+    if state == SinkState.ACTIVE:
+        sink.last_error = ""
+    sink.save(update_fields=["state", "attempts", "next_attempt_at", "last_error"])
+    record(sink.tenant, actor, "audit.sink_updated", sink, request, state=state, previous_state=previous)
+    return sink
+
+
+@transaction.atomic
+def sink_delete(*, sink: AuditSink, actor, request=None) -> None:
+    record(sink.tenant, actor, "audit.sink_deleted", sink, request, url=sink.url, cursor_seq=sink.cursor_seq)
+    AuditSink.objects.filter(pk=sink.pk).delete()
+
+
+def export_recorded(*, tenant, actor, request=None, fmt: str, filters: dict, rows: int | None = None):
+    """Exports are reads, but who took a copy of the log is itself an event."""
+    return record(tenant, actor, "audit.exported", ("audit.chain", chain_of(tenant), "audit log"), request,
+                  format=fmt, filters=filters, rows=rows)

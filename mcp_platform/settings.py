@@ -216,6 +216,16 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="platform")
 HEARTBEAT_INTERVAL_SECONDS = env.int("HEARTBEAT_INTERVAL_SECONDS", default=60)
 
+# --- Audit ----------------------------------------------------------------------------------------
+# AUDIT_STRICT: an unregistered audit action raises (the test suite) instead of logging a warning.
+AUDIT_STRICT = env.bool("AUDIT_STRICT", default=False)
+AUDIT_CHECKPOINT_EVERY = env.int("AUDIT_CHECKPOINT_EVERY", default=1000)  # events between signed checkpoints
+AUDIT_SINK_TIMEOUT_SECONDS = env.float("AUDIT_SINK_TIMEOUT_SECONDS", default=10.0)
+AUDIT_SINK_BATCH = env.int("AUDIT_SINK_BATCH", default=100)
+AUDIT_SINK_MAX_ATTEMPTS = env.int("AUDIT_SINK_MAX_ATTEMPTS", default=12)  # then dead letter (about 2 hours)
+AUDIT_SINK_ALLOW_HTTP_LOOPBACK = env.bool("AUDIT_SINK_ALLOW_HTTP_LOOPBACK", default=DEBUG)
+AUDIT_EXPORT_DIR = VAR_DIR / "exports"
+
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

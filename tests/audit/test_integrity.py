@@ -16,7 +16,7 @@ ACTOR = Actor("test", "", "pytest")
 def chain(make_tenant):
     tenant = make_tenant("acme")
     for i in range(5):
-        audit.record(tenant, ACTOR, "test.event", ("thing", i, f"thing {i}"), n=i)
+        audit.record(tenant, ACTOR, "tenant.updated", ("thing", i, f"thing {i}"), n=i)
     return tenant
 
 
@@ -72,8 +72,9 @@ def test_removed_newest_row_is_detected(chain):
 def test_forged_row_is_detected(chain):
     last = AuditEvent.objects.get(tenant=chain, seq=6)
     raw("INSERT INTO audit_auditevent (chain, seq, tenant_id, occurred_at, action, severity, actor_type, actor_id,"
-        " actor_label, target_type, target_id, target_label, user_agent, request_id, data, prev_hash, hash)"
-        " VALUES (%s, 7, %s, now(), 'client.created', 'info', 'user', '', 'eve', '', '', '', '', '', '{}', %s, %s)",
+        " actor_label, target_type, target_id, target_label, client_id, resource, user_agent, request_id, data,"
+        " prev_hash, hash) VALUES (%s, 7, %s, now(), 'client.created', 'info', 'user', '', 'eve', '', '', '', '', '',"
+        " '', '', '{}', %s, %s)",
         [str(chain.pk), chain.pk.hex if connection.vendor == "sqlite" else chain.pk, last.hash, "f" * 64])
     broken = first_break(chain)
     assert broken.seq == 7 and "altered" in broken.reason
@@ -110,7 +111,7 @@ def test_postgresql_trigger_refuses_update_and_delete(chain):
 
 def test_chains_are_per_tenant(make_tenant):
     a, b = make_tenant("aaa"), make_tenant("bbb")
-    audit.record(a, ACTOR, "x.y")
-    audit.record(b, ACTOR, "x.y")
+    audit.record(a, ACTOR, "tenant.updated")
+    audit.record(b, ACTOR, "tenant.updated")
     assert list(AuditEvent.objects.filter(tenant=a).values_list("seq", flat=True)) == [1, 2]
     assert list(AuditEvent.objects.filter(tenant=b).values_list("seq", flat=True)) == [1, 2]

@@ -1,0 +1,137 @@
+"""The registry of audit event types: every action the platform records is declared here, once.
+
+One line per event type: ``event(name, description, severity, target_type)``. ``audit.record`` with an
+action missing from this list raises under ``AUDIT_STRICT`` (the test suite) and, in production, records
+it anyway with a logged warning: an event is never lost for want of a registry line.
+
+Adding an event type for your app: add a line in your app's block below (keep blocks alphabetical by
+prefix). ``target_type`` is the ``app_label.model_name`` that ``audit.record`` derives from the target
+instance, or the first element of the ``(type, id, label)`` tuple you pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .models import Severity
+
+INFO, NOTICE, WARNING, CRITICAL = Severity.INFO, Severity.NOTICE, Severity.WARNING, Severity.CRITICAL
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    description: str
+    severity: str
+    target_type: str
+
+    @property
+    def is_security(self) -> bool:
+        return self.severity != INFO
+
+
+REGISTRY: dict[str, EventType] = {}
+
+
+def event(name: str, description: str, severity: str = INFO, target_type: str = "") -> EventType:
+    if name in REGISTRY:
+        raise ValueError(f"audit event type {name!r} is registered twice")
+    REGISTRY[name] = EventType(name, description, severity, target_type)
+    return REGISTRY[name]
+
+
+def lookup(name: str) -> EventType | None:
+    return REGISTRY.get(name)
+
+
+# --- audit (this app) ---------------------------------------------------------------------------------
+event("audit.checkpoint_signed", "The hourly job signed a checkpoint of the chain", INFO, "audit.chain")
+event("audit.events_purged", "Events older than the retention period were dropped", NOTICE, "audit.auditcheckpoint")
+event("audit.exported", "Audit events were exported (download or export job)", NOTICE, "audit.chain")
+event("audit.settings_changed", "Retention or IP truncation of the audit log was changed", NOTICE,
+      "audit.audittenantsettings")
+event("audit.sink_created", "A SIEM sink was added", NOTICE, "audit.auditsink")
+event("audit.sink_updated", "A SIEM sink was changed, paused or resumed", NOTICE, "audit.auditsink")
+event("audit.sink_deleted", "A SIEM sink was removed", NOTICE, "audit.auditsink")
+event("audit.sink_dead_lettered", "A SIEM sink stopped after repeated delivery failures", WARNING,
+      "audit.auditsink")
+event("audit.verification_failed", "The hash chain or a checkpoint did not verify", CRITICAL, "audit.chain")
+
+# --- identity: sign-in and people ---------------------------------------------------------------------
+event("signin.succeeded", "A person signed in", INFO, "identity.user")
+event("signin.signed_out", "A person signed out", INFO, "identity.user")
+event("signin.failed", "A sign-in attempt failed (wrong e-mail or password)", NOTICE, "identity.user")
+event("user.password_set", "A person's password was set or changed", NOTICE, "identity.user")
+
+# --- identity: SSO federation (upstream identity providers) -------------------------------------------
+event("sso.provider_created", "An upstream identity provider was added", NOTICE, "identity.identityprovider")
+event("sso.provider_updated", "An upstream identity provider's settings changed", NOTICE, "identity.identityprovider")
+event("sso.provider_tested", "An upstream identity provider's configuration was tested", INFO,
+      "identity.identityprovider")
+event("sso.signin_succeeded", "A person signed in through an upstream identity provider", INFO, "identity.user")
+event("sso.signin_failed", "A sign-in through an upstream identity provider failed", WARNING,
+      "identity.identityprovider")
+event("sso.user_provisioned", "A person's account was created on first SSO sign-in", NOTICE, "identity.user")
+event("sso.identity_linked", "An upstream identity was linked to an account", NOTICE, "identity.user")
+event("sso.identity_unlinked", "An upstream identity was unlinked from an account", NOTICE, "identity.user")
+event("sso.role_mapped", "A role was granted from upstream groups", NOTICE, "tenants.membership")
+event("sso.backchannel_logout", "An upstream provider ended a person's sessions", NOTICE, "identity.user")
+
+# --- jobs ---------------------------------------------------------------------------------------------
+event("job.started", "A background job started", INFO, "jobs.jobrun")
+event("job.finished", "A background job finished", INFO, "jobs.jobrun")
+event("job.failed", "A background job failed", WARNING, "jobs.jobrun")
+event("job.cancelled", "A background job stopped on request", INFO, "jobs.jobrun")
+event("job.cancel_requested", "Someone asked a background job to stop", NOTICE, "jobs.jobrun")
+
+# --- tenants and memberships --------------------------------------------------------------------------
+event("tenant.created", "A tenant was created", NOTICE, "tenants.tenant")
+event("tenant.updated", "A tenant's name, branding or domain changed", INFO, "tenants.tenant")
+event("tenant.suspended", "A tenant was suspended", WARNING, "tenants.tenant")
+event("tenant.reactivated", "A suspended tenant was reactivated", NOTICE, "tenants.tenant")
+event("membership.added", "A person was added to a tenant", NOTICE, "tenants.membership")
+event("membership.role_changed", "A member's role changed", NOTICE, "tenants.membership")
+event("membership.removed", "A person was removed from a tenant", NOTICE, "tenants.membership")
+
+# --- mcp_registry: MCP resources ----------------------------------------------------------------------
+event("resource.created", "An MCP resource (server) was registered", NOTICE, "mcp_registry.mcpresource")
+event("resource.updated", "An MCP resource's settings changed", INFO, "mcp_registry.mcpresource")
+event("resource.deleted", "An MCP resource was removed", WARNING, "mcp_registry.mcpresource")
+event("resource.disabled", "An MCP resource was disabled (its tokens no longer accepted)", WARNING,
+      "mcp_registry.mcpresource")
+event("resource.enabled", "A disabled MCP resource was enabled", NOTICE, "mcp_registry.mcpresource")
+event("resource.scopes_changed", "Scopes of an MCP resource were added or removed", NOTICE, "mcp_registry.mcpresource")
+event("resource.tools_changed", "Tools of an MCP resource (and their scopes) changed", INFO,
+      "mcp_registry.mcpresource")
+event("resource.verified", "Control of an MCP resource's URI was proven", NOTICE, "mcp_registry.mcpresource")
+event("resource.verification_failed", "Proof of control of an MCP resource's URI failed", WARNING,
+      "mcp_registry.mcpresource")
+
+# --- oauth: clients, consents, tokens, keys, settings ---------------------------------------------------
+event("client.created", "An OAuth client was registered", NOTICE, "oauth.application")
+event("client.updated", "An OAuth client's settings changed", NOTICE, "oauth.application")
+event("client.deleted", "An OAuth client was deleted", WARNING, "oauth.application")
+event("client.secret_rotated", "An OAuth client's secret was replaced", NOTICE, "oauth.application")
+event("client.approved", "An OAuth client was approved", NOTICE, "oauth.application")
+event("client.pending", "An OAuth client was put back in the approval queue", NOTICE, "oauth.application")
+event("client.rejected", "An OAuth client registration was rejected", NOTICE, "oauth.application")
+event("client.suspended", "An OAuth client was suspended and its tokens revoked", WARNING, "oauth.application")
+event("consent.granted", "A person granted a client access", INFO, "oauth.consent")
+event("consent.revoked", "A grant of access to a client was revoked", NOTICE, "oauth.consent")
+event("token.issued", "Tokens were issued to a client", INFO, "oauth.application")
+event("token.revoked", "A token was revoked", NOTICE, "")
+event("tokens.revoked", "Tokens were revoked in bulk (by client, user, resource or tenant)", NOTICE, "")
+event("token.code_replay", "An authorization code was presented twice; its tokens were revoked", CRITICAL,
+      "oauth.application")
+event("key.created", "A signing key was generated", NOTICE, "oauth.signingkey")
+event("key.rotated", "The active signing key was rotated", NOTICE, "oauth.signingkey")
+event("key.removed", "A retired signing key was removed from JWKS", NOTICE, "oauth.signingkey")
+event("oauth_settings.updated", "The tenant's authorization server settings changed", NOTICE, "")
+
+# --- security events: suspicious requests, recorded where they are detected ----------------------------
+event("security.cross_tenant_attempt", "A credential of one tenant was presented to another", WARNING, "")
+event("security.code_replayed", "An authorization code was presented twice", CRITICAL, "oauth.grant")
+event("security.refresh_token_reused", "A rotated refresh token was replayed; its family was revoked",
+      CRITICAL, "oauth.refreshtoken")
+event("security.pkce_failed", "A token request failed PKCE verification", WARNING, "oauth.application")
+event("security.suspicious_request", "A request that looks like an attack was refused", WARNING, "")
