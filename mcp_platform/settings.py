@@ -254,12 +254,39 @@ OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth.RefreshToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth.Grant"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth.IDToken"
 OAUTH2_PROVIDER = {
+    # Tenant-aware parts of oauth/ (ARCHITECTURE §3); never mutate these per request.
+    "OAUTH2_VALIDATOR_CLASS": "oauth.validators.TenantOAuth2Validator",
+    "OAUTH2_SERVER_CLASS": "oauth.server.TenantServer",
+    "OIDC_SERVER_CLASS": "oauth.server.TenantServer",
+    "OAUTH2_BACKEND_CLASS": "oauth.server.TenantOAuthLibCore",
+    "ACCESS_TOKEN_GENERATOR": "oauth.tokens.access_token_generator",
+    "REFRESH_TOKEN_GENERATOR": "oauth.tokens.refresh_token_generator",
+    "OIDC_ENABLED": True,
+    "SCOPES": {"openid": "Confirm who you are", "profile": "See your name", "email": "See your e-mail address",
+               "offline_access": "Stay connected"},
+    "DEFAULT_SCOPES": [],
     "PKCE_REQUIRED": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"],
+    "ALLOW_LOCALHOST_LOOPBACK": True,  # MCP clients register http://localhost:<any port>/callback
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
     "ROTATE_REFRESH_TOKEN": True,
-    "ACCESS_TOKEN_EXPIRE_SECONDS": 600,
-    "REFRESH_TOKEN_EXPIRE_SECONDS": 30 * 24 * 3600,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 600,  # per tenant and per resource in practice (oauth.tokens)
+    "ID_TOKEN_EXPIRE_SECONDS": 3600,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": 365 * 24 * 3600,  # upper bound; the tenant's setting is enforced
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "DCR_ENABLED": False,  # DOT's registration is not tenant-aware; oauth/registration is
+    "CIMD_ENABLED": False,
 }
 
 # --- Logging: one JSON object a line, with the request id -----------------------------------------

@@ -6,3 +6,6 @@ class OAuthConfig(AppConfig):
     label = "oauth"
     verbose_name = "Authorization server"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import receivers  # noqa: F401  (connects the signal receivers)

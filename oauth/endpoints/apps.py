@@ -1,0 +1,38 @@
+"""The end user's "connected apps": every client they said yes to, per resource, revocable."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views import View
+
+from .. import services
+from ..models import Consent
+from ..selectors import consents_of
+from .common import tenant_of
+
+
+class ConnectedAppsView(View):
+    http_method_names = ["get", "post"]
+
+    def dispatch(self, request, *args, **kwargs):
+        self.tenant = tenant_of(request)
+        if not request.user.is_authenticated:
+            login = reverse("tenant-login", kwargs={"slug": self.tenant.slug})
+            return redirect(f"{login}?{urlencode({'next': request.get_full_path()})}")
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request, *args, **kwargs):
+        return render(request, "oauth/connected_apps.html", {"consents": consents_of(self.tenant, request.user)})
+
+    def post(self, request, *args, consent_id=None, **kwargs):
+        # Only the signed-in user's own consents of this tenant can be found, let alone revoked.
+        consent = get_object_or_404(Consent.objects.for_tenant(self.tenant).select_related("application"),
+                                    pk=consent_id, user=request.user)
+        name = consent.application.name
+        revoked = services.consent_revoke(consent=consent, actor=request.user, request=request)
+        messages.success(request, f"{name} is disconnected; {revoked} token(s) revoked.")
+        return redirect("oauth-connected-apps", slug=self.tenant.slug)

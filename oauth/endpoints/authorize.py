@@ -1,0 +1,139 @@
+"""The authorization endpoint and its consent page.
+
+Order of checks, each answered the safest way it can be:
+1. client and redirect URI (oauthlib via DOT): an unknown client or unregistered redirect URI is shown
+   on a branded error page and never redirected to (OAuth 2.1 §7.12);
+2. PKCE S256 and the RFC 8707 target (resource + scopes, oauth/targets.py): errors are redirected to
+   the client with ``state`` and ``iss`` (RFC 9207), before the user signs in or sees a consent page;
+3. the user: signed in (else the tenant's sign-in page by URL name; this app does not import
+   ``identity``) and a member of the tenant;
+4. consent: remembered per user, client, resource and scope set, else the consent page. The page posts
+   back to the same URL, so every parameter is validated again from the query string and nothing the
+   browser could tamper with is trusted.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode, urlsplit
+
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views import View
+from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
+from oauth2_provider.http import OAuth2ResponseRedirect
+from oauth2_provider.oauth2_backends import _add_iss_to_redirect
+from oauth2_provider.views.mixins import OAuthLibMixin
+from oauthlib.common import add_params_to_uri
+
+from tenants.selectors import membership_of
+
+from .. import services, targets
+from ..models import Consent
+from ..selectors import client_by_id
+from .common import error_page, tenant_of
+
+
+class AuthorizationView(OAuthLibMixin, View):
+    http_method_names = ["get", "post"]
+
+    def get(self, request, *args, **kwargs):
+        return self.authorize(request, decision=None)
+
+    def post(self, request, *args, **kwargs):
+        decision = request.POST.get("decision")
+        return self.authorize(request, decision=decision if decision in ("allow", "deny") else None)
+
+    # --- responses ----------------------------------------------------------------------------------
+
+    def redirect_to_client(self, client, redirect_uri: str, params) -> OAuth2ResponseRedirect:
+        uri = _add_iss_to_redirect(add_params_to_uri(redirect_uri, list(params)), self.tenant.issuer)
+        return OAuth2ResponseRedirect(uri, client.get_allowed_schemes())
+
+    def client_error(self, client, credentials, error: str, description: str):
+        params = [("error", error), ("error_description", description)]
+        if credentials.get("state"):
+            params.append(("state", credentials["state"]))
+        return self.redirect_to_client(client, credentials["redirect_uri"], params)
+
+    def oauthlib_error(self, request, error: OAuthToolkitError):
+        oauth_error = error.oauthlib_error
+        client = client_by_id(self.tenant, oauth_error.client_id) if oauth_error.redirect_uri else None
+        if isinstance(error, FatalClientError) or not oauth_error.redirect_uri or client is None:
+            return error_page(request, oauth_error.error, self.fatal_description(oauth_error), status=400)
+        return self.redirect_to_client(client, oauth_error.redirect_uri, oauth_error.twotuples)
+
+    @staticmethod
+    def fatal_description(oauth_error) -> str:
+        if oauth_error.error in ("invalid_client_id", "invalid_client"):
+            return ("This application is not registered with this organisation, or it is not approved yet. "
+                    "Go back to the application and check its settings.")
+        if oauth_error.error in ("invalid_redirect_uri", "mismatching_redirect_uri", "missing_redirect_uri"):
+            return ("The application asked to send you back to an address it has not registered, so we "
+                    "stopped here. Its developer must register that redirect URI.")
+        return oauth_error.description or "The authorization request is not valid."
+
+    # --- the flow -----------------------------------------------------------------------------------
+
+    def authorize(self, request, decision):
+        self.tenant = tenant = tenant_of(request)
+        try:
+            _, credentials = self.validate_authorization_request(request)
+        except OAuthToolkitError as error:
+            return self.oauthlib_error(request, error)
+        client = credentials.pop("request").client
+        if request.GET.get("code_challenge_method") != "S256":
+            return self.client_error(client, credentials, "invalid_request",
+                                     'PKCE is required with code_challenge_method "S256" (plain is refused)')
+        scope = request.GET.get("scope")
+        try:
+            target = targets.resolve(tenant=tenant, client=client, resources=request.GET.getlist("resource"),
+                                     scopes=scope.split() if scope is not None else None,
+                                     grant_type="authorization_code")
+        except targets.TargetError as exc:
+            return self.client_error(client, credentials, exc.error, exc.description)
+
+        prompt = set(request.GET.get("prompt", "").split())
+        if not request.user.is_authenticated:
+            if "none" in prompt:
+                return self.client_error(client, credentials, "login_required", "the user is not signed in")
+            login = reverse("tenant-login", kwargs={"slug": tenant.slug})
+            return redirect(f"{login}?{urlencode({'next': request.get_full_path()})}")
+        if membership_of(request.user, tenant) is None:
+            return error_page(request, "access_denied",
+                              f"{request.user.email} is not a member of {tenant.label}. Sign in with an account "
+                              "of this organisation, or ask its administrator to add you.", status=403)
+
+        if decision == "deny":
+            return self.client_error(client, credentials, "access_denied", "the user declined the request")
+        consent = Consent.objects.for_tenant(tenant).filter(
+            user=request.user, application=client, audience=target.audience).first()
+        remembered = consent is not None and set(target.scopes) <= consent.scope_set
+        if decision == "allow":
+            services.consent_grant(tenant=tenant, user=request.user, client=client, audience=target.audience,
+                                   scopes=target.scopes, request=request)
+        elif not (remembered or client.skip_authorization):
+            if "none" in prompt:
+                return self.client_error(client, credentials, "consent_required", "the user has not consented")
+            return self.consent_page(request, client, credentials, target)
+        return self.issue_code(request, client, credentials, target)
+
+    def issue_code(self, request, client, credentials, target):
+        credentials["resource"] = [target.audience] if target.resource is not None else []
+        last_login = getattr(request.user, "last_login", None)
+        credentials["auth_time"] = last_login
+        try:
+            uri, _, _, _ = self.create_authorization_response(request=request, scopes=list(target.scopes),
+                                                              credentials=credentials, allow=True)
+        except OAuthToolkitError as error:
+            return self.oauthlib_error(request, error)
+        return OAuth2ResponseRedirect(uri, client.get_allowed_schemes())
+
+    def consent_page(self, request, client, credentials, target):
+        return render(request, "oauth/consent.html", {
+            "client": client,
+            "redirect_host": urlsplit(credentials["redirect_uri"]).netloc or credentials["redirect_uri"],
+            "resource": target.resource,
+            "audience": target.audience,
+            "scopes": target.scope_descriptions(),
+            "action": request.get_full_path(),
+        })

@@ -1,0 +1,41 @@
+"""Shared pieces of the protocol endpoints: RFC 6749 §5.2 error bodies and the branded error page."""
+
+from __future__ import annotations
+
+from django.http import Http404, JsonResponse
+from django.shortcuts import render
+
+
+def no_store(response):
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    return response
+
+
+def oauth_error(error: str, description: str, status: int = 400, headers: dict | None = None):
+    response = JsonResponse({"error": error, "error_description": description}, status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return no_store(response)
+
+
+def error_page(request, error: str, description: str, status: int = 400):
+    """For errors that must not be redirected (unknown client, unregistered redirect URI): RFC 6749
+    §4.1.2.1 says tell the user, never redirect to an address the client did not register."""
+    return render(request, "oauth/error.html",
+                  {"error": error, "description": description, "status": status}, status=status)
+
+
+def tenant_of(request):
+    tenant = getattr(request, "tenant", None)
+    if tenant is None:
+        raise Http404("no tenant here: use /t/<tenant>/... or the tenant's verified domain")
+    return tenant
+
+
+def bearer_token(request) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()

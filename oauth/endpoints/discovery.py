@@ -1,0 +1,86 @@
+"""RFC 8414 authorization server metadata and OpenID Connect discovery, one document per tenant.
+
+Served at every URL an MCP client tries (spec checklist, "Discovery orders"): path insertion
+(/.well-known/oauth-authorization-server/t/<slug>, /.well-known/openid-configuration/t/<slug>), path
+appending (/t/<slug>/.well-known/...), and the root paths on a verified custom domain. ``issuer`` is
+always ``tenant.issuer``, byte for byte, whichever URL was used (RFC 8414 §3.3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+
+from mcp_registry.models import ResourceScope, ResourceStatus
+
+from ..client_auth import ASSERTION_ALGS
+from ..models import GRANT_TYPES, PROTOCOL_SCOPES, AuthMethod, KeyAlgorithm
+from .common import tenant_of
+
+METADATA_MAX_AGE = 60
+
+# Other parts of the authorization server add fields here, e.g. the registration endpoint when the
+# tenant enables Dynamic Client Registration: ``register_metadata_contributor(lambda tenant: {...})``.
+# A contributor returns {} when its feature is off for the tenant.
+_contributors: list[Callable] = []
+
+
+def register_metadata_contributor(contributor: Callable) -> Callable:
+    if contributor not in _contributors:
+        _contributors.append(contributor)
+    return contributor
+
+
+def registration_endpoint(tenant) -> str | None:
+    """The RFC 7591 endpoint when a contributor enables registration for the tenant, else None."""
+    return metadata(tenant).get("registration_endpoint")
+
+
+def tenant_scopes(tenant) -> list[str]:
+    names = ResourceScope.objects.filter(resource__tenant=tenant, resource__status=ResourceStatus.ACTIVE) \
+        .values_list("name", flat=True).distinct()
+    return sorted(set(names) | set(PROTOCOL_SCOPES))
+
+
+def metadata(tenant) -> dict:
+    issuer = tenant.issuer
+    confidential = [AuthMethod.SECRET_BASIC.value, AuthMethod.SECRET_POST.value, AuthMethod.PRIVATE_KEY_JWT.value]
+    document = {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "revocation_endpoint": f"{issuer}/revoke",
+        "introspection_endpoint": f"{issuer}/introspect",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "jwks_uri": f"{issuer}/jwks.json",
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": list(GRANT_TYPES),
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": [AuthMethod.NONE.value, *confidential],
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "revocation_endpoint_auth_methods_supported": [AuthMethod.NONE.value, *confidential],
+        "introspection_endpoint_auth_methods_supported": confidential,
+        "scopes_supported": tenant_scopes(tenant),
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": list(KeyAlgorithm.values),
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "email", "email_verified",
+                             "name"],
+        "authorization_response_iss_parameter_supported": True,
+        "require_pushed_authorization_requests": False,
+        # RFC 8707 is not in the RFC 8414 registry; this tells MCP clients `resource` is honoured.
+        "resource_indicators_supported": True,
+    }
+    for contributor in _contributors:
+        document.update(contributor(tenant) or {})
+    return document
+
+
+@require_GET
+def metadata_view(request, *args, **kwargs):
+    response = JsonResponse(metadata(tenant_of(request)))
+    response["Cache-Control"] = f"public, max-age={METADATA_MAX_AGE}"
+    response["Access-Control-Allow-Origin"] = "*"  # browser-based MCP clients discover cross-origin
+    return response

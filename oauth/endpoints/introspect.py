@@ -1,0 +1,52 @@
+"""RFC 7662 token introspection for resource servers authenticated as clients of the same tenant.
+
+A token of another tenant (or unknown, expired, revoked) is ``{"active": false}`` and nothing more.
+"""
+
+from django.http import JsonResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+from oauth2_provider.views.mixins import OAuthLibMixin
+
+from ..selectors import access_token_by_value, refresh_token_by_value
+from .common import no_store, oauth_error, tenant_of
+from .token import client_auth_challenge
+
+
+def _subject(row) -> str:
+    return str(row.user_id) if row.user_id else row.application.client_id
+
+
+def describe(tenant, token: str, hint: str = "") -> dict:
+    kinds = ("refresh", "access") if hint == "refresh_token" else ("access", "refresh")
+    for kind in kinds:
+        if kind == "access":
+            row = access_token_by_value(tenant, token)
+            if row is not None:
+                return {"active": True, "iss": tenant.issuer, "sub": _subject(row), "aud": row.audience,
+                        "scope": row.scope, "client_id": row.application.client_id, "token_type": "Bearer",
+                        "exp": int(row.expires.timestamp()), "iat": int(row.created.timestamp()), "jti": row.jti}
+        else:
+            row = refresh_token_by_value(tenant, token)
+            if row is not None and row.revoked is None and row.access_token is not None:
+                return {"active": True, "iss": tenant.issuer, "sub": _subject(row), "aud": row.audience,
+                        "scope": row.access_token.scope, "client_id": row.application.client_id,
+                        "token_type": "refresh_token", "iat": int(row.created.timestamp())}
+    return {"active": False}
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class IntrospectView(OAuthLibMixin, View):
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        tenant = tenant_of(request)
+        if not self.authenticate_client(request):
+            return no_store(client_auth_challenge(request, oauth_error(
+                "invalid_client", "authenticate as a confidential client of this tenant to introspect tokens",
+                status=401)))
+        token = request.POST.get("token")
+        if not token:
+            return oauth_error("invalid_request", "token is required")
+        return no_store(JsonResponse(describe(tenant, token, request.POST.get("token_type_hint", ""))))

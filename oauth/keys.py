@@ -1,0 +1,111 @@
+"""Per-tenant signing keys: generation, the published JWK Set, and signing with the active key.
+
+Private keys are stored encrypted under the platform KEK (bound to their kid). Decrypting per token
+request would cost an AES-GCM open and a PEM parse each time, so decrypted keys are cached per process
+by kid: a kid names immutable key material, so that cache never goes stale. Which kid is *active* for a
+tenant does change; that answer lives in the shared cache and is dropped whenever a key changes state.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from django.core.cache import cache
+from django.db import transaction
+from jwcrypto import jwk
+
+from tenants import crypto
+
+from .models import KeyAlgorithm, KeyState, SigningKey
+
+PUBLISHED_STATES = (KeyState.NEXT, KeyState.ACTIVE, KeyState.RETIRED)
+ACTIVE_KID_TTL = 300
+_private_keys: dict[str, object] = {}
+_lock = threading.Lock()
+
+
+class NoActiveKey(Exception):
+    pass
+
+
+def _aad(kid: str) -> bytes:
+    return f"signing-key:{kid}".encode()
+
+
+def generate(alg: str) -> tuple[str, str, dict]:
+    """(kid, encrypted private PEM, public JWK) for a new key. kid is the RFC 7638 thumbprint."""
+    if alg == KeyAlgorithm.ES256:
+        private = ec.generate_private_key(ec.SECP256R1())
+    elif alg == KeyAlgorithm.RS256:
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    else:
+        raise ValueError(f"unsupported signing algorithm '{alg}'; use RS256 or ES256")
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    public = jwk.JWK.from_pem(pem).export_public(as_dict=True)
+    kid = jwk.JWK(**public).thumbprint()
+    public.update(kid=kid, alg=alg, use="sig")
+    return kid, crypto.encrypt(pem, aad=_aad(kid)), public
+
+
+def _active_cache_key(tenant_id) -> str:
+    return f"oauth:active-key:{tenant_id}"
+
+
+def forget_active_key(tenant_id) -> None:
+    """Called by the services that change a key's state: now (this process, this transaction) and again
+    after commit, in case another request cached the old answer meanwhile."""
+    cache.delete(_active_cache_key(tenant_id))
+    transaction.on_commit(lambda: cache.delete(_active_cache_key(tenant_id)))
+
+
+def active_key(tenant) -> tuple[str, str, object]:
+    """(kid, alg, private key object) of the tenant's active key: no query and no decryption once warm."""
+    cached = cache.get(_active_cache_key(tenant.pk))
+    if cached is not None and cached[0] in _private_keys:
+        return cached[0], cached[1], _private_keys[cached[0]]
+    row = SigningKey.objects.for_tenant(tenant).filter(state=KeyState.ACTIVE).only(
+        "kid", "alg", "private_key").first()
+    if row is None:
+        raise NoActiveKey(f"tenant '{tenant.slug}' has no active signing key; rotate keys in the console")
+    _remember(row)
+    cache.set(_active_cache_key(tenant.pk), (row.kid, row.alg), ACTIVE_KID_TTL)
+    return row.kid, row.alg, _private_keys[row.kid]
+
+
+def _remember(row: SigningKey) -> None:
+    if row.kid in _private_keys:
+        return
+    pem = crypto.decrypt(row.private_key, aad=_aad(row.kid))
+    key = serialization.load_pem_private_key(pem, password=None)
+    with _lock:
+        _private_keys[row.kid] = key
+
+
+def sign(tenant, claims: dict, *, typ: str) -> str:
+    kid, alg, key = active_key(tenant)
+    return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid, "typ": typ})
+
+
+def published_keys(tenant):
+    return SigningKey.objects.for_tenant(tenant).filter(state__in=PUBLISHED_STATES).order_by("created_at")
+
+
+def jwks(tenant) -> dict:
+    return {"keys": [key.public_jwk for key in published_keys(tenant)]}
+
+
+def verify(tenant, token: str, *, audience=None, typ: str | None = None, leeway: int = 30) -> dict:
+    """Verifies a JWT this tenant signed (its published keys only). Raises jwt.InvalidTokenError."""
+    header = jwt.get_unverified_header(token)
+    if typ is not None and header.get("typ") != typ:
+        raise jwt.InvalidTokenError(f"typ must be {typ}")
+    row = published_keys(tenant).filter(kid=header.get("kid") or "").first()
+    if row is None:
+        raise jwt.InvalidTokenError("unknown key id")
+    public = jwt.PyJWK(row.public_jwk)
+    return jwt.decode(token, public, algorithms=[row.alg], audience=audience, issuer=tenant.issuer,
+                      leeway=leeway, options={"verify_aud": audience is not None})

@@ -1,0 +1,436 @@
+"""Every write of the authorization server: clients, consent, tokens, signing keys, tenant settings.
+
+Each service audits in the same transaction. Token revocation is set-based (a constant number of
+statements however many tokens match).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import urlsplit
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+import audit
+from mcp_registry.models import MCPResource
+from mcp_registry.uris import is_loopback_host
+from tenants import crypto
+from tenants.errors import TenantError
+
+from . import keys
+from .models import (
+    ADMIN_SCOPES,
+    GRANT_TYPES,
+    AccessToken,
+    Application,
+    AuthMethod,
+    ClientStatus,
+    Consent,
+    Grant,
+    KeyState,
+    RefreshToken,
+    SigningKey,
+    TenantAuthSettings,
+)
+
+
+class OAuthServiceError(TenantError):
+    """A client, token or key change was refused; the message says what to do instead."""
+
+
+def checksum(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+# --- clients --------------------------------------------------------------------------------------
+
+def _check_redirect_uri(uri: str) -> str:
+    uri = (uri or "").strip()
+    parts = urlsplit(uri)
+    if not parts.scheme or "#" in uri or "@" in parts.netloc or any(c.isspace() for c in uri):
+        raise OAuthServiceError(f"redirect URI '{uri[:200]}' must be absolute, without fragment, credentials "
+                                "or spaces", field="redirect_uris")
+    if parts.scheme == "https" and parts.hostname:
+        return uri
+    if parts.scheme == "http" and parts.hostname and is_loopback_host(parts.hostname):
+        return uri  # RFC 8252 §7.3: native apps on an ephemeral loopback port
+    if parts.scheme not in ("http", "https", "javascript", "data", "file") and "." in parts.scheme:
+        return uri  # RFC 8252 §7.1: private-use scheme in reverse-domain form (com.example.app:/cb)
+    raise OAuthServiceError(f"redirect URI '{uri[:200]}' must use https (http only for 127.0.0.1, [::1] or "
+                            "localhost, or a reverse-domain private-use scheme)", field="redirect_uris")
+
+
+def _resources_of(tenant, allowed_resources) -> list[MCPResource]:
+    found = []
+    for item in allowed_resources or []:
+        if isinstance(item, MCPResource):
+            if item.tenant_id != tenant.pk:
+                raise OAuthServiceError(f"resource '{item.uri}' belongs to another tenant", field="allowed_resources")
+            found.append(item)
+            continue
+        resource = MCPResource.objects.for_tenant(tenant).filter(Q(uri=str(item)) | Q(name=str(item))).first()
+        if resource is None:
+            raise OAuthServiceError(f"resource '{item}' is not registered for tenant '{tenant.slug}'",
+                                    field="allowed_resources")
+        found.append(resource)
+    return found
+
+
+def _check_client_shape(*, client_type, grant_types, redirect_uris, auth_method, scopes, jwks, jwks_uri):
+    if client_type not in (Application.CLIENT_PUBLIC, Application.CLIENT_CONFIDENTIAL):
+        raise OAuthServiceError("client_type must be 'public' or 'confidential'", field="client_type")
+    unknown = set(grant_types) - set(GRANT_TYPES)
+    if unknown or not grant_types:
+        raise OAuthServiceError(f"grant types must be among {', '.join(GRANT_TYPES)} (implicit and password do "
+                                "not exist here)", field="grant_types")
+    if "client_credentials" in grant_types and client_type != Application.CLIENT_CONFIDENTIAL:
+        raise OAuthServiceError("client_credentials needs a confidential client", field="grant_types")
+    if "refresh_token" in grant_types and "authorization_code" not in grant_types:
+        raise OAuthServiceError("refresh_token comes with authorization_code", field="grant_types")
+    if "authorization_code" in grant_types and not redirect_uris:
+        raise OAuthServiceError("authorization_code needs at least one redirect URI", field="redirect_uris")
+    if (auth_method == AuthMethod.NONE) != (client_type == Application.CLIENT_PUBLIC):
+        raise OAuthServiceError("public clients authenticate with 'none' (PKCE), confidential ones with a "
+                                "secret or private_key_jwt", field="token_endpoint_auth_method")
+    if auth_method == AuthMethod.PRIVATE_KEY_JWT and not (jwks or jwks_uri):
+        raise OAuthServiceError("private_key_jwt needs the client's public keys (jwks)", field="jwks")
+    if jwks is not None and not (isinstance(jwks, dict) and isinstance(jwks.get("keys"), list)):
+        raise OAuthServiceError("jwks must be a JWK Set: {\"keys\": [...]}", field="jwks")
+    admin = [s for s in scopes if s.startswith("admin:")]
+    if any(s not in ADMIN_SCOPES for s in admin):
+        raise OAuthServiceError(f"unknown admin scope; use some of {', '.join(ADMIN_SCOPES)}", field="scopes")
+    if admin and "client_credentials" not in grant_types:
+        raise OAuthServiceError("admin scopes are for client_credentials clients only", field="scopes")
+
+
+@transaction.atomic
+def client_create(*, tenant, name: str, client_type: str, redirect_uris=(), grant_types=None,
+                  allowed_resources=(), scopes=(), actor, request=None,
+                  token_endpoint_auth_method: str | None = None, jwks=None, jwks_uri: str = "",
+                  status: str = ClientStatus.APPROVED, registration_source: str = "manual",
+                  verified: bool = False, client_id: str | None = None) -> tuple[Application, str | None]:
+    """Creates a client. Returns (client, plaintext secret or None): the secret is shown once."""
+    name = (name or "").strip()
+    if not name:
+        raise OAuthServiceError("give the client a name people will recognise on the consent page", field="name")
+    grant_types = list(grant_types or (["client_credentials"] if client_type == Application.CLIENT_CONFIDENTIAL
+                                       and not redirect_uris else ["authorization_code", "refresh_token"]))
+    redirect_uris = [_check_redirect_uri(u) for u in (redirect_uris or [])]
+    auth_method = token_endpoint_auth_method or (
+        AuthMethod.NONE if client_type == Application.CLIENT_PUBLIC
+        else AuthMethod.PRIVATE_KEY_JWT if jwks or jwks_uri else AuthMethod.SECRET_BASIC)
+    scopes = list(dict.fromkeys(scopes or ()))
+    _check_client_shape(client_type=client_type, grant_types=grant_types, redirect_uris=redirect_uris,
+                        auth_method=auth_method, scopes=scopes, jwks=jwks, jwks_uri=jwks_uri)
+    resources = _resources_of(tenant, allowed_resources)
+    secret = None
+    if auth_method in (AuthMethod.SECRET_BASIC, AuthMethod.SECRET_POST):
+        secret = crypto.generate_secret()
+    client = Application(
+        tenant=tenant, name=name[:255], client_type=client_type,
+        authorization_grant_type=(Application.GRANT_AUTHORIZATION_CODE if "authorization_code" in grant_types
+                                  else Application.GRANT_CLIENT_CREDENTIALS),
+        grant_types=" ".join(grant_types), redirect_uris=" ".join(redirect_uris),
+        client_secret=crypto.secret_digest(secret) if secret else "",
+        token_endpoint_auth_method=auth_method, allowed_scopes=" ".join(scopes), jwks=jwks, jwks_uri=jwks_uri,
+        status=status, registration_source=registration_source, verified=verified)
+    if client_id:
+        client.client_id = client_id
+    client.save()
+    client.allowed_resources.set(resources)
+    audit.record(tenant, actor, "client.created", client, request, client_id=client.client_id,
+                 client_type=client_type, grant_types=grant_types, resources=[r.uri for r in resources],
+                 scopes=scopes, status=status)
+    return client, secret
+
+
+UPDATABLE_CLIENT_FIELDS = {"name", "redirect_uris", "grant_types", "allowed_resources", "scopes", "jwks",
+                           "jwks_uri", "verified", "client_uri", "logo_uri"}
+
+
+@transaction.atomic
+def client_update(*, client: Application, actor, request=None, **changes) -> Application:
+    unknown = set(changes) - UPDATABLE_CLIENT_FIELDS
+    if unknown:
+        raise OAuthServiceError(f"cannot change {', '.join(sorted(unknown))} of a client")
+    changed = []
+    if "name" in changes:
+        name = (changes["name"] or "").strip()
+        if not name:
+            raise OAuthServiceError("a client needs a name", field="name")
+        client.name = name[:255]
+        changed.append("name")
+    if "redirect_uris" in changes:
+        client.redirect_uris = " ".join(_check_redirect_uri(u) for u in changes["redirect_uris"] or [])
+        changed.append("redirect_uris")
+    if "grant_types" in changes:
+        client.grant_types = " ".join(changes["grant_types"] or [])
+        changed.append("grant_types")
+    if "scopes" in changes:
+        client.allowed_scopes = " ".join(dict.fromkeys(changes["scopes"] or []))
+        changed.append("scopes")
+    for field in ("jwks", "jwks_uri", "verified", "client_uri", "logo_uri"):
+        if field in changes:
+            setattr(client, field, changes[field])
+            changed.append(field)
+    _check_client_shape(client_type=client.client_type, grant_types=client.grant_type_list,
+                        redirect_uris=client.redirect_uris.split(), auth_method=client.token_endpoint_auth_method,
+                        scopes=client.allowed_scopes.split(), jwks=client.jwks, jwks_uri=client.jwks_uri)
+    client.save()
+    if "allowed_resources" in changes:
+        resources = _resources_of(client.tenant, changes["allowed_resources"])
+        removed = set(client.allowed_resources.values_list("uri", flat=True)) - {r.uri for r in resources}
+        client.allowed_resources.set(resources)
+        changed.append("allowed_resources")
+        for uri in removed:  # tokens for a resource the client may no longer reach stop working now
+            _revoke(tenant=client.tenant, client=client, audience=uri)
+    audit.record(client.tenant, actor, "client.updated", client, request, changed=changed)
+    return client
+
+
+@transaction.atomic
+def client_rotate_secret(*, client: Application, actor, request=None) -> str:
+    if client.token_endpoint_auth_method not in (AuthMethod.SECRET_BASIC, AuthMethod.SECRET_POST):
+        raise OAuthServiceError("this client does not authenticate with a secret", field="client_secret")
+    secret = crypto.generate_secret()
+    client.client_secret = crypto.secret_digest(secret)
+    client.save(update_fields=["client_secret", "hash_client_secret", "updated"])
+    audit.record(client.tenant, actor, "client.secret_rotated", client, request)
+    return secret
+
+
+@transaction.atomic
+def client_set_status(*, client: Application, status: str, actor, request=None, reason: str = "") -> Application:
+    if status not in ClientStatus.values:
+        raise OAuthServiceError(f"unknown client status '{status}'", field="status")
+    if client.status == status:
+        return client
+    old, client.status = client.status, status
+    client.save(update_fields=["status", "updated"])
+    revoked = 0
+    if status != ClientStatus.APPROVED:
+        revoked = _revoke(tenant=client.tenant, client=client)
+    audit.record(client.tenant, actor, f"client.{status}", client, request,
+                 severity="warning" if status == ClientStatus.SUSPENDED else "info",
+                 previous=old, reason=reason[:300], tokens_revoked=revoked)
+    return client
+
+
+def client_suspend(*, client: Application, actor, request=None, reason: str = "") -> Application:
+    """Suspends the client and revokes every token it holds (set-based, in the same transaction)."""
+    return client_set_status(client=client, status=ClientStatus.SUSPENDED, actor=actor, request=request,
+                             reason=reason)
+
+
+def client_reactivate(*, client: Application, actor, request=None) -> Application:
+    return client_set_status(client=client, status=ClientStatus.APPROVED, actor=actor, request=request)
+
+
+@transaction.atomic
+def client_delete(*, client: Application, actor, request=None) -> None:
+    audit.record(client.tenant, actor, "client.deleted", client, request, client_id=client.client_id,
+                 name=client.name)
+    client.delete()  # grants, tokens and consents cascade
+
+
+# --- tokens ---------------------------------------------------------------------------------------
+
+def _revoke(*, tenant, client=None, user=None, audience: str | None = None) -> int:
+    """Revokes matching refresh tokens and deletes matching access tokens; returns how many of each."""
+    access = AccessToken.objects.for_tenant(tenant)
+    refresh = RefreshToken.objects.for_tenant(tenant).filter(revoked__isnull=True)
+    grants = Grant.objects.for_tenant(tenant)
+    for field, value in (("application", client), ("user", user)):
+        if value is not None:
+            access, refresh, grants = (qs.filter(**{field: value}) for qs in (access, refresh, grants))
+    if audience is not None:
+        access, refresh = access.filter(audience=audience), refresh.filter(audience=audience)
+        grants = grants.filter(resource__contains=[audience])
+    now = timezone.now()
+    refreshed = refresh.update(revoked=now, updated=now, access_token=None)
+    deleted, _ = access.delete()
+    grants.delete()
+    return refreshed + deleted
+
+
+@transaction.atomic
+def token_revoke(*, token_row, actor, request=None) -> None:
+    """Revokes one access or refresh token and the token paired with it."""
+    tenant = token_row.tenant
+    if isinstance(token_row, AccessToken):
+        RefreshToken.objects.for_tenant(tenant).filter(access_token=token_row, revoked__isnull=True).update(
+            revoked=timezone.now(), access_token=None)
+        kind = "access_token"
+        summary = {"audience": token_row.audience, "scope": token_row.scope}
+        token_row.delete()
+    else:
+        kind = "refresh_token"
+        summary = {"audience": token_row.audience}
+        now = timezone.now()
+        RefreshToken.objects.for_tenant(tenant).filter(pk=token_row.pk, revoked__isnull=True).update(
+            revoked=now, updated=now, access_token=None)
+        if token_row.access_token_id:
+            AccessToken.objects.for_tenant(tenant).filter(pk=token_row.access_token_id).delete()
+    audit.record(tenant, actor, "token.revoked", (kind, str(token_row.pk), kind), request,
+                 client_id=token_row.application.client_id if token_row.application_id else "", **summary)
+
+
+@transaction.atomic
+def tokens_revoke_for(*, tenant, client: Application | None = None, user=None, resource=None, actor,
+                      request=None) -> int:
+    """Revokes every token of a client, a user and/or a resource (an MCPResource or its URI)."""
+    if client is None and user is None and resource is None:
+        raise OAuthServiceError("name a client, a user or a resource whose tokens to revoke")
+    audience = resource.uri if isinstance(resource, MCPResource) else resource
+    count = _revoke(tenant=tenant, client=client, user=user, audience=audience)
+    audit.record(tenant, actor, "tokens.revoked", None, request, revoked=count,
+                 client_id=client.client_id if client else None, user=str(user.pk) if user else None,
+                 resource=audience)
+    return count
+
+
+@transaction.atomic
+def refresh_family_revoke(*, refresh_token: RefreshToken, request=None, reason: str) -> None:
+    """Reuse detected: the whole rotation chain dies (RFC 9700 §4.14.2)."""
+    RefreshToken.revoke_family(refresh_token.token_family)
+    audit.record(refresh_token.tenant, refresh_token.application, reason,
+                 ("refresh_family", str(refresh_token.token_family), "refresh token family"), request,
+                 severity="warning", user=str(refresh_token.user_id or ""), audience=refresh_token.audience)
+
+
+@transaction.atomic
+def code_replay_revoke(*, client: Application, code: str, request=None) -> bool:
+    """A second use of an authorization code: revoke what the first use got (RFC 6749 §4.1.2)."""
+    digest = checksum(code)
+    tenant = client.tenant
+    families = list(RefreshToken.objects.for_tenant(tenant).filter(application=client, code_checksum=digest)
+                    .values_list("token_family", flat=True).distinct())
+    tokens = AccessToken.objects.for_tenant(tenant).filter(application=client, code_checksum=digest)
+    if not families and not tokens.exists():
+        return False
+    for family in families:
+        RefreshToken.revoke_family(family)
+    tokens.delete()
+    audit.record(tenant, client, "token.code_replay", client, request, severity="warning",
+                 families_revoked=len(families))
+    return True
+
+
+def token_issued(*, client: Application, grant_type: str, audience: str, scope: str, user=None,
+                 request=None) -> None:
+    audit.record(client.tenant, client, "token.issued", client, request, grant_type=grant_type,
+                 audience=audience, scope=scope, user=str(user.pk) if user else None)
+
+
+# --- consent --------------------------------------------------------------------------------------
+
+@transaction.atomic
+def consent_grant(*, tenant, user, client: Application, audience: str, scopes, request=None) -> Consent:
+    scopes = " ".join(sorted(set(scopes)))
+    consent, created = Consent.objects.for_tenant(tenant).select_for_update().get_or_create(
+        tenant=tenant, user=user, application=client, audience=audience, defaults={"scopes": scopes})
+    if not created:
+        consent.scopes = " ".join(sorted(consent.scope_set | set(scopes.split())))
+        consent.save(update_fields=["scopes", "updated_at"])
+    audit.record(tenant, user, "consent.granted", consent, request, client_id=client.client_id,
+                 audience=audience, scopes=scopes)
+    return consent
+
+
+@transaction.atomic
+def consent_revoke(*, consent: Consent, actor, request=None) -> int:
+    """Forgets the consent and revokes the tokens it led to."""
+    tenant = consent.tenant
+    revoked = _revoke(tenant=tenant, client=consent.application, user=consent.user,
+                      audience=consent.audience or None)
+    audit.record(tenant, actor, "consent.revoked", consent, request, client_id=consent.application.client_id,
+                 audience=consent.audience, tokens_revoked=revoked)
+    consent.delete()
+    return revoked
+
+
+# --- signing keys ---------------------------------------------------------------------------------
+
+def _key_create(*, tenant, alg: str, state: str) -> SigningKey:
+    kid, private, public = keys.generate(alg)
+    now = timezone.now()
+    return SigningKey.objects.create(tenant=tenant, kid=kid, alg=alg, state=state, private_key=private,
+                                     public_jwk=public, activated_at=now if state == KeyState.ACTIVE else None)
+
+
+@transaction.atomic
+def signing_key_create(*, tenant, actor, alg: str | None = None, state: str = KeyState.NEXT,
+                       request=None) -> SigningKey:
+    alg = alg or tenant_auth_settings(tenant).signing_alg
+    if state == KeyState.ACTIVE and SigningKey.objects.for_tenant(tenant).filter(state=KeyState.ACTIVE).exists():
+        raise OAuthServiceError("the tenant already has an active key: rotate instead")
+    key = _key_create(tenant=tenant, alg=alg, state=state)
+    audit.record(tenant, actor, "key.created", key, request, kid=key.kid, alg=alg, state=state)
+    keys.forget_active_key(tenant.pk)
+    return key
+
+
+@transaction.atomic
+def key_rotate(*, tenant, actor, alg: str | None = None, request=None) -> SigningKey:
+    """next -> active, active -> retired, and a fresh next key is published for the rotation after.
+
+    Without a next key of the wanted algorithm one is made and activated at once; clients that cached the
+    JWKS then refetch it on the unknown kid (mcp_guard does), which is why a next key is kept ready.
+    """
+    alg = alg or tenant_auth_settings(tenant).signing_alg
+    scoped = SigningKey.objects.for_tenant(tenant).select_for_update()
+    now = timezone.now()
+    promoted = scoped.filter(state=KeyState.NEXT, alg=alg).order_by("created_at").first()
+    if promoted is None:
+        promoted = _key_create(tenant=tenant, alg=alg, state=KeyState.NEXT)
+    previous = list(scoped.filter(state=KeyState.ACTIVE).values_list("kid", flat=True))
+    scoped.filter(state=KeyState.ACTIVE).update(state=KeyState.RETIRED, retired_at=now)
+    promoted.state, promoted.activated_at = KeyState.ACTIVE, now
+    promoted.save(update_fields=["state", "activated_at"])
+    if not scoped.filter(state=KeyState.NEXT).exists():
+        _key_create(tenant=tenant, alg=alg, state=KeyState.NEXT)
+    audit.record(tenant, actor, "key.rotated", promoted, request, kid=promoted.kid, alg=alg, retired=previous)
+    keys.forget_active_key(tenant.pk)
+    return promoted
+
+
+@transaction.atomic
+def key_remove(*, key: SigningKey, actor, request=None) -> SigningKey:
+    """A retired key leaves the JWKS: tokens it signed stop verifying."""
+    if key.state != KeyState.RETIRED:
+        raise OAuthServiceError("only retired keys can be removed; rotate the active key first")
+    key.state, key.removed_at = KeyState.REMOVED, timezone.now()
+    key.save(update_fields=["state", "removed_at"])
+    audit.record(key.tenant, actor, "key.removed", key, request, kid=key.kid)
+    return key
+
+
+# --- tenant settings ------------------------------------------------------------------------------
+
+def tenant_auth_settings(tenant) -> TenantAuthSettings:
+    found = TenantAuthSettings.objects.for_tenant(tenant).first()
+    return found if found is not None else TenantAuthSettings(tenant=tenant)
+
+
+@transaction.atomic
+def tenant_auth_settings_update(*, tenant, actor, request=None, **changes) -> TenantAuthSettings:
+    allowed = {"access_token_lifetime", "refresh_token_lifetime", "signing_alg"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise OAuthServiceError(f"cannot change {', '.join(sorted(unknown))}; settable: {', '.join(sorted(allowed))}")
+    current = tenant_auth_settings(tenant)
+    for field, value in changes.items():
+        setattr(current, field, value)
+    try:
+        current.full_clean(exclude=["tenant"])
+    except Exception as exc:  # ValidationError: report the first field's message
+        field, messages = next(iter(getattr(exc, "message_dict", {"settings": [str(exc)]}).items()))
+        raise OAuthServiceError(" ".join(messages), field=field) from exc
+    current.save()
+    from .selectors import forget_tenant_settings
+
+    forget_tenant_settings(tenant.pk)
+    audit.record(tenant, actor, "oauth_settings.updated", current, request, **changes)
+    return current

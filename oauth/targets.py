@@ -1,0 +1,161 @@
+"""What a token is for: its audience (RFC 8707 ``resource``) and its scopes.
+
+One function decides it for the authorization endpoint (before consent) and the token endpoint (where
+the request may only narrow what the code or refresh token carries), so both apply the same rules:
+
+- ``resource`` names an active MCP resource of the tenant that the client is allowed, in its canonical
+  spelling; anything else is ``invalid_target``. One resource per token (``aud`` is one MCP server).
+- Without ``resource``: a client allowed exactly one resource gets that one; a request for sign-in
+  scopes only (openid, profile, email) gets a token for the tenant's userinfo endpoint; otherwise
+  ``invalid_target`` asking for the resource.
+- Scopes must belong to the resource (plus openid/profile/email/offline_access) and to the client's
+  allow-list when it has one. A request naming no scope of the resource gets the resource's default
+  scopes (MCP clients omit ``scope`` when nothing is advertised), never ``access_denied``.
+- The platform REST API (``{PUBLIC_URL}/api/v1``) is an audience only for confidential
+  client_credentials clients, with admin scopes the client was given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mcp_registry.models import MCPResource, ResourceStatus
+from mcp_registry.uris import InvalidResourceURI, canonical_resource_uri
+
+from .models import ADMIN_SCOPES, OIDC_SCOPES, PROTOCOL_SCOPES, api_audience
+
+
+class TargetError(Exception):
+    def __init__(self, error: str, description: str):
+        super().__init__(description)
+        self.error, self.description = error, description
+
+
+@dataclass(frozen=True)
+class Target:
+    audience: str
+    scopes: tuple[str, ...]
+    resource: MCPResource | None = None
+    lifetime: int | None = None  # seconds, when the resource overrides the tenant default
+
+    @property
+    def scope(self) -> str:
+        return " ".join(self.scopes)
+
+    def scope_descriptions(self) -> list[tuple[str, str]]:
+        described = {s.name: s.description for s in self.resource.scopes.all()} if self.resource else {}
+        builtin = {"openid": "Confirm who you are", "profile": "See your name",
+                   "email": "See your e-mail address", "offline_access": "Stay connected when you are away"}
+        return [(s, described.get(s) or builtin.get(s, "")) for s in self.scopes]
+
+
+def userinfo_audience(tenant) -> str:
+    return f"{tenant.issuer}/userinfo"
+
+
+def _dedupe(scopes) -> list[str]:
+    seen = []
+    for s in scopes or []:
+        if s and s not in seen:
+            seen.append(s)
+    return seen
+
+
+def _single_resource(resources: list[str]) -> str | None:
+    resources = [r for r in resources or [] if r]
+    if len(set(resources)) > 1:
+        raise TargetError("invalid_target", "ask for one resource per token: each access token is for one MCP "
+                                            "server (its aud)")
+    return resources[0] if resources else None
+
+
+def _resource_of(tenant, client, uri: str) -> MCPResource:
+    try:
+        canonical = canonical_resource_uri(uri)
+    except InvalidResourceURI as exc:
+        raise TargetError("invalid_target", f"resource '{uri[:200]}' is not a valid resource URI: {exc}") from exc
+    resource = (MCPResource.objects.for_tenant(tenant).filter(uri=canonical, status=ResourceStatus.ACTIVE)
+                .prefetch_related("scopes").first())
+    if resource is None:
+        raise TargetError("invalid_target", f"resource '{canonical}' is not registered for tenant '{tenant.slug}'")
+    if not client.allowed_resources.filter(pk=resource.pk).exists():
+        raise TargetError("invalid_target", f"client '{client.name or client.client_id}' is not allowed to get "
+                                            f"tokens for '{canonical}'; an admin can allow it in the console")
+    return resource
+
+
+def resolve(*, tenant, client, resources: list[str], scopes: list[str] | None, grant_type: str) -> Target:
+    uri = _single_resource(resources)
+    requested = _dedupe(scopes)
+    if uri is not None and uri.rstrip("/") == api_audience():
+        return _admin_target(client, requested, grant_type)
+    if uri is None:
+        if requested and set(requested) & set(ADMIN_SCOPES):
+            return _admin_target(client, requested, grant_type)
+        allowed = list(client.allowed_resources.all()[:2])
+        if len(allowed) == 1:
+            uri = allowed[0].uri
+        elif grant_type != "client_credentials" and set(requested) <= set(OIDC_SCOPES) and "openid" in requested:
+            return Target(audience=userinfo_audience(tenant), scopes=tuple(requested))
+        else:
+            raise TargetError("invalid_target", "resource is required: name the MCP server this token is for "
+                                                "(RFC 8707 'resource' parameter)")
+    resource = _resource_of(tenant, client, uri)
+    names = {s.name for s in resource.scopes.all()}
+    unknown = [s for s in requested if s not in names and s not in PROTOCOL_SCOPES]
+    if unknown:
+        raise TargetError("invalid_scope", f"scope {', '.join(sorted(unknown))!s} is not defined for resource "
+                                           f"'{resource.uri}'; it offers: {', '.join(sorted(names)) or 'no scopes'}")
+    if grant_type == "client_credentials":
+        requested = [s for s in requested if s not in PROTOCOL_SCOPES]
+    if client.allowed_scope_set:
+        refused = [s for s in requested if s not in client.allowed_scope_set and s not in PROTOCOL_SCOPES]
+        if refused:
+            raise TargetError("invalid_scope", f"client may not ask for {', '.join(sorted(refused))}")
+    if not any(s in names for s in requested):
+        defaults = [s.name for s in resource.scopes.all() if s.granted_by_default]
+        if client.allowed_scope_set:
+            defaults = [s for s in defaults if s in client.allowed_scope_set]
+        requested = defaults + requested
+    return Target(audience=resource.uri, scopes=tuple(requested), resource=resource,
+                  lifetime=resource.access_token_lifetime)
+
+
+def _admin_target(client, requested: list[str], grant_type: str) -> Target:
+    if grant_type != "client_credentials" or not client.is_confidential:
+        raise TargetError("invalid_target", "the platform API accepts only client_credentials tokens of "
+                                            "confidential clients")
+    granted = [s for s in ADMIN_SCOPES if s in client.allowed_scope_set]
+    if not requested:
+        requested = granted
+    refused = [s for s in requested if s not in granted]
+    if refused:
+        raise TargetError("invalid_scope", f"client may not ask for {', '.join(sorted(refused))}; an admin can "
+                                           "grant admin scopes to the client in the console")
+    if not requested:
+        raise TargetError("invalid_scope", "this client has no admin scopes for the platform API")
+    return Target(audience=api_audience(), scopes=tuple(requested))
+
+
+def narrow(*, tenant, client, original: Target | None, audience: str, original_scopes: list[str],
+           resources: list[str], scopes: list[str] | None, grant_type: str) -> Target:
+    """Token endpoint: re-check what the code/refresh token carries (the resource may have been disabled
+    or disallowed since), letting the request narrow but never widen it."""
+    requested_uri = _single_resource(resources)
+    if requested_uri is not None:
+        try:
+            same = canonical_resource_uri(requested_uri) == audience
+        except InvalidResourceURI:
+            same = requested_uri.rstrip("/") == audience
+        if not same:
+            raise TargetError("invalid_target", f"resource '{requested_uri[:200]}' was not part of the "
+                                                f"authorization; this grant is for '{audience}'")
+    wanted = _dedupe(scopes) or list(original_scopes)
+    wider = [s for s in wanted if s not in original_scopes]
+    if wider:
+        raise TargetError("invalid_scope", f"scope {', '.join(wider)} was not granted; ask the user again")
+    if audience == userinfo_audience(tenant):
+        return Target(audience=audience, scopes=tuple(wanted))
+    target = resolve(tenant=tenant, client=client, resources=[audience], scopes=wanted, grant_type=grant_type)
+    return Target(audience=target.audience, scopes=tuple(wanted), resource=target.resource,
+                  lifetime=target.lifetime)

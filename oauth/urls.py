@@ -1,0 +1,43 @@
+"""URLs of the authorization server.
+
+``tenant_urlpatterns`` are mounted under /t/<slug>/ (the tenant's issuer); ``root_urlpatterns`` hold
+the RFC 8414 / OIDC path-insertion documents and, for a verified custom domain (issuer
+https://<domain>), the same endpoints at the root, where the middleware resolved the tenant by host.
+"""
+
+from django.urls import path
+
+from .endpoints.apps import ConnectedAppsView
+from .endpoints.authorize import AuthorizationView
+from .endpoints.discovery import metadata_view
+from .endpoints.introspect import IntrospectView
+from .endpoints.jwks import jwks_view
+from .endpoints.revoke import RevokeView
+from .endpoints.token import TokenView
+from .endpoints.userinfo import UserInfoView
+
+
+def _endpoints(prefix: str) -> list:
+    return [
+        path("authorize", AuthorizationView.as_view(), name=f"{prefix}authorize"),
+        path("token", TokenView.as_view(), name=f"{prefix}token"),
+        path("revoke", RevokeView.as_view(), name=f"{prefix}revoke"),
+        path("introspect", IntrospectView.as_view(), name=f"{prefix}introspect"),
+        path("userinfo", UserInfoView.as_view(), name=f"{prefix}userinfo"),
+        path("jwks.json", jwks_view, name=f"{prefix}jwks"),
+        path(".well-known/openid-configuration", metadata_view, name=f"{prefix}openid-configuration"),
+        path(".well-known/oauth-authorization-server", metadata_view, name=f"{prefix}as-metadata"),
+    ]
+
+
+tenant_urlpatterns = [
+    *_endpoints("oauth-"),
+    path("account/apps", ConnectedAppsView.as_view(), name="oauth-connected-apps"),
+    path("account/apps/<uuid:consent_id>/revoke", ConnectedAppsView.as_view(), name="oauth-connected-app-revoke"),
+]
+
+root_urlpatterns = [
+    path(".well-known/oauth-authorization-server/t/<str:slug>", metadata_view, name="oauth-as-metadata-inserted"),
+    path(".well-known/openid-configuration/t/<str:slug>", metadata_view, name="oauth-openid-configuration-inserted"),
+    *_endpoints("oauth-domain-"),
+]

@@ -1,0 +1,357 @@
+"""The tenant-aware OAuth2Validator (ARCHITECTURE §3).
+
+oauthlib calls the validator with its own request object only; the tenant comes from the ContextVar
+that the tenant middleware set. Every lookup DOT makes is narrowed to that tenant here, explicitly,
+and again by the tenant-scoped managers. Without a bound tenant nothing is found.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauthlib.oauth2.rfc6749 import errors
+
+from tenants.context import get_current_tenant
+
+from . import client_auth, keys, services, targets
+from .models import GRANT_TYPES, AccessToken, Application, AuthMethod, Grant, IDToken, RefreshToken
+from .selectors import tenant_settings, token_checksum
+
+log = logging.getLogger(__name__)
+
+
+def _tenant():
+    return get_current_tenant()
+
+
+def _body_values(request, name: str) -> list[str]:
+    return [v for k, v in (getattr(request, "decoded_body", None) or []) if k == name]
+
+
+class TenantOAuth2Validator(OAuth2Validator):
+    oidc_claim_scope = {"sub": "openid", "name": "profile", "email": "email", "email_verified": "email"}
+
+    # --- clients ----------------------------------------------------------------------------------
+
+    def _load_application(self, client_id, request):
+        tenant = _tenant()
+        cached = getattr(request, "client", None)
+        if isinstance(cached, Application) and cached.client_id == client_id and cached.tenant_id == getattr(
+                tenant, "pk", None):
+            return cached if cached.is_usable(request) else None
+        request.client = None
+        if tenant is None or not isinstance(client_id, str) or not client_id or "\x00" in client_id \
+                or len(client_id) > 255:
+            return None
+        client = Application.objects.for_tenant(tenant).filter(client_id=client_id).first()
+        if client is None or not client.is_usable(request):
+            return None
+        client.tenant = tenant  # the bound tenant is this row's tenant: spare the query
+        request.client = client
+        return client
+
+    def _check_secret(self, provided_secret, stored_secret):
+        from tenants.crypto import secret_matches
+
+        return bool(stored_secret) and secret_matches(provided_secret or "", stored_secret)
+
+    def _assertion(self, request):
+        if (getattr(request, "client_assertion_type", None) or "") != client_auth.ASSERTION_TYPE:
+            return None
+        assertion = getattr(request, "client_assertion", None)
+        return assertion if isinstance(assertion, str) and assertion else None
+
+    def client_authentication_required(self, request, *args, **kwargs):
+        if self._assertion(request) is not None:
+            return True
+        return super().client_authentication_required(request, *args, **kwargs)
+
+    def authenticate_client(self, request, *args, **kwargs):
+        assertion = self._assertion(request)
+        if assertion is not None:
+            client_id = client_auth.assertion_client_id(assertion)
+            if client_id is None or (request.client_id and request.client_id != client_id):
+                return False
+            client = self._load_application(client_id, request)
+            if client is None or client.token_endpoint_auth_method != AuthMethod.PRIVATE_KEY_JWT:
+                return False
+            tenant = _tenant()
+            audiences = [tenant.issuer, f"{tenant.issuer}/token", f"{tenant.issuer}/introspect",
+                         f"{tenant.issuer}/revoke"]
+            if not client_auth.verify_assertion(client, assertion, audiences=audiences):
+                return False
+            request.client_id = client_id
+            return True
+        if self._extract_basic_auth(request):
+            request.used_basic_auth = True
+        authenticated = super().authenticate_client(request, *args, **kwargs)
+        if authenticated and request.client.token_endpoint_auth_method not in (
+                AuthMethod.SECRET_BASIC, AuthMethod.SECRET_POST):
+            return False  # a private_key_jwt client must not fall back to a (blank) secret
+        return authenticated
+
+    def authenticate_client_id(self, client_id, request, *args, **kwargs):
+        client = self._load_application(client_id, request)
+        return client is not None and not client.is_confidential
+
+    def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs):
+        return grant_type in GRANT_TYPES and grant_type in client.grant_type_list
+
+    def validate_response_type(self, client_id, response_type, client, request, *args, **kwargs):
+        return response_type == "code" and "authorization_code" in client.grant_type_list
+
+    def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
+        # Syntax only: which scopes a token gets is decided with its resource (oauth/targets.py), at the
+        # authorization endpoint before consent and in check_token_target at the token endpoint.
+        return all(isinstance(s, str) and 0 < len(s) <= 100 and s.isprintable() for s in scopes)
+
+    def get_default_scopes(self, client_id, request, *args, **kwargs):
+        return []
+
+    def is_pkce_required(self, client_id, request):
+        return True
+
+    def validate_user(self, username, password, client, request, *args, **kwargs):
+        return False  # no password grant, ever
+
+    # --- authorization codes ----------------------------------------------------------------------
+
+    def _grant_for(self, code, request) -> Grant | None:
+        cached = getattr(request, "_oauth_grant", None)
+        if cached is not None and cached.code == code:
+            return cached
+        tenant = _tenant()
+        if tenant is None or not isinstance(code, str) or not code or len(code) > 255 or "\x00" in code:
+            return None
+        grant = Grant.objects.for_tenant(tenant).select_related("user").filter(code=code).first()
+        request._oauth_grant = grant
+        return grant
+
+    def _create_authorization_code(self, request, code, expires=None):
+        if request.code_challenge_method != "S256":
+            raise errors.InvalidRequestError(description='code_challenge_method must be "S256"', request=request)
+        grant = super()._create_authorization_code(request, code, expires)
+        auth_time = getattr(request, "auth_time", None)
+        if auth_time:
+            grant.auth_time = auth_time
+            grant.save(update_fields=["auth_time"])
+        return grant
+
+    def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        grant = self._grant_for(code, request)
+        if grant is None or grant.application_id != client.pk:
+            if isinstance(code, str) and code and client is not None:
+                services.code_replay_revoke(client=client, code=code)
+            return False
+        if grant.is_expired():
+            return False
+        request.scopes = grant.scope.split()
+        request.user = grant.user
+        request.auth_time = grant.auth_time.timestamp() if grant.auth_time else None
+        if grant.nonce:
+            request.nonce = grant.nonce
+        if grant.claims:
+            request.claims = json.loads(grant.claims)
+        return True
+
+    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, *args, **kwargs):
+        request = kwargs.get("request") or (args[0] if args else None)
+        grant = self._grant_for(code, request) if request is not None else None
+        if grant is None or grant.application_id != client.pk:
+            return False
+        # OAuth 2.1 §4.1.3: the redirect_uri must be repeated exactly when it was sent at authorization.
+        return grant.redirect_uri == redirect_uri if redirect_uri else True
+
+    def get_code_challenge(self, code, request):
+        grant = self._grant_for(code, request)
+        return (grant.code_challenge or None) if grant else None
+
+    def get_code_challenge_method(self, code, request):
+        grant = self._grant_for(code, request)
+        return (grant.code_challenge_method or None) if grant else None
+
+    def get_authorization_code_scopes(self, client_id, code, redirect_uri, request):
+        grant = self._grant_for(code, request)
+        return grant.scope.split() if grant else []
+
+    def get_authorization_code_nonce(self, client_id, code, redirect_uri, request):
+        grant = self._grant_for(code, request)
+        return (grant.nonce or None) if grant else None
+
+    def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
+        grant = self._grant_for(code, request)
+        deleted = Grant.objects.for_tenant(_tenant()).filter(pk=getattr(grant, "pk", None)).delete()[0]
+        if not deleted:
+            raise errors.InvalidGrantError(request=request)
+
+    # --- refresh tokens ---------------------------------------------------------------------------
+
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
+        tenant = _tenant()
+        if tenant is None or not isinstance(refresh_token, str) or len(refresh_token) > 512:
+            return False
+        rt = (RefreshToken.objects.for_tenant(tenant).select_related("access_token", "user")
+              .filter(token_checksum=token_checksum(refresh_token), application=client)
+              .order_by("-created").first())
+        if rt is None:
+            return False
+        if rt.revoked is not None:
+            # A rotated-away or revoked token presented again: someone holds a copy (RFC 9700 §4.14.2).
+            rt.tenant, rt.application = tenant, client
+            services.refresh_family_revoke(refresh_token=rt, reason="token.refresh_reuse_detected")
+            return False
+        if rt.access_token is None:
+            return False  # orphaned by a revocation of its access token
+        lifetime = timedelta(seconds=tenant_settings(tenant).refresh_token_lifetime)
+        if rt.access_token.expires + lifetime <= timezone.now():
+            return False
+        request.user = rt.user
+        request.refresh_token = refresh_token
+        request.refresh_token_instance = rt
+        return True
+
+    # --- audience, scopes and token rows ----------------------------------------------------------
+
+    def check_token_target(self, request):
+        """post_token hook (oauth/server.py): client, code or refresh token are valid; now decide the
+        audience and scopes the token will carry, or refuse with invalid_target / invalid_scope."""
+        tenant, client = _tenant(), request.client
+        resources = _body_values(request, "resource")
+        try:
+            if request.grant_type == "client_credentials":
+                requested = request.scope.split() if isinstance(request.scope, str) and request.scope else None
+                target = targets.resolve(tenant=tenant, client=client, resources=resources, scopes=requested,
+                                         grant_type="client_credentials")
+            elif request.grant_type == "authorization_code":
+                grant = self._grant_for(request.code, request)
+                audience = (grant.resource or [""])[0] or targets.userinfo_audience(tenant)
+                target = targets.narrow(tenant=tenant, client=client, original=None, audience=audience,
+                                        original_scopes=grant.scope.split(), resources=resources, scopes=None,
+                                        grant_type=request.grant_type)
+                request.code_checksum = services.checksum(request.code)
+            else:
+                rt = request.refresh_token_instance
+                target = targets.narrow(tenant=tenant, client=client, original=None, audience=rt.audience,
+                                        original_scopes=list(request.scopes or []), resources=resources,
+                                        scopes=None, grant_type=request.grant_type)
+                request.code_checksum = rt.code_checksum
+        except targets.TargetError as exc:
+            raise errors.CustomOAuth2Error(error=exc.error, description=exc.description, request=request) \
+                from exc
+        request.token_target = target
+        request.scopes = list(target.scopes)
+
+    def _check_and_set_request_resource(self, request):
+        request.resource = [request.token_target.audience]
+
+    def _create_access_token(self, expires, request, token, source_refresh_token=None):
+        target = request.token_target
+        access_token = AccessToken(
+            tenant=_tenant(), user=request.user, scope=token["scope"], expires=expires,
+            id_token=getattr(request, "id_token", None) if isinstance(getattr(request, "id_token", None),
+                                                                      IDToken) else None,
+            application=request.client, source_refresh_token=source_refresh_token, resource=[target.audience],
+            audience=target.audience, jti=getattr(request, "access_token_jti", ""), grant_type=request.grant_type,
+            code_checksum=getattr(request, "code_checksum", "") or "")
+        self._set_token_value(access_token, token["access_token"])
+        access_token.save()
+        return access_token
+
+    def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):
+        refresh = RefreshToken(
+            tenant=_tenant(), user=request.user, application=request.client, access_token=access_token,
+            token_family=previous_refresh_token.token_family if previous_refresh_token else None,
+            resource=[request.token_target.audience], audience=request.token_target.audience,
+            code_checksum=getattr(request, "code_checksum", "") or "")
+        if refresh.token_family is None:
+            import uuid
+
+            refresh.token_family = uuid.uuid4()
+        self._set_token_value(refresh, refresh_token_code)
+        refresh.save()
+        return refresh
+
+    def save_bearer_token(self, token, request, *args, **kwargs):
+        if request.grant_type == "client_credentials":
+            token.pop("refresh_token", None)
+        with transaction.atomic():
+            super()._save_bearer_token(token, request, *args, **kwargs)
+            services.token_issued(client=request.client, grant_type=request.grant_type,
+                                  audience=request.token_target.audience, scope=token.get("scope", ""),
+                                  user=request.user)
+
+    # --- revocation -------------------------------------------------------------------------------
+
+    def revoke_token(self, token, token_type_hint, request, *args, **kwargs):
+        """RFC 7009: only the authenticated client's own tokens, of this tenant; unknown tokens are not
+        an error (the response is 200 either way, revealing nothing)."""
+        tenant, client = _tenant(), request.client
+        if tenant is None or client is None or not isinstance(token, str):
+            return
+        from .selectors import refresh_token_by_value
+
+        order = ("refresh", "access") if token_type_hint == "refresh_token" else ("access", "refresh")
+        for kind in order:
+            if kind == "access":
+                row = (AccessToken.objects.for_tenant(tenant).select_related("application")
+                       .filter(token_checksum=token_checksum(token), application=client).first())
+            else:
+                row = refresh_token_by_value(tenant, token)
+                if row is not None and (row.application_id != client.pk or row.revoked is not None):
+                    row = None
+            if row is not None:
+                row.tenant = tenant
+                services.token_revoke(token_row=row, actor=client)
+                return
+
+    # --- OpenID Connect ---------------------------------------------------------------------------
+
+    def get_oidc_issuer_endpoint(self, request):
+        return _tenant().issuer
+
+    def get_additional_claims(self, request):
+        user = request.user
+        return {"email": user.email, "email_verified": bool(getattr(user, "email_verified", True)),
+                "name": user.get_full_name() if hasattr(user, "get_full_name") else ""}
+
+    def finalize_id_token(self, id_token, token, token_handler, request):
+        tenant = _tenant()
+        claims, expires = self.get_id_token_dictionary(token, token_handler, request)
+        id_token.update(**claims)
+        if "nonce" not in id_token and request.nonce:
+            id_token["nonce"] = request.nonce
+        if getattr(request, "auth_time", None):
+            id_token["auth_time"] = int(request.auth_time)
+        signed = keys.sign(tenant, json.loads(json.dumps(id_token, default=str)), typ="JWT")
+        with transaction.atomic():
+            row = IDToken.objects.create(tenant=tenant, user=request.user, scope=" ".join(request.scopes),
+                                         expires=expires, jti=id_token["jti"], application=request.client)
+        request.id_token = row
+        return signed
+
+    def _load_id_token(self, token):
+        return None  # ID tokens are not bearer credentials here
+
+    def _load_access_token(self, token):
+        from .selectors import access_token_by_value
+
+        tenant = _tenant()
+        return access_token_by_value(tenant, token) if tenant is not None else None
+
+    def _get_client_by_audience(self, audience):
+        tenant = _tenant()
+        if tenant is None:
+            return None
+        audience = [audience] if isinstance(audience, str) else list(audience or [])
+        return Application.objects.for_tenant(tenant).filter(client_id__in=audience).first()
+
+    def validate_silent_authorization(self, request):
+        return True
+
+    def validate_silent_login(self, request):
+        return True
