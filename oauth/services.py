@@ -213,7 +213,6 @@ def client_set_status(*, client: Application, status: str, actor, request=None, 
     if status != ClientStatus.APPROVED:
         revoked = _revoke(tenant=client.tenant, client=client)
     audit.record(client.tenant, actor, f"client.{status}", client, request,
-                 severity="warning" if status == ClientStatus.SUSPENDED else "info",
                  previous=old, reason=reason[:300], tokens_revoked=revoked)
     return client
 
@@ -292,12 +291,13 @@ def tokens_revoke_for(*, tenant, client: Application | None = None, user=None, r
 
 
 @transaction.atomic
-def refresh_family_revoke(*, refresh_token: RefreshToken, request=None, reason: str) -> None:
-    """Reuse detected: the whole rotation chain dies (RFC 9700 §4.14.2)."""
+def refresh_family_revoke(*, refresh_token: RefreshToken, request=None) -> None:
+    """A rotated-away refresh token came back: someone holds a copy, so the whole rotation chain dies
+    (RFC 9700 §4.14.2). Recorded as a security event where it is detected."""
     RefreshToken.revoke_family(refresh_token.token_family)
-    audit.record(refresh_token.tenant, refresh_token.application, reason,
-                 ("refresh_family", str(refresh_token.token_family), "refresh token family"), request,
-                 severity="warning", user=str(refresh_token.user_id or ""), audience=refresh_token.audience)
+    audit.record(refresh_token.tenant, refresh_token.application, "security.refresh_token_reused", refresh_token,
+                 request, client_id=refresh_token.application.client_id, user=str(refresh_token.user_id or ""),
+                 resource=refresh_token.audience, family=str(refresh_token.token_family))
 
 
 @transaction.atomic
@@ -313,7 +313,7 @@ def code_replay_revoke(*, client: Application, code: str, request=None) -> bool:
     for family in families:
         RefreshToken.revoke_family(family)
     tokens.delete()
-    audit.record(tenant, client, "token.code_replay", client, request, severity="warning",
+    audit.record(tenant, client, "token.code_replay", client, request,
                  families_revoked=len(families))
     return True
 

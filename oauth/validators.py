@@ -203,7 +203,7 @@ class TenantOAuth2Validator(OAuth2Validator):
         if rt.revoked is not None:
             # A rotated-away or revoked token presented again: someone holds a copy (RFC 9700 §4.14.2).
             rt.tenant, rt.application = tenant, client
-            services.refresh_family_revoke(refresh_token=rt, reason="token.refresh_reuse_detected")
+            services.refresh_family_revoke(refresh_token=rt)
             return False
         if rt.access_token is None:
             return False  # orphaned by a revocation of its access token
