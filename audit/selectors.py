@@ -156,10 +156,7 @@ def sinks_of(tenant):
 
 
 def sink_of_tenant(tenant, sink_id) -> AuditSink | None:
-    try:
-        return AuditSink.objects.filter(tenant=tenant, pk=sink_id).first()
-    except (ValueError, TypeError, Exception):  # a malformed UUID is "no such sink"
-        return None
+    return AuditSink.objects.filter(tenant=tenant, pk=sink_id).first() if sink_id else None
 
 
 # --- Verification ----------------------------------------------------------------------------------

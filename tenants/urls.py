@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from . import views
+from . import audit_views, views
 
 console_urlpatterns = [
     path("", views.console_home, name="home"),
@@ -16,5 +16,14 @@ console_urlpatterns = [
             views.MemberActionView.as_view(),
          name="member-action"),
     path("<str:slug>/settings/", views.SettingsView.as_view(), name="settings"),
-    path("<str:slug>/audit/", views.AuditView.as_view(), name="audit"),
+    path("<str:slug>/audit/", audit_views.AuditView.as_view(), name="audit"),
+    path("<str:slug>/audit/events/<int:event_id>/", audit_views.AuditEventView.as_view(), name="audit-event"),
+    re_path(r"^(?P<slug>[^/]+)/audit/export\.(?P<fmt>jsonl|csv)$", audit_views.AuditExportView.as_view(),
+            name="audit-export"),
+    path("<str:slug>/audit/exports/<str:run_id>/download", audit_views.AuditExportDownloadView.as_view(),
+         name="audit-export-download"),
+    path("<str:slug>/audit/verify/", audit_views.AuditVerifyView.as_view(), name="audit-verify"),
+    path("<str:slug>/audit/settings/", audit_views.AuditSettingsView.as_view(), name="audit-settings"),
+    re_path(r"^(?P<slug>[^/]+)/audit/sinks/(?P<sink_id>[0-9a-f-]{36})/(?P<verb>pause|resume|delete)$",
+            audit_views.AuditSinkActionView.as_view(), name="audit-sink-action"),
 ]

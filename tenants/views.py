@@ -123,20 +123,6 @@ class SettingsView(TenantConsoleMixin, TemplateView):
         return self.render_to_response(self.get_context_data(form=form), status=400)
 
 
-class AuditView(TenantConsoleMixin, TemplateView):
-    template_name = "console/audit.html"
-    section = "console:audit"
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        events = events_for_tenant(self.tenant)
-        action = self.request.GET.get("action", "").strip()
-        if action:
-            events = events.filter(action__startswith=action)
-        context.update(events=events[:200], action=action)
-        return context
-
-
 class StaffRequiredMixin(LoginRequiredMixin, UserPassesTestMixin):
     def test_func(self):
         return self.request.user.is_staff
