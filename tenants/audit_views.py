@@ -98,7 +98,8 @@ class AuditView(AuditFilterMixin, TenantConsoleMixin, TemplateView):
             page = page[:PAGE]
             next_query = {**query, "after": _cursor(page[-1])}
         context.update(events=page, form=FilterForm(self.request.GET or None), filter_error=error, query=query,
-                       query_string=urlencode(query), next_query=urlencode(next_query) if next_query else "", actions=sorted(REGISTRY),
+                       query_string=urlencode(query), next_query=urlencode(next_query) if next_query else "",
+                       actions=sorted(REGISTRY),
                        exports=JobRun.objects.filter(tenant=self.tenant, name="audit.export")[:5])
         return context
 

@@ -4,7 +4,7 @@ show another tenant's events."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 
 from audit.models import AuditEvent
 from audit.selectors import EventFilter, iter_events, search_events
