@@ -24,6 +24,7 @@ from oauth2_provider.http import OAuth2ResponseRedirect
 from oauth2_provider.oauth2_backends import _add_iss_to_redirect
 from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.common import add_params_to_uri
+from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
 from tenants.selectors import membership_of
 
@@ -64,10 +65,11 @@ class AuthorizationView(OAuthLibMixin, View):
 
     @staticmethod
     def fatal_description(oauth_error) -> str:
-        if oauth_error.error in ("invalid_client_id", "invalid_client"):
+        if isinstance(oauth_error, (oauth_errors.InvalidClientIdError, oauth_errors.MissingClientIdError)):
             return ("This application is not registered with this organisation, or it is not approved yet. "
                     "Go back to the application and check its settings.")
-        if oauth_error.error in ("invalid_redirect_uri", "mismatching_redirect_uri", "missing_redirect_uri"):
+        if isinstance(oauth_error, (oauth_errors.InvalidRedirectURIError, oauth_errors.MismatchingRedirectURIError,
+                                    oauth_errors.MissingRedirectURIError)):
             return ("The application asked to send you back to an address it has not registered, so we "
                     "stopped here. Its developer must register that redirect URI.")
         return oauth_error.description or "The authorization request is not valid."
@@ -122,7 +124,7 @@ class AuthorizationView(OAuthLibMixin, View):
         last_login = getattr(request.user, "last_login", None)
         credentials["auth_time"] = last_login
         try:
-            uri, _, _, _ = self.create_authorization_response(request=request, scopes=list(target.scopes),
+            uri, _, _, _ = self.create_authorization_response(request=request, scopes=target.scope,
                                                               credentials=credentials, allow=True)
         except OAuthToolkitError as error:
             return self.oauthlib_error(request, error)
