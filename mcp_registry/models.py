@@ -37,6 +37,11 @@ class MCPResource(TenantOwned):
         help_text="Seconds; empty uses the tenant's default.")
     verified_at = models.DateTimeField(null=True, blank=True)
     verification_error = models.CharField(max_length=500, blank=True)
+    verification_checked_at = models.DateTimeField(null=True, blank=True)
+    # Bearer token the platform presents when it lists the server's tools (tool import); encrypted with
+    # the platform KEK and bound to this row (tenants.crypto), never shown again after it is set.
+    management_token_encrypted = models.TextField(blank=True)
+    tools_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -50,6 +55,23 @@ class MCPResource(TenantOwned):
     @property
     def is_active(self) -> bool:
         return self.status == ResourceStatus.ACTIVE
+
+    @property
+    def is_gateway(self) -> bool:
+        return self.hosting_mode == HostingMode.GATEWAY
+
+    @property
+    def verification_status(self) -> str:
+        """"verified", "failed" or "unverified"; gateway resources are the platform's own, so verified."""
+        if self.is_gateway:
+            return "verified"
+        if self.verification_error:
+            return "failed"
+        return "verified" if self.verified_at else "unverified"
+
+    @property
+    def management_token_aad(self) -> bytes:
+        return f"mcp-resource-management-token:{self.pk}".encode()
 
 
 class ResourceScope(models.Model):

@@ -1,0 +1,79 @@
+from rest_framework import serializers
+
+from mcp_registry.models import HostingMode, MCPResource, ResourceScope, ResourceTool
+
+
+class ScopeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ResourceScope
+        fields = ["name", "description", "granted_by_default"]
+        extra_kwargs = {"name": {"validators": []}}  # the service validates, with its message
+
+
+class ToolSerializer(serializers.ModelSerializer):
+    scopes = serializers.ListField(child=serializers.CharField(max_length=100), allow_empty=True,
+                                   help_text="Scopes a token needs to call the tool (at least one).")
+
+    class Meta:
+        model = ResourceTool
+        fields = ["name", "description", "scopes"]
+        extra_kwargs = {"name": {"validators": []}}
+
+    def to_representation(self, tool):
+        return {"name": tool.name, "description": tool.description,
+                "scopes": sorted(s.name for s in tool.required_scopes.all())}
+
+
+class ResourceSerializer(serializers.ModelSerializer):
+    uri = serializers.CharField(max_length=2000, required=False, allow_blank=True,
+                                help_text="External resources: the MCP endpoint. Gateway resources: computed.")
+    hosting_mode = serializers.ChoiceField(choices=HostingMode.choices, default=HostingMode.EXTERNAL)
+    upstream_url = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    documentation_url = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    scopes = ScopeSerializer(many=True, required=False)
+    tools = ToolSerializer(many=True, read_only=True)
+    verification_status = serializers.CharField(read_only=True)
+    has_management_token = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MCPResource
+        fields = ["id", "name", "display_name", "description", "uri", "hosting_mode", "upstream_url",
+                  "documentation_url", "status", "access_token_lifetime", "scopes", "tools", "verification_status",
+                  "verified_at", "verification_checked_at", "verification_error", "has_management_token",
+                  "tools_synced_at", "created_at", "updated_at"]
+        read_only_fields = ["id", "status", "verified_at", "verification_checked_at", "verification_error",
+                            "tools_synced_at", "created_at", "updated_at"]
+        extra_kwargs = {"name": {"validators": []}}
+
+    def get_has_management_token(self, resource) -> bool:
+        return bool(resource.management_token_encrypted)
+
+
+class ResourceUpdateSerializer(serializers.Serializer):
+    display_name = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True)
+    uri = serializers.CharField(max_length=2000, required=False)
+    upstream_url = serializers.CharField(max_length=2000, required=False)
+    documentation_url = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    access_token_lifetime = serializers.IntegerField(min_value=60, required=False, allow_null=True)
+
+
+class ManagementTokenSerializer(serializers.Serializer):
+    token = serializers.CharField(allow_blank=True, write_only=True)
+
+
+class PRMPreviewSerializer(serializers.Serializer):
+    url = serializers.URLField()
+    well_known_url = serializers.URLField()
+    curl = serializers.CharField()
+    document = serializers.DictField()
+    snippet = serializers.CharField()
+
+
+class ImportRequestSerializer(serializers.Serializer):
+    strategy = serializers.ChoiceField(choices=["group", "tool"], default="group")
+
+
+class ImportApplySerializer(serializers.Serializer):
+    tools = serializers.ListField(child=serializers.DictField(), allow_empty=True)
+    remove = serializers.ListField(child=serializers.CharField(max_length=128), required=False, default=list)

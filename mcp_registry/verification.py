@@ -1,0 +1,62 @@
+"""Network checks of external MCP servers: their published PRM (verification) and their tool list (import).
+
+Every fetch has a short timeout, follows no redirects and reads a bounded body; every failure becomes a
+sentence an admin can act on, never an exception escaping to a 500.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from . import prm
+from .models import MCPResource
+from .uris import InvalidResourceURI, canonical_resource_uri
+
+MAX_PRM_BYTES = 64 * 1024
+
+
+def _fetch_json(url: str, *, timeout: float) -> tuple[dict | None, str]:
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+            with client.stream("GET", url, headers={"Accept": "application/json"}) as response:
+                if response.status_code != 200:
+                    return None, f"{url} answered HTTP {response.status_code}, expected 200 with the PRM document"
+                body = b""
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_PRM_BYTES:
+                        return None, f"{url} sent more than {MAX_PRM_BYTES} bytes; a PRM document is small JSON"
+    except httpx.TimeoutException:
+        return None, f"{url} did not answer within {timeout:g} s"
+    except httpx.HTTPError as exc:
+        return None, f"could not fetch {url}: {exc.__class__.__name__} ({exc})"
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None, f"{url} did not return JSON"
+    if not isinstance(document, dict):
+        return None, f"{url} returned JSON that is not an object"
+    return document, ""
+
+
+def check_published_prm(resource: MCPResource, *, timeout: float = 5.0) -> str:
+    """'' when the server's PRM names this resource and this tenant's issuer; else what is wrong."""
+    url = prm.well_known_url(resource.uri)
+    document, error = _fetch_json(url, timeout=timeout)
+    if error:
+        return error
+    try:
+        published = canonical_resource_uri(str(document.get("resource", "")))
+    except InvalidResourceURI:
+        published = None
+    if published != resource.uri:
+        return (f"the PRM at {url} names resource {document.get('resource')!r}, not {resource.uri}; serve this "
+                "resource's document (mcp_guard mirrors it from the platform)")
+    issuer = resource.tenant.issuer
+    servers = document.get("authorization_servers")
+    if not isinstance(servers, list) or issuer not in servers:
+        return (f"the PRM at {url} does not list this tenant's issuer {issuer} in authorization_servers "
+                f"(it lists {servers!r})")
+    return ""

@@ -1,0 +1,129 @@
+"""Fixtures of the registry and mcp_guard tests: resources built through the services, a tiny HTTP server
+for documents the platform fetches, a local issuer (signing keys + JWKS + metadata), and uvicorn apps on
+free loopback ports."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from audit.services import Actor
+
+TEST_ACTOR = Actor("test", "", "pytest")
+
+
+@pytest.fixture
+def make_resource(db):
+    from mcp_registry import services
+
+    def make(tenant, name="files", *, uri=None, scopes=("files:read",), tools=None, **kwargs):
+        if uri is None and kwargs.get("hosting_mode") != "gateway":
+            uri = f"https://{name}.{tenant.slug}.example/mcp"
+        resource = services.resource_create(tenant=tenant, actor=TEST_ACTOR, name=name, uri=uri or "",
+                                            scopes=[s if isinstance(s, dict) else {"name": s} for s in scopes],
+                                            **kwargs)
+        for tool, needed in (tools or {}).items():
+            services.tool_save(resource=resource, actor=TEST_ACTOR, name=tool, scopes=needed)
+        return resource
+
+    return make
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DocumentServer:
+    """Serves JSON documents by path on a loopback port and counts the requests per path."""
+
+    def __init__(self):
+        self.documents: dict[str, tuple[int, bytes]] = {}
+        self.hits: dict[str, int] = {}
+        self.posted: list[bytes] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's naming)
+                path = self.path.split("?", 1)[0]
+                owner.hits[path] = owner.hits.get(path, 0) + 1
+                status, body = owner.documents.get(path, (404, b'{"error":"not_found"}'))
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):  # noqa: N802 (introspection answers are documents too)
+                owner.posted.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                self.do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self.thread.start()
+
+    def put(self, path: str, document, status: int = 200):
+        body = document if isinstance(document, bytes) else json.dumps(document).encode()
+        self.documents[path] = (status, body)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def document_server():
+    server = DocumentServer()
+    yield server
+    server.close()
+
+
+class UvicornThread:
+    """An ASGI app under uvicorn on a free loopback port, in a thread of the test process."""
+
+    def __init__(self, app, port: int | None = None):
+        import uvicorn
+
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
+                                timeout_graceful_shutdown=1)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.time() + 10
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise RuntimeError(f"uvicorn did not start on port {self.port}")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def serve_asgi():
+    started = []
+
+    def serve(app, port=None):
+        server = UvicornThread(app, port).__enter__()
+        started.append(server)
+        return server
+
+    yield serve
+    for server in reversed(started):
+        server.__exit__(None, None, None)

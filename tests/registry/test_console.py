@@ -1,0 +1,54 @@
+"""The console's resource pages: register, edit scopes and tools, PRM preview, snippet, read-only roles."""
+
+import pytest
+
+from mcp_registry.models import MCPResource
+
+pytestmark = pytest.mark.django_db
+
+
+def test_admin_registers_a_resource_and_edits_its_scopes_and_tools_in_the_console(two_tenants, signed_in, settings):
+    a, _ = two_tenants
+    client = signed_in(a.admin)
+    page = client.get("/console/alpha/resources/")
+    assert page.status_code == 200 and b"Register a resource" in page.content
+    created = client.post("/console/alpha/resources/", {
+        "name": "files", "hosting_mode": "external", "uri": "https://Files.Alpha.example/mcp/",
+        "scopes": "files:read files:write"})
+    resource = MCPResource.objects.unscoped().get(tenant=a.tenant, name="files")
+    assert created.status_code == 302 and created["Location"] == f"/console/alpha/resources/{resource.pk}/"
+    base = f"/console/alpha/resources/{resource.pk}"
+    client.post(f"{base}/scope-save", {"name": "files:admin", "description": "Administer", "granted_by_default": ""})
+    client.post(f"{base}/tool-save", {"name": "delete_file", "scopes": "files:write files:admin"})
+    detail = client.get(f"{base}/").content.decode()
+    assert 'data-tool="delete_file"' in detail and "files:admin" in detail
+    assert "https://files.alpha.example/mcp" in detail
+    assert f"curl -s {settings.PUBLIC_URL}/t/alpha/resources/{resource.pk}/protected-resource-metadata" in detail
+    assert "from mcp_guard import protect" in detail
+    scope = resource.scopes.get(name="files:admin")
+    assert scope.granted_by_default is False
+    assert sorted(s.name for s in resource.tools.get(name="delete_file").required_scopes.all()) == \
+        ["files:admin", "files:write"]
+
+
+def test_console_shows_the_reason_for_bad_input(two_tenants, signed_in, make_resource):
+    a, b = two_tenants
+    make_resource(b.tenant, uri="https://claimed.example/mcp")
+    client = signed_in(a.admin)
+    response = client.post("/console/alpha/resources/", {"name": "x", "hosting_mode": "external",
+                                                         "uri": "https://claimed.example/mcp"})
+    assert response.status_code == 400 and b"another tenant" in response.content
+    resource = make_resource(a.tenant)
+    followed = client.post(f"/console/alpha/resources/{resource.pk}/tool-save", {"name": "t", "scopes": "nope"},
+                           follow=True)
+    assert b"has no scope nope" in followed.content
+
+
+def test_auditor_sees_resources_but_no_forms_and_cannot_post(two_tenants, signed_in, make_resource):
+    a, _ = two_tenants
+    resource = make_resource(a.tenant)
+    client = signed_in(a.auditor)
+    page = client.get(f"/console/alpha/resources/{resource.pk}/")
+    assert page.status_code == 200 and b'id="tool-form"' not in page.content and b"prm-json" in page.content
+    assert client.post(f"/console/alpha/resources/{resource.pk}/disable").status_code == 403
+    assert MCPResource.objects.unscoped().get(pk=resource.pk).status == "active"

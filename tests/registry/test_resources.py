@@ -1,0 +1,208 @@
+"""The registry: canonical resource URIs, platform-wide ownership, scopes and tools, verification, audit,
+and the API's refusals of bad input."""
+
+import pytest
+
+from audit.models import AuditEvent
+from mcp_registry import services
+from mcp_registry.models import MCPResource
+from mcp_registry.uris import InvalidResourceURI, canonical_resource_uri
+
+from .conftest import TEST_ACTOR
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("given, canonical", [
+    ("HTTPS://MCP.Example.COM/mcp/", "https://mcp.example.com/mcp"),
+    ("https://mcp.example.com:443/a/./b/../mcp", "https://mcp.example.com/a/mcp"),
+    ("https://mcp.example.com", "https://mcp.example.com"),
+    ("https://mcp.example.com:8443/x%7Ey", "https://mcp.example.com:8443/x~y"),
+    ("http://127.0.0.1:9000/mcp", "http://127.0.0.1:9000/mcp"),
+    ("http://[::1]/mcp", "http://[::1]/mcp"),
+])
+def test_resource_uris_are_stored_in_one_canonical_spelling(given, canonical):
+    assert canonical_resource_uri(given) == canonical
+
+
+@pytest.mark.parametrize("bad, says", [
+    ("", "required"),
+    ("mcp.example.com/mcp", "no host"),
+    ("http://mcp.example.com/mcp", "https"),
+    ("ftp://mcp.example.com/mcp", "https"),
+    ("https://mcp.example.com/mcp#frag", "fragment"),
+    ("https://mcp.example.com/mcp?x=1", "query"),
+    ("https://user:pw@mcp.example.com/mcp", "user information"),
+    ("https://mcp.example.com:99999/mcp", "not a valid URI"),
+])
+def test_malformed_resource_uris_are_refused_with_the_reason(bad, says):
+    with pytest.raises(InvalidResourceURI, match=says):
+        canonical_resource_uri(bad)
+
+
+def test_admin_creates_lists_updates_and_deletes_a_resource_through_the_api(two_tenants, signed_in):
+    a, _ = two_tenants
+    client = signed_in(a.admin)
+    created = client.post("/api/v1/resources", {
+        "name": "files", "uri": "HTTPS://Files.Alpha.Example/mcp/", "display_name": "Files",
+        "scopes": [{"name": "files:read", "description": "Read files"},
+                   {"name": "files:write", "description": "Write files", "granted_by_default": False}],
+    }, content_type="application/json", HTTP_X_TENANT="alpha")
+    assert created.status_code == 201, created.json()
+    body = created.json()
+    assert body["uri"] == "https://files.alpha.example/mcp"
+    assert body["verification_status"] == "unverified" and body["has_management_token"] is False
+    rid = body["id"]
+    tool = client.post(f"/api/v1/resources/{rid}/tools", {"name": "write_file", "scopes": ["files:write"]},
+                       content_type="application/json", HTTP_X_TENANT="alpha")
+    assert tool.status_code == 200 and tool.json()["scopes"] == ["files:write"]
+    listed = client.get("/api/v1/resources", HTTP_X_TENANT="alpha").json()["results"]
+    assert [r["name"] for r in listed] == ["files"] and listed[0]["tools"][0]["name"] == "write_file"
+    patched = client.patch(f"/api/v1/resources/{rid}", {"uri": "https://files2.alpha.example/mcp"},
+                           content_type="application/json", HTTP_X_TENANT="alpha")
+    assert patched.status_code == 200 and patched.json()["uri"] == "https://files2.alpha.example/mcp"
+    assert client.post(f"/api/v1/resources/{rid}/disable", HTTP_X_TENANT="alpha").json()["status"] == "disabled"
+    assert client.delete(f"/api/v1/resources/{rid}", HTTP_X_TENANT="alpha").status_code == 204
+    actions = list(AuditEvent.objects.filter(tenant=a.tenant, action__startswith="resource.")
+                   .order_by("seq").values_list("action", flat=True))
+    assert actions == ["resource.created", "resource.tools_changed", "resource.updated", "resource.disabled",
+                       "resource.deleted"]
+
+
+def test_auditor_reads_resources_but_cannot_change_them(two_tenants, signed_in, make_resource):
+    a, _ = two_tenants
+    resource = make_resource(a.tenant)
+    client = signed_in(a.auditor)
+    assert client.get(f"/api/v1/resources/{resource.pk}", HTTP_X_TENANT="alpha").status_code == 200
+    response = client.post(f"/api/v1/resources/{resource.pk}/disable", HTTP_X_TENANT="alpha")
+    assert response.status_code == 403 and response.json()["error"]["code"] == "permission_denied"
+
+
+def test_a_uri_claimed_by_another_tenant_is_a_clear_409(two_tenants, signed_in, make_resource):
+    a, b = two_tenants
+    make_resource(a.tenant, uri="https://shared.example/mcp")
+    response = signed_in(b.admin).post("/api/v1/resources", {"name": "mine", "uri": "https://SHARED.example/mcp/"},
+                                       content_type="application/json", HTTP_X_TENANT="bravo")
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "duplicate" and "another tenant" in error["message"] and "uri" in error["fields"]
+    assert MCPResource.objects.unscoped().filter(uri="https://shared.example/mcp").count() == 1
+
+
+def test_moving_a_resource_onto_another_tenants_uri_is_refused(two_tenants, make_resource):
+    a, b = two_tenants
+    make_resource(a.tenant, uri="https://taken.example/mcp")
+    mine = make_resource(b.tenant, uri="https://mine.example/mcp")
+    with pytest.raises(services.RegistryError, match="another tenant"):
+        services.resource_update(resource=mine, actor=TEST_ACTOR, uri="https://taken.example/mcp")
+
+
+@pytest.mark.parametrize("payload, field, says", [
+    ({"name": "x", "uri": "http://mcp.example.com/mcp"}, "uri", "https"),
+    ({"name": "x", "uri": "https://mcp.example.com/mcp#a"}, "uri", "fragment"),
+    ({"name": "x", "uri": ""}, "uri", "required"),
+    ({"name": "x", "hosting_mode": "gateway"}, "upstream_url", "upstream"),
+    ({"name": "Bad Name!", "uri": "https://mcp.example.com/mcp"}, "name", "slug"),
+    ({"name": "x", "uri": "https://mcp.example.com/mcp", "scopes": [{"name": "has space"}]}, "scopes", "spaces"),
+    ({"name": "x", "uri": "https://mcp.example.com/mcp", "scopes": [{"name": "offline_access"}]}, "scopes",
+     "authorization-server scope"),
+])
+def test_bad_resource_input_gets_a_field_error_that_says_what_to_fix(two_tenants, signed_in, payload, field, says):
+    a, _ = two_tenants
+    response = signed_in(a.admin).post("/api/v1/resources", payload, content_type="application/json",
+                                       HTTP_X_TENANT="alpha")
+    assert response.status_code == 400, response.json()
+    error = response.json()["error"]
+    assert field in error["fields"], error
+    assert says.lower() in " ".join(error["fields"][field]).lower(), error
+
+
+def test_tools_without_scopes_or_with_unknown_scopes_are_refused(two_tenants, signed_in, make_resource):
+    a, _ = two_tenants
+    resource = make_resource(a.tenant)
+    client = signed_in(a.admin)
+    url = f"/api/v1/resources/{resource.pk}/tools"
+    none = client.post(url, {"name": "t", "scopes": []}, content_type="application/json", HTTP_X_TENANT="alpha")
+    assert none.status_code == 400 and "needs at least one scope" in none.json()["error"]["message"]
+    unknown = client.post(url, {"name": "t", "scopes": ["nope"]}, content_type="application/json",
+                          HTTP_X_TENANT="alpha")
+    assert unknown.status_code == 400 and "has no scope nope" in unknown.json()["error"]["message"]
+
+
+def test_a_scope_that_is_a_tools_only_scope_cannot_be_deleted(two_tenants, signed_in, make_resource):
+    a, _ = two_tenants
+    resource = make_resource(a.tenant, scopes=["files:read", "files:write"], tools={"write": ["files:write"]})
+    client = signed_in(a.admin)
+    refused = client.delete(f"/api/v1/resources/{resource.pk}/scopes/files:write", HTTP_X_TENANT="alpha")
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "scope_in_use"
+    assert "write" in refused.json()["error"]["message"]
+    assert client.delete(f"/api/v1/resources/{resource.pk}/scopes/files:read",
+                         HTTP_X_TENANT="alpha").status_code == 204
+    assert list(resource.scopes.values_list("name", flat=True)) == ["files:write"]
+
+
+def test_gateway_resources_get_the_platform_path_as_their_uri(two_tenants, make_resource, settings):
+    a, _ = two_tenants
+    resource = make_resource(a.tenant, "search", hosting_mode="gateway", upstream_url="http://127.0.0.1:9/mcp")
+    assert resource.uri == f"{settings.PUBLIC_URL}/t/alpha/mcp/search"
+    assert resource.verification_status == "verified"
+    with pytest.raises(services.RegistryError, match="cannot be changed"):
+        services.resource_update(resource=resource, actor=TEST_ACTOR, uri="https://elsewhere.example/mcp")
+
+
+def test_management_token_is_encrypted_at_rest_and_bound_to_its_row(two_tenants, make_resource):
+    a, _ = two_tenants
+    one, two = make_resource(a.tenant, "one"), make_resource(a.tenant, "two")
+    services.resource_set_management_token(resource=one, actor=TEST_ACTOR, token="s3cret-management-token")
+    stored = MCPResource.objects.unscoped().get(pk=one.pk).management_token_encrypted
+    assert "s3cret" not in stored and services.management_token(one) == "s3cret-management-token"
+    two.management_token_encrypted = stored  # a ciphertext copied to another row does not decrypt
+    from tenants.crypto import DecryptionError
+    with pytest.raises(DecryptionError):
+        services.management_token(two)
+
+
+# --- Verification of external resources -----------------------------------------------------------
+
+def _published(resource, issuer=None):
+    return {"resource": resource.uri, "authorization_servers": [issuer or resource.tenant.issuer]}
+
+
+def test_verification_succeeds_when_the_server_publishes_this_resource_and_issuer(two_tenants, make_resource,
+                                                                                   document_server):
+    a, _ = two_tenants
+    resource = make_resource(a.tenant, uri=f"{document_server.url}/mcp")
+    document_server.put("/.well-known/oauth-protected-resource/mcp", _published(resource))
+    resource = services.resource_verify(resource=resource, actor=TEST_ACTOR)
+    assert resource.verification_status == "verified" and resource.verified_at is not None
+    assert AuditEvent.objects.filter(tenant=a.tenant, action="resource.verified").count() == 1
+
+
+def test_verification_fails_when_the_prm_names_another_issuer(two_tenants, make_resource, document_server):
+    a, b = two_tenants
+    resource = make_resource(a.tenant, uri=f"{document_server.url}/mcp")
+    document_server.put("/.well-known/oauth-protected-resource/mcp", _published(resource, b.tenant.issuer))
+    resource = services.resource_verify(resource=resource, actor=TEST_ACTOR)
+    assert resource.verification_status == "failed"
+    assert a.tenant.issuer in resource.verification_error and "authorization_servers" in resource.verification_error
+    event = AuditEvent.objects.get(tenant=a.tenant, action="resource.verification_failed")
+    assert event.severity == "warning"
+
+
+def test_verification_of_an_unreachable_server_records_why(two_tenants, make_resource):
+    from .conftest import free_port
+
+    a, _ = two_tenants
+    resource = make_resource(a.tenant, uri=f"http://127.0.0.1:{free_port()}/mcp")
+    resource = services.resource_verify(resource=resource, actor=TEST_ACTOR, timeout=2)
+    assert resource.verification_status == "failed" and "could not fetch" in resource.verification_error
+
+
+def test_verification_through_the_api_reports_a_missing_document(two_tenants, signed_in, make_resource,
+                                                                 document_server):
+    a, _ = two_tenants
+    resource = make_resource(a.tenant, uri=f"{document_server.url}/mcp")
+    response = signed_in(a.admin).post(f"/api/v1/resources/{resource.pk}/verify", HTTP_X_TENANT="alpha")
+    assert response.status_code == 200
+    assert response.json()["verification_status"] == "failed"
+    assert "HTTP 404" in response.json()["verification_error"]
