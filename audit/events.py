@@ -72,10 +72,16 @@ event("sso.signin_succeeded", "A person signed in through an upstream identity p
 event("sso.signin_failed", "A sign-in through an upstream identity provider failed", WARNING,
       "identity.identityprovider")
 event("sso.user_provisioned", "A person's account was created on first SSO sign-in", NOTICE, "identity.user")
-event("sso.identity_linked", "An upstream identity was linked to an account", NOTICE, "identity.user")
-event("sso.identity_unlinked", "An upstream identity was unlinked from an account", NOTICE, "identity.user")
+event("sso.identity_linked", "An upstream identity was linked to an account", NOTICE, "identity.federatedidentity")
+event("sso.identity_unlinked", "An upstream identity was unlinked from an account", NOTICE,
+      "identity.federatedidentity")
 event("sso.role_mapped", "A role was granted from upstream groups", NOTICE, "tenants.membership")
-event("sso.backchannel_logout", "An upstream provider ended a person's sessions", NOTICE, "identity.user")
+event("sso.backchannel_logout", "An upstream provider ended a person's sessions", NOTICE, "identity.identityprovider")
+event("sso.backchannel_logout_refused", "A back-channel logout token was refused (invalid or replayed)", WARNING,
+      "identity.identityprovider")
+event("sso.provider_enabled", "An upstream identity provider was enabled", NOTICE, "identity.identityprovider")
+event("sso.provider_disabled", "An upstream identity provider was disabled: no sign-in through it", WARNING,
+      "identity.identityprovider")
 
 # --- jobs ---------------------------------------------------------------------------------------------
 event("job.started", "A background job started", INFO, "jobs.jobrun")

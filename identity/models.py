@@ -4,6 +4,8 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.utils import timezone
 
+from tenants.models import Role, TenantOwned
+
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
@@ -48,3 +50,145 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self):
         return self.name or self.email.split("@")[0]
+
+
+# --- Single sign-on through a tenant's own OpenID provider (ARCHITECTURE §8) ----------------------------
+
+class Preset(models.TextChoices):
+    GENERIC = "generic", "Generic OpenID Connect"
+    ENTRA = "entra", "Microsoft Entra ID"
+    OKTA = "okta", "Okta"
+    AUTH0 = "auth0", "Auth0"
+    ONELOGIN = "onelogin", "OneLogin"
+    GOOGLE = "google", "Google Workspace / Google accounts"
+    APPLE = "apple", "Sign in with Apple"
+    KEYCLOAK = "keycloak", "Keycloak"
+
+
+class ClientAuthMethod(models.TextChoices):
+    CLIENT_SECRET_BASIC = "client_secret_basic", "Client secret (HTTP Basic)"
+    CLIENT_SECRET_POST = "client_secret_post", "Client secret (form post)"
+    PRIVATE_KEY_JWT = "private_key_jwt", "Private key JWT (RFC 7523)"
+
+
+# Roles an IdP may hand out. Ownership is granted by a person, never by a group claim.
+MAPPABLE_ROLES = (Role.ADMIN, Role.AUDITOR, Role.MEMBER)
+ROLE_RANK = {Role.MEMBER: 0, Role.AUDITOR: 1, Role.ADMIN: 2}
+
+
+def _default_scopes() -> str:
+    return "openid email profile"
+
+
+class IdentityProvider(TenantOwned):
+    """An upstream OpenID provider through which the tenant's people sign in.
+
+    ``domains`` are the e-mail domains the provider owns: home-realm discovery routes them to it, only
+    addresses in them may sign in through it (empty: any), and with ``sso_required`` their password
+    sign-in is refused at this tenant.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=40)
+    preset = models.CharField(max_length=12, choices=Preset.choices, default=Preset.GENERIC)
+    discovery_url = models.URLField(max_length=500, help_text="The provider's OpenID configuration document.")
+    issuer = models.CharField(max_length=500, help_text="Expected `iss`; Entra ID multi-tenant: with {tenantid}.")
+    client_id = models.CharField(max_length=255)
+    client_auth_method = models.CharField(max_length=24, choices=ClientAuthMethod.choices,
+                                          default=ClientAuthMethod.CLIENT_SECRET_BASIC)
+    # AES-GCM under the platform KEK, bound to this row (see client_secret_aad).
+    client_secret_encrypted = models.TextField(blank=True)
+    # private_key_jwt: the platform's key pair for this provider, published at the provider's jwks URL.
+    private_key_encrypted = models.TextField(blank=True)
+    private_key_id = models.CharField(max_length=64, blank=True)
+    scopes = models.CharField(max_length=300, default=_default_scopes)
+    response_mode = models.CharField(max_length=12, default="query", choices=[("query", "query"),
+                                                                            ("form_post", "form_post")])
+    claim_subject = models.CharField(max_length=100, default="sub")
+    claim_email = models.CharField(max_length=100, default="email")
+    claim_email_verified = models.CharField(max_length=100, default="email_verified", blank=True)
+    claim_name = models.CharField(max_length=100, default="name", blank=True)
+    claim_groups = models.CharField(max_length=200, default="groups", blank=True)
+    assume_email_verified = models.BooleanField(
+        default=False, help_text="Treat every e-mail from this provider as verified (only when it owns the domains).")
+    use_userinfo = models.BooleanField(default=False, help_text="Also read claims from the userinfo endpoint.")
+    # Entra ID multi-tenant ({tenantid} issuer): the directory ids whose users may sign in.
+    allowed_tenant_ids = models.JSONField(default=list, blank=True)
+    domains = models.JSONField(default=list, blank=True)
+    jit_provisioning = models.BooleanField(default=True)
+    default_role = models.CharField(max_length=10, choices=[(r.value, r.label) for r in MAPPABLE_ROLES],
+                                    default=Role.MEMBER)
+    group_roles = models.JSONField(default=dict, blank=True, help_text='{"group": "role"}; highest role wins.')
+    sso_required = models.BooleanField(default=False)
+    enabled = models.BooleanField(default=True)
+    last_test = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "slug"], name="idp_tenant_slug")]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def client_secret_aad(self) -> bytes:
+        return f"identity-provider:{self.pk}:client-secret".encode()
+
+    @property
+    def private_key_aad(self) -> bytes:
+        return f"identity-provider:{self.pk}:private-key".encode()
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+    def owns_domain(self, domain: str) -> bool:
+        return (domain or "").lower() in {d.lower() for d in self.domains}
+
+
+class FederatedIdentity(TenantOwned):
+    """(provider, subject) -> user. The same subject always signs in as the same user."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    identity_provider = models.ForeignKey(IdentityProvider, on_delete=models.CASCADE, related_name="identities")
+    subject = models.CharField(max_length=255)
+    user = models.ForeignKey("identity.User", on_delete=models.CASCADE, related_name="federated_identities")
+    email = models.EmailField(blank=True)
+    groups = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_sign_in_at"]
+        verbose_name_plural = "federated identities"
+        constraints = [models.UniqueConstraint(fields=["identity_provider", "subject"],
+                                               name="federated_identity_idp_subject")]
+
+    def __str__(self):
+        return f"{self.email or self.subject} via {self.identity_provider.slug}"
+
+
+class FederatedSession(TenantOwned):
+    """A platform session opened through a provider, so its back-channel logout can end it."""
+
+    identity = models.ForeignKey(FederatedIdentity, on_delete=models.CASCADE, related_name="sessions")
+    session_key = models.CharField(max_length=64)
+    sid = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["identity", "sid"])]
+
+
+class LogoutTokenUse(TenantOwned):
+    """A back-channel logout token's jti, kept until it expires so that a replay is refused."""
+
+    identity_provider = models.ForeignKey(IdentityProvider, on_delete=models.CASCADE)
+    jti = models.CharField(max_length=255)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["identity_provider", "jti"], name="logout_token_jti")]

@@ -9,7 +9,8 @@ from audit.services import Actor
 
 @receiver(user_logged_in)
 def _signed_in(sender, request, user, **kwargs):
-    audit.record(getattr(request, "tenant", None), user, "signin.succeeded", user, request, method="password")
+    audit.record(getattr(request, "tenant", None), user, "signin.succeeded", user, request,
+                 method=getattr(request, "signin_method", "password"))
 
 
 @receiver(user_logged_out)

@@ -247,6 +247,10 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1",
 }
 
+# --- Single sign-on through tenants' identity providers ---------------------------------------------
+# Upstream providers must use https; this admits http://127.0.0.1 / localhost providers (tests, laptops).
+SSO_ALLOW_HTTP_LOOPBACK = env.bool("SSO_ALLOW_HTTP_LOOPBACK", default=False)
+
 # --- OAuth (django-oauth-toolkit with tenant-scoped swapped models) -------------------------------
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth.Application"
 OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth.AccessToken"
