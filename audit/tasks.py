@@ -14,7 +14,8 @@ from django.conf import settings
 
 from jobs.services import job_run
 
-from . import export
+from . import export, services, streaming
+from .models import AuditChainHead, AuditTenantSettings
 from .selectors import EventFilter
 
 
@@ -44,3 +45,34 @@ def run_export(*, tenant_id, filters: dict, fmt: str, requested_by: str = "") ->
 @shared_task(name="audit.export_events", acks_late=True, ignore_result=True)
 def export_events(tenant_id: str, filters: dict, fmt: str, requested_by: str = ""):
     run_export(tenant_id=tenant_id, filters=filters, fmt=fmt, requested_by=requested_by)
+
+
+@shared_task(name="audit.checkpoint_chains", acks_late=True, ignore_result=True)
+def checkpoint_chains():
+    """Hourly: sign every chain whose head moved since its last checkpoint."""
+    for chain in AuditChainHead.objects.values_list("chain", flat=True):
+        services.checkpoint_chain(chain=chain)
+
+
+@shared_task(name="audit.purge_expired_events", acks_late=True, ignore_result=True)
+def purge_expired_events():
+    """Daily: retention per tenant, each tenant in its own transaction (and job-log entry)."""
+    for tenant_id in AuditTenantSettings.objects.filter(retention_days__isnull=False).values_list("tenant_id",
+                                                                                                  flat=True):
+        tenant = _tenant(tenant_id)
+        if tenant is None:
+            continue
+        with job_run("audit.retention", tenant=tenant, audited=False) as job:
+            job.run.result = {"dropped": services.events_purge(tenant=tenant)}
+
+
+@shared_task(name="audit.stream_events", acks_late=True, ignore_result=True)
+def stream_events():
+    """Every few seconds: one delivery task per sink with undelivered events whose retry is due."""
+    for sink_id in streaming.due_sinks():
+        deliver_sink.delay(str(sink_id))
+
+
+@shared_task(name="audit.deliver_sink", acks_late=True, ignore_result=True)
+def deliver_sink(sink_id: str):
+    streaming.deliver(sink_id)

@@ -22,6 +22,9 @@ def beat_schedule(settings) -> dict:
             "schedule": timedelta(seconds=settings.HEARTBEAT_INTERVAL_SECONDS),
         },
         "clear-expired-sessions": {"task": "identity.clear_expired_sessions", "schedule": crontab(minute=17)},
+        "audit-stream-events": {"task": "audit.stream_events", "schedule": timedelta(seconds=5)},
+        "audit-checkpoint-chains": {"task": "audit.checkpoint_chains", "schedule": crontab(minute=7)},
+        "audit-purge-expired-events": {"task": "audit.purge_expired_events", "schedule": crontab(hour=3, minute=23)},
     }
 
 

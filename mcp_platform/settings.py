@@ -223,6 +223,7 @@ AUDIT_CHECKPOINT_EVERY = env.int("AUDIT_CHECKPOINT_EVERY", default=1000)  # even
 AUDIT_SINK_TIMEOUT_SECONDS = env.float("AUDIT_SINK_TIMEOUT_SECONDS", default=10.0)
 AUDIT_SINK_BATCH = env.int("AUDIT_SINK_BATCH", default=100)
 AUDIT_SINK_MAX_ATTEMPTS = env.int("AUDIT_SINK_MAX_ATTEMPTS", default=12)  # then dead letter (about 2 hours)
+AUDIT_SINK_BACKOFF_SECONDS = env.float("AUDIT_SINK_BACKOFF_SECONDS", default=2.0)  # doubles per failure, max 15 min
 AUDIT_SINK_ALLOW_HTTP_LOOPBACK = env.bool("AUDIT_SINK_ALLOW_HTTP_LOOPBACK", default=DEBUG)
 AUDIT_EXPORT_DIR = VAR_DIR / "exports"
 

@@ -36,7 +36,7 @@ def first_break(tenant):
 def test_untouched_chain_verifies(chain, capsys):
     assert first_break(chain) is None
     call_command("verify_audit", "--tenant", "acme")
-    assert "6 events" in capsys.readouterr().out
+    assert f"{AuditEvent.objects.filter(tenant=chain).count()} events" in capsys.readouterr().out
 
 
 def test_events_capture_actor_and_request_context(client, two_tenants, signed_in):
@@ -65,19 +65,21 @@ def test_deleted_row_is_detected(chain):
 
 
 def test_removed_newest_row_is_detected(chain):
-    raw("DELETE FROM audit_auditevent WHERE chain = %s AND seq = 6", [str(chain.pk)])
+    newest = AuditEvent.objects.filter(tenant=chain).order_by("-seq").first()
+    raw("DELETE FROM audit_auditevent WHERE id = %s", [newest.pk])
     assert "newest rows removed" in first_break(chain).reason
 
 
 def test_forged_row_is_detected(chain):
-    last = AuditEvent.objects.get(tenant=chain, seq=6)
+    last = AuditEvent.objects.filter(tenant=chain).order_by("-seq").first()
     raw("INSERT INTO audit_auditevent (chain, seq, tenant_id, occurred_at, action, severity, actor_type, actor_id,"
         " actor_label, target_type, target_id, target_label, client_id, resource, user_agent, request_id, data,"
-        " prev_hash, hash) VALUES (%s, 7, %s, now(), 'client.created', 'info', 'user', '', 'eve', '', '', '', '', '',"
+        " prev_hash, hash) VALUES (%s, %s, %s, now(), 'client.created', 'info', 'user', '', 'eve', '', '', '', '', '',"
         " '', '', '{}', %s, %s)",
-        [str(chain.pk), chain.pk.hex if connection.vendor == "sqlite" else chain.pk, last.hash, "f" * 64])
+        [str(chain.pk), last.seq + 1, chain.pk.hex if connection.vendor == "sqlite" else chain.pk, last.hash,
+         "f" * 64])
     broken = first_break(chain)
-    assert broken.seq == 7 and "altered" in broken.reason
+    assert broken.seq == last.seq + 1 and "altered" in broken.reason
 
 
 def test_reordered_rows_are_detected(chain):
@@ -113,5 +115,166 @@ def test_chains_are_per_tenant(make_tenant):
     a, b = make_tenant("aaa"), make_tenant("bbb")
     audit.record(a, ACTOR, "tenant.updated")
     audit.record(b, ACTOR, "tenant.updated")
-    assert list(AuditEvent.objects.filter(tenant=a).values_list("seq", flat=True)) == [1, 2]
-    assert list(AuditEvent.objects.filter(tenant=b).values_list("seq", flat=True)) == [1, 2]
+    for tenant in (a, b):
+        seqs = list(AuditEvent.objects.filter(tenant=tenant).values_list("seq", flat=True))
+        assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= 2
+
+
+# --- Signed checkpoints and retention ----------------------------------------------------------------
+
+from datetime import timedelta  # noqa: E402
+
+from django.conf import settings as django_settings  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from audit.hashing import event_hash  # noqa: E402
+from audit.models import AuditChainHead, AuditCheckpoint  # noqa: E402
+from audit.services import audit_settings_update, checkpoint_chain, events_purge  # noqa: E402
+
+
+@pytest.fixture
+def checkpointed(make_tenant, settings):
+    settings.AUDIT_CHECKPOINT_EVERY = 4
+    tenant = make_tenant("acme")  # seq 1: tenant.created (+ whatever other apps record on creation)
+    for i in range(10):
+        audit.record(tenant, ACTOR, "tenant.updated", ("thing", i, f"thing {i}"), n=i)
+    return tenant
+
+
+def test_a_checkpoint_is_signed_every_n_events_and_verifies(checkpointed):
+    seqs = list(AuditCheckpoint.objects.filter(chain=str(checkpointed.pk)).values_list("seq", flat=True))
+    assert seqs and all(s % 4 == 0 for s in seqs)
+    (report,) = verify_audit(checkpointed)
+    assert report.ok and report.checkpoints == len(seqs)
+
+
+def test_forged_checkpoint_signature_is_detected(checkpointed):
+    cp = AuditCheckpoint.objects.filter(chain=str(checkpointed.pk)).first()
+    raw("UPDATE audit_auditcheckpoint SET signature = %s WHERE id = %s", ["A" * 86, cp.pk])
+    broken = first_break(checkpointed)
+    assert broken.seq == cp.seq and "invalid signature" in broken.reason
+
+
+def test_rewritten_history_with_recomputed_hashes_is_caught_by_the_checkpoint(checkpointed):
+    """An attacker who recomputes every hash after altering a row still cannot forge the signature."""
+    rows = list(AuditEvent.objects.filter(tenant=checkpointed).order_by("seq"))
+    prev = rows[0].hash
+    for event in rows[1:]:
+        if event.seq == 2:
+            event.actor_label = "mallory"
+        event.prev_hash = prev
+        event.hash = event_hash(event)
+        raw("UPDATE audit_auditevent SET actor_label = %s, prev_hash = %s, hash = %s WHERE id = %s",
+            [event.actor_label, event.prev_hash, event.hash, event.pk])
+        prev = event.hash
+    raw("UPDATE audit_auditchainhead SET last_hash = %s WHERE chain = %s", [prev, str(checkpointed.pk)])
+    broken = first_break(checkpointed)
+    assert broken.seq == 4 and "signed checkpoint" in broken.reason
+
+
+def test_hourly_checkpoint_signs_the_head_once(checkpointed):
+    chain = str(checkpointed.pk)
+    first = checkpoint_chain(chain=chain)
+    head = AuditChainHead.objects.get(chain=chain)
+    assert first.seq == head.last_seq and first.event_hash == head.last_hash
+    assert checkpoint_chain(chain=chain).pk == first.pk  # nothing new: no new checkpoint, no new event
+    assert verify_audit(checkpointed)[0].ok
+
+
+def test_retention_drops_old_events_up_to_a_checkpoint_and_the_rest_still_verifies(checkpointed, capsys):
+    audit_settings_update(tenant=checkpointed, actor=ACTOR, retention_days=30)
+    newest_checkpoint = AuditCheckpoint.objects.filter(chain=str(checkpointed.pk)).order_by("-seq").first()
+    dropped = events_purge(tenant=checkpointed, now=timezone.now() + timedelta(days=31))
+    assert dropped == newest_checkpoint.seq
+    remaining = AuditEvent.objects.filter(tenant=checkpointed).order_by("seq")
+    assert remaining.first().seq == newest_checkpoint.seq + 1
+    assert remaining.last().action == "audit.events_purged"
+    (report,) = verify_audit(checkpointed)
+    assert report.ok and report.from_seq == newest_checkpoint.seq + 1, report.first_break
+    call_command("verify_audit", "--tenant", "acme")
+    assert "ok" in capsys.readouterr().out
+
+
+def test_retention_without_a_checkpoint_keeps_everything(make_tenant):
+    tenant = make_tenant("young")
+    audit_settings_update(tenant=tenant, actor=ACTOR, retention_days=1)
+    assert events_purge(tenant=tenant, now=timezone.now() + timedelta(days=5)) == 0
+
+
+def test_old_rows_deleted_outside_retention_are_detected_even_at_a_checkpoint(checkpointed):
+    cp = AuditCheckpoint.objects.filter(chain=str(checkpointed.pk)).order_by("seq").first()
+    raw("DELETE FROM audit_auditevent WHERE chain = %s AND seq <= %s", [str(checkpointed.pk), cp.seq])
+    broken = first_break(checkpointed)
+    assert "without a recorded retention purge" in broken.reason
+
+
+def test_verify_since_starts_at_the_checkpoint_before_that_time(checkpointed, capsys):
+    later = (timezone.now() + timedelta(minutes=1)).isoformat()
+    (report,) = verify_audit(checkpointed, since=timezone.now() + timedelta(minutes=1))
+    newest = AuditCheckpoint.objects.filter(chain=str(checkpointed.pk)).order_by("-seq").first()
+    assert report.ok and report.from_seq == newest.seq + 1
+    call_command("verify_audit", "--tenant", "acme", "--since", later)
+    assert f"from seq {newest.seq + 1}" in capsys.readouterr().out
+
+
+def test_postgresql_trigger_lets_only_the_retention_path_delete(chain):
+    checkpoint_chain(chain=str(chain.pk))
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL audit.allow_purge = 'on'")
+            cursor.execute("UPDATE audit_auditevent SET action = 'x'")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM audit_auditcheckpoint")
+
+
+def test_verification_api_reports_the_break(chain, signed_in, make_user):
+    from tenants.models import Membership
+
+    auditor = make_user("auditor@acme.example")
+    Membership.objects.create(tenant=chain, user=auditor, role="auditor")
+    api = signed_in(auditor)
+    assert api.get("/api/v1/audit/verification").json()["ok"] is True
+    target = AuditEvent.objects.get(tenant=chain, seq=3)
+    raw("UPDATE audit_auditevent SET actor_label = 'mallory' WHERE id = %s", [target.pk])
+    body = api.get("/api/v1/audit/verification").json()
+    assert body["ok"] is False and body["first_break"]["event_id"] == target.pk
+    page = api.get("/console/acme/audit/verify/").content.decode()
+    assert "altered" in page
+
+
+def test_ip_addresses_are_truncated_per_tenant_setting(make_tenant):
+    from audit.context import RequestContext, bind_request_context, reset_request_context
+
+    tenant = make_tenant("privacy")
+    token = bind_request_context(RequestContext(ip="203.0.113.77"))
+    try:
+        assert audit.record(tenant, ACTOR, "tenant.updated").ip == "203.0.113.77"
+        audit_settings_update(tenant=tenant, actor=ACTOR, ip_truncation="network")
+        assert audit.record(tenant, ACTOR, "tenant.updated").ip == "203.0.113.0"
+        audit_settings_update(tenant=tenant, actor=ACTOR, ip_truncation="drop")
+        assert audit.record(tenant, ACTOR, "tenant.updated").ip is None
+    finally:
+        reset_request_context(token)
+    bind = bind_request_context(RequestContext(ip="2001:db8:1234:5678::1"))
+    try:
+        audit_settings_update(tenant=tenant, actor=ACTOR, ip_truncation="network")
+        assert audit.record(tenant, ACTOR, "tenant.updated").ip == "2001:db8:1234::"
+    finally:
+        reset_request_context(bind)
+
+
+def test_beat_jobs_checkpoint_every_chain_and_apply_retention(checkpointed, make_tenant):
+    from audit import tasks
+    from mcp_platform.celery import beat_schedule
+
+    other = make_tenant("other")
+    tasks.checkpoint_chains()
+    for tenant in (checkpointed, other):
+        head = AuditChainHead.objects.get(chain=str(tenant.pk))
+        assert AuditCheckpoint.objects.filter(chain=str(tenant.pk), seq=head.last_seq).exists()
+    audit_settings_update(tenant=checkpointed, actor=ACTOR, retention_days=1)
+    tasks.purge_expired_events()  # nothing is a day old yet
+    assert AuditEvent.objects.filter(tenant=checkpointed, seq=1).exists()
+    scheduled = {entry["task"] for entry in beat_schedule(django_settings).values()}
+    assert {"audit.stream_events", "audit.checkpoint_chains", "audit.purge_expired_events"} <= scheduled
