@@ -249,3 +249,5 @@ class ClientAssertion(TenantOwned):
 
 __all__ = ["Application", "Grant", "AccessToken", "RefreshToken", "IDToken", "Consent", "SigningKey",
            "TenantAuthSettings", "ClientAssertion"]
+
+from .registration.models import *  # noqa: E402,F401,F403  (registration models live in oauth/registration/)
