@@ -293,10 +293,12 @@ def _refuse(reason: str, message: str) -> SSOError:
     return SSOError(reason, message)
 
 
-def _check_domain(idp: IdentityProvider, claims: MappedClaims) -> None:
-    if idp.domains and not idp.owns_domain(claims.domain):
-        raise _refuse("domain_not_allowed", f"signed in {claims.email or 'an account without e-mail'}, which is "
-                      f"outside the domains allowed here ({', '.join(idp.domains)})")
+def _check_domain(idp: IdentityProvider, email: str) -> None:
+    if not email and idp.domains:
+        raise _refuse("missing_email", "did not send an e-mail address, so its domain cannot be checked")
+    if idp.domains and not idp.owns_domain(email.rsplit("@", 1)[-1]):
+        raise _refuse("domain_not_allowed", f"signed in {email}, which is outside the domains allowed here "
+                      f"({', '.join(idp.domains)})")
 
 
 def _account_for_new_identity(idp: IdentityProvider, claims: MappedClaims):
@@ -335,9 +337,9 @@ def federated_sign_in(*, identity_provider: IdentityProvider, claims: MappedClai
     idp, tenant = identity_provider, identity_provider.tenant
     if not idp.enabled:
         raise _refuse("idp_disabled", f"{idp.name} is turned off for {tenant.label}")
-    _check_domain(idp, claims)
     identity = (FederatedIdentity.objects.for_tenant(tenant).select_for_update().select_related("user")
                 .filter(identity_provider=idp, subject=claims.subject).first())
+    _check_domain(idp, claims.email or (identity.email if identity else ""))
     actor = provider_actor(idp)
     user = identity.user if identity else _account_for_new_identity(idp, claims)
     if user is not None and not user.is_active:
