@@ -74,11 +74,12 @@ def _resource_of(tenant, client, uri: str) -> MCPResource:
         canonical = canonical_resource_uri(uri)
     except InvalidResourceURI as exc:
         raise TargetError("invalid_target", f"resource '{uri[:200]}' is not a valid resource URI: {exc}") from exc
-    resource = (MCPResource.objects.for_tenant(tenant).filter(uri=canonical, status=ResourceStatus.ACTIVE)
-                .prefetch_related("scopes").first())
+    active = MCPResource.objects.for_tenant(tenant).filter(uri=canonical, status=ResourceStatus.ACTIVE)
+    resource = active.filter(clients=client).prefetch_related("scopes").first()  # one query on success
     if resource is None:
-        raise TargetError("invalid_target", f"resource '{canonical}' is not registered for tenant '{tenant.slug}'")
-    if not client.allowed_resources.filter(pk=resource.pk).exists():
+        if not active.exists():
+            raise TargetError("invalid_target", f"resource '{canonical}' is not registered for tenant "
+                                                f"'{tenant.slug}'")
         raise TargetError("invalid_target", f"client '{client.name or client.client_id}' is not allowed to get "
                                             f"tokens for '{canonical}'; an admin can allow it in the console")
     return resource
