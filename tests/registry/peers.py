@@ -1,0 +1,111 @@
+"""Real MCP peers for the end-to-end tests: a FastMCP (``MCPServer``) server built with the official MCP
+Python SDK, the SDK's OAuth client driven through the platform's real authorize/consent pages, and a
+recorder of what reached the server."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+REDIRECT_URI = "http://127.0.0.1:33418/callback"
+
+
+def files_server(name: str = "files"):
+    """An MCP server with a harmless tool and a dangerous one; the registry decides who may call which."""
+    from mcp.server.mcpserver import MCPServer
+
+    mcp = MCPServer(name)
+
+    @mcp.tool()
+    def read_file(path: str) -> str:
+        """Read a file."""
+        return f"contents of {path}"
+
+    @mcp.tool()
+    def delete_file(path: str) -> str:
+        """Delete a file."""
+        return f"deleted {path}"
+
+    return mcp
+
+
+class Recorder:
+    """ASGI middleware noting (method, path, status) of every HTTP exchange, outermost."""
+
+    def __init__(self, app):
+        self.app = app
+        self.exchanges: list[tuple[str, str, int]] = []
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def recording_send(message):
+            if message["type"] == "http.response.start":
+                self.exchanges.append((scope["method"], scope["path"], message["status"]))
+            await send(message)
+
+        await self.app(scope, receive, recording_send)
+
+
+class MemoryStorage:
+    """The SDK's TokenStorage, in memory, starting from a pre-registered client."""
+
+    def __init__(self, client_info=None):
+        self.tokens = None
+        self.client_info = client_info
+
+    async def get_tokens(self):
+        return self.tokens
+
+    async def set_tokens(self, tokens):
+        self.tokens = tokens
+
+    async def get_client_info(self):
+        return self.client_info
+
+    async def set_client_info(self, client_info):
+        self.client_info = client_info
+
+
+class ConsentingUser:
+    """Plays the person at the browser: follows the authorization URL with a signed-in Django test client,
+    allows on the consent page, and hands the redirect's code, state and iss back to the SDK."""
+
+    def __init__(self, http):
+        self.http = http
+        self.result = None
+        self.consent_pages = 0
+        self.authorization_urls: list[str] = []
+
+    async def redirect_handler(self, url: str) -> None:
+        from tests.oauth.factories import query_of
+
+        self.authorization_urls.append(url)
+        parts = urlsplit(url)
+        local = f"{parts.path}?{parts.query}"
+        response = self.http.get(local)
+        if response.status_code == 200:
+            self.consent_pages += 1
+            response = self.http.post(local, {"decision": "allow"})
+        assert response.status_code == 302, (response.status_code, response.content[:300])
+        self.result = query_of(response["Location"])
+
+    async def callback_handler(self):
+        from mcp.shared.auth import AuthorizationCodeResult
+
+        result, self.result = self.result, None
+        return AuthorizationCodeResult(code=result["code"], state=result.get("state"), iss=result.get("iss"))
+
+
+def oauth_provider(server_url: str, client_id: str, user: ConsentingUser):
+    from mcp.client.auth import OAuthClientProvider
+    from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata
+
+    metadata = OAuthClientMetadata(redirect_uris=[REDIRECT_URI], client_name="pytest MCP client",
+                                   grant_types=["authorization_code", "refresh_token"],
+                                   token_endpoint_auth_method="none")
+    info = OAuthClientInformationFull(client_id=client_id, redirect_uris=[REDIRECT_URI],
+                                      token_endpoint_auth_method="none",
+                                      grant_types=["authorization_code", "refresh_token"])
+    return OAuthClientProvider(server_url=server_url, client_metadata=metadata, storage=MemoryStorage(info),
+                               redirect_handler=user.redirect_handler, callback_handler=user.callback_handler)
