@@ -30,8 +30,9 @@ from tenants.selectors import membership_of
 
 from .. import services, targets
 from ..models import Consent
+from ..registration.endpoints import held_response, trust_signals
 from ..selectors import client_by_id
-from .common import error_page, tenant_of
+from .common import error_page, malformed_parameter, tenant_of
 
 
 class AuthorizationView(OAuthLibMixin, View):
@@ -58,6 +59,10 @@ class AuthorizationView(OAuthLibMixin, View):
 
     def oauthlib_error(self, request, error: OAuthToolkitError):
         oauth_error = error.oauthlib_error
+        if isinstance(oauth_error, oauth_errors.InvalidClientIdError):  # pending/rejected/suspended: say so
+            held = held_response(request, self.tenant, request.GET.get("client_id"))
+            if held is not None:
+                return held
         client = client_by_id(self.tenant, oauth_error.client_id) if oauth_error.redirect_uri else None
         if isinstance(error, FatalClientError) or not oauth_error.redirect_uri or client is None:
             return error_page(request, oauth_error.error, self.fatal_description(oauth_error), status=400)
@@ -78,6 +83,9 @@ class AuthorizationView(OAuthLibMixin, View):
 
     def authorize(self, request, decision):
         self.tenant = tenant = tenant_of(request)
+        if (name := malformed_parameter(request)) is not None:
+            return error_page(request, "invalid_request",
+                              f"The request's '{name}' parameter contains control characters or is too long.")
         try:
             _, credentials = self.validate_authorization_request(request)
         except OAuthToolkitError as error:
@@ -138,4 +146,5 @@ class AuthorizationView(OAuthLibMixin, View):
             "audience": target.audience,
             "scopes": target.scope_descriptions(),
             "action": request.get_full_path(),
+            "trust": trust_signals(client, credentials["redirect_uri"]),
         })

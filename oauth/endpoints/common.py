@@ -6,6 +6,27 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import render
 
 
+MAX_PARAMETER_LENGTH = 8192
+
+
+def malformed_parameter(request) -> str | None:
+    """RFC 6749 parameters are printable text: a NUL or other control character, or a value longer than
+    any token we issue, can only be an attack or a broken client. Says which parameter, or None."""
+    for source in (request.GET, request.POST):
+        for name, values in source.lists():
+            for value in values:
+                if len(value) > MAX_PARAMETER_LENGTH or any(ord(c) < 0x20 and c not in "\t\n\r" for c in value):
+                    return name[:40]
+    return None
+
+
+def refuse_malformed(request):
+    name = malformed_parameter(request)
+    if name is None:
+        return None
+    return oauth_error("invalid_request", f"parameter '{name}' contains control characters or is too long")
+
+
 def no_store(response):
     response["Cache-Control"] = "no-store"
     response["Pragma"] = "no-cache"

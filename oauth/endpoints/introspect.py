@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.views.mixins import OAuthLibMixin
 
 from ..selectors import access_token_by_value, refresh_token_by_value
-from .common import no_store, oauth_error, tenant_of
+from .common import refuse_malformed, no_store, oauth_error, tenant_of
 from .token import client_auth_challenge
 
 
@@ -42,6 +42,8 @@ class IntrospectView(OAuthLibMixin, View):
 
     def post(self, request, *args, **kwargs):
         tenant = tenant_of(request)
+        if (refused := refuse_malformed(request)) is not None:
+            return refused
         if not self.authenticate_client(request):
             return no_store(client_auth_challenge(request, oauth_error(
                 "invalid_client", "authenticate as a confidential client of this tenant to introspect tokens",

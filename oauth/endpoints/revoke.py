@@ -5,7 +5,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.views.mixins import OAuthLibMixin
 
-from .common import no_store, tenant_of
+from .common import refuse_malformed, no_store, tenant_of
 from .token import as_response, client_auth_challenge
 
 
@@ -15,5 +15,7 @@ class RevokeView(OAuthLibMixin, View):
 
     def post(self, request, *args, **kwargs):
         tenant_of(request)
+        if (refused := refuse_malformed(request)) is not None:
+            return refused
         _, headers, body, status = self.create_revocation_response(request)
         return no_store(client_auth_challenge(request, as_response(headers, body, status)))

@@ -15,7 +15,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider.views.mixins import OAuthLibMixin
 
 from ..models import GRANT_TYPES
-from .common import no_store, oauth_error, tenant_of
+from .common import refuse_malformed, no_store, oauth_error, tenant_of
 
 
 def client_auth_challenge(request, response):
@@ -41,6 +41,8 @@ class TokenView(OAuthLibMixin, View):
 
     def post(self, request, *args, **kwargs):
         tenant_of(request)
+        if (refused := refuse_malformed(request)) is not None:
+            return refused
         grant_type = request.POST.get("grant_type")
         if not grant_type:
             return oauth_error("invalid_request", "grant_type is required")
