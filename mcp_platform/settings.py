@@ -229,7 +229,10 @@ AUDIT_EXPORT_DIR = VAR_DIR / "exports"
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "oauth.api.authentication.PlatformTokenAuthentication",  # client_credentials tokens with admin scopes
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "tenants.api.pagination.CreatedCursorPagination",
     "PAGE_SIZE": 50,

@@ -119,13 +119,14 @@ def make_idp(oidc_provider):
     from identity.models import IdentityProvider
 
     def make(tenant, *, slug="corp", domains=("corp.example",), auth_method="client_secret_basic",
-             secret_override: str | None = None, **fields) -> IdentityProvider:
-        probe = IdentityProvider(tenant=tenant, slug=slug)
+             secret_override: str | None = None, backchannel_logout_uri: str | None = None,
+             **fields) -> IdentityProvider:
         from identity.views import provider_urls
 
-        urls = provider_urls(probe)
+        urls = provider_urls(IdentityProvider(tenant=tenant, slug=slug))
         client = oidc_provider.register_client(
-            redirect_uri=urls["redirect_uri"], backchannel_logout_uri=urls["backchannel_logout_uri"],
+            redirect_uri=urls["redirect_uri"],
+            backchannel_logout_uri=backchannel_logout_uri or urls["backchannel_logout_uri"],
             auth_method=auth_method, jwks_uri=urls["jwks_uri"] if auth_method == "private_key_jwt" else None)
         fields.setdefault("group_roles", {"mcp-admins": "admin", "auditors": "auditor"})
         fields.setdefault("scopes", "openid email profile groups")
@@ -194,3 +195,44 @@ def client_factory(db):
     from django.test import Client
 
     return Client
+
+
+class LogoutCatcher:
+    """Stands where the platform's back-channel logout URI would be and keeps the logout tokens it gets,
+    so a test can deliver them itself (twice, to another tenant, altered)."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs
+
+        tokens = self.tokens = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
+                tokens.append(parse_qs(body)["logout_token"][0])
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/backchannel"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for_token(self, timeout: float = 10) -> str:
+        deadline = time.time() + timeout
+        while not self.tokens and time.time() < deadline:
+            time.sleep(0.05)
+        assert self.tokens, "the provider sent no logout token"
+        return self.tokens.pop(0)
+
+
+@pytest.fixture
+def logout_catcher():
+    catcher = LogoutCatcher()
+    yield catcher
+    catcher.server.shutdown()
+    catcher.server.server_close()
