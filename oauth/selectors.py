@@ -104,3 +104,22 @@ def api_token(token: str) -> AccessToken | None:
 
 def admin_scopes_of(row: AccessToken) -> set[str]:
     return {s for s in row.scope_list if s in ADMIN_SCOPES}
+
+
+def grants_of(tenant, *, client=None, user_email: str = "", audience: str = ""):
+    """Remembered consents of the tenant (the admin's "grants" view), newest first."""
+    qs = Consent.objects.for_tenant(tenant).select_related("application", "user").order_by("-updated_at")
+    if client is not None:
+        qs = qs.filter(application=client)
+    if user_email:
+        qs = qs.filter(user__email__iexact=user_email)
+    if audience:
+        qs = qs.filter(audience=audience)
+    return qs
+
+
+def signing_keys_of(tenant, *, include_removed: bool = False):
+    from .models import KeyState, SigningKey
+
+    qs = SigningKey.objects.for_tenant(tenant).order_by("-created_at")
+    return qs if include_removed else qs.exclude(state=KeyState.REMOVED)
