@@ -132,6 +132,14 @@ event("token.code_replay", "An authorization code was presented twice; its token
 event("key.created", "A signing key was generated", NOTICE, "oauth.signingkey")
 event("key.rotated", "The active signing key was rotated", NOTICE, "oauth.signingkey")
 event("key.removed", "A retired signing key was removed from JWKS", NOTICE, "oauth.signingkey")
+event("key.rotation_skipped", "A rotation was not done: another one had already replaced the key", NOTICE,
+      "oauth.signingkey")
+event("key.emergency_rotated", "A compromised signing key was replaced at once and its tokens revoked", CRITICAL,
+      "oauth.signingkey")
+event("key.rewrapped", "A signing key's private key was re-encrypted under the current KEK", NOTICE,
+      "oauth.signingkey")
+event("key_policy.updated", "The tenant's signing-key rotation policy changed", NOTICE, "oauth.keyrotationpolicy")
+event("tokens.revocation_requested", "A bulk token revocation job was queued", NOTICE, "jobs.jobrun")
 event("oauth_settings.updated", "The tenant's authorization server settings changed", NOTICE, "")
 
 # --- security events: suspicious requests, recorded where they are detected ----------------------------

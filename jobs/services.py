@@ -41,13 +41,31 @@ class JobHandle:
             raise JobCancelled()
 
 
+def job_enqueue(name: str, *, tenant=None, params: dict | None = None) -> JobRun:
+    """A queued run, listed (and cancellable) before a worker picks it up; hand its id to the task,
+    which continues it with ``job_run(..., run=run)``."""
+    return JobRun.objects.create(name=name, tenant=tenant, params=params or {}, status=JobStatus.QUEUED)
+
+
 @contextmanager
-def job_run(name: str, *, tenant=None, params: dict | None = None, audited: bool = True):
-    """Log one run of a job; its start, finish and failure are audited with counts."""
-    run = JobRun.objects.create(name=name, tenant=tenant, params=params or {}, status=JobStatus.RUNNING,
-                                started_at=timezone.now())
+def job_run(name: str, *, tenant=None, params: dict | None = None, audited: bool = True, run: JobRun | None = None):
+    """Log one run of a job; its start, finish and failure are audited with counts.
+
+    With ``run`` (from job_enqueue) the same row is continued: a task redelivered after its worker died
+    resumes the run it had started (audited with ``resumed=True``) instead of starting a second one.
+    """
+    if run is None:
+        run = JobRun.objects.create(name=name, tenant=tenant, params=params or {}, status=JobStatus.RUNNING,
+                                    started_at=timezone.now())
+        resumed = False
+    else:
+        resumed = run.status == JobStatus.RUNNING
+        run.status, run.started_at = JobStatus.RUNNING, run.started_at or timezone.now()
+        JobRun.objects.filter(pk=run.pk).update(status=run.status, started_at=run.started_at)
+        params = params or run.params
     if audited:
-        audit.record(tenant, _actor(name), "job.started", run, job=name, **(params or {}))
+        extra = {"resumed": True, "done": run.done} if resumed else {}
+        audit.record(tenant, _actor(name), "job.started", run, job=name, **(params or {}), **extra)
     handle = JobHandle(run)
     try:
         yield handle

@@ -137,6 +137,8 @@ class AccessToken(_TenantFromApplication, dot.AbstractAccessToken):
     grant_type = models.CharField(max_length=40, blank=True)
     # sha256 of the authorization code the token descends from: a replayed code revokes them.
     code_checksum = models.CharField(max_length=64, blank=True, db_index=True)
+    # The signing key's kid: key retirement waits for these tokens to expire; a compromised key revokes them.
+    kid = models.CharField(max_length=64, blank=True, db_index=True)
 
     class Meta(dot.AbstractAccessToken.Meta):
         swappable = "OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL"
@@ -247,7 +249,9 @@ class ClientAssertion(TenantOwned):
         constraints = [models.UniqueConstraint(fields=["application", "jti"], name="clientassertion_jti")]
 
 
+from .policy import KeyRotationPolicy  # noqa: E402  (defined beside the rotation engine, oauth/rotation.py)
+
 __all__ = ["Application", "Grant", "AccessToken", "RefreshToken", "IDToken", "Consent", "SigningKey",
-           "TenantAuthSettings", "ClientAssertion"]
+           "TenantAuthSettings", "ClientAssertion", "KeyRotationPolicy"]
 
 from .registration.models import *  # noqa: E402,F401,F403  (registration models live in oauth/registration/)

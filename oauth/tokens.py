@@ -10,6 +10,8 @@ import secrets
 import time
 import uuid
 
+import jwt
+
 from tenants.context import get_current_tenant
 
 from . import keys
@@ -53,7 +55,10 @@ def access_token_generator(request, refresh_token: bool = False) -> str:
     if auth_time:
         claims["auth_time"] = int(auth_time)
     request.access_token_jti = jti
-    return keys.sign(tenant, claims, typ=ACCESS_TOKEN_TYP)
+    token = keys.sign(tenant, claims, typ=ACCESS_TOKEN_TYP)
+    # Stored on the row (oauth/rotation.py): a key leaves the JWKS only once its last token expired.
+    request.access_token_kid = jwt.get_unverified_header(token)["kid"]
+    return token
 
 
 def refresh_token_generator(request, refresh_token: bool = False) -> str:

@@ -257,6 +257,7 @@ class TenantOAuth2Validator(OAuth2Validator):
                                                                       IDToken) else None,
             application=request.client, source_refresh_token=source_refresh_token, resource=[target.audience],
             audience=target.audience, jti=getattr(request, "access_token_jti", ""), grant_type=request.grant_type,
+            kid=getattr(request, "access_token_kid", ""),
             code_checksum=getattr(request, "code_checksum", "") or "")
         self._set_token_value(access_token, token["access_token"])
         access_token.save()

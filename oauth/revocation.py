@@ -1,0 +1,297 @@
+"""Bulk token revocation and purge, as resumable background jobs (ARCHITECTURE §6).
+
+A revocation names *what* to revoke (a client, a user, a resource, a refresh-token family, a signing key,
+or the whole tenant), never a list of rows: every batch re-selects what still matches, so a run killed
+half-way is finished by running it again and a second run finds nothing left (idempotent). Each batch is
+its own short transaction of a few set-based statements (``SELECT id ... LIMIT n``, one ``UPDATE``, one
+``DELETE``), whatever the batch size, so locks are held briefly and token issuance goes on meanwhile.
+
+What "revoked" means is the authorization server's own (oauth.services): access-token rows are deleted
+(introspection then answers ``active: false``), refresh tokens get ``revoked`` set, authorization codes
+are deleted. A revocation by signing key is narrower on purpose: the key signed the access tokens only,
+so their refresh tokens stay valid and clients recover by refreshing onto the new key.
+
+Progress and cancellation go through the job log (jobs.services): ``done``/``total`` per batch,
+``JobRun.cancel_requested`` checked between batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+import audit
+from jobs.models import JobRun, JobStatus
+from jobs.services import JobCancelled, job_enqueue, job_run
+from mcp_registry.models import MCPResource
+
+from .models import AccessToken, Application, ClientAssertion, Grant, IDToken, RefreshToken, TenantAuthSettings
+from .services import OAuthServiceError
+
+log = logging.getLogger(__name__)
+
+REVOKE_JOB = "oauth.revoke_tokens"
+PURGE_JOB = "oauth.purge_expired"
+BATCH_SIZE = 5000
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a revocation job revokes, as JSON-able ids (a job's params). Criteria combine with AND,
+    except ``everything``, which stands alone."""
+
+    client: int | None = None        # Application pk
+    user: str | None = None          # User pk
+    resource: str | None = None      # the resource URI (token audience)
+    family: str | None = None        # refresh-token family (uuid)
+    kid: str | None = None           # signing key id
+    everything: bool = False
+
+    def __post_init__(self):
+        named = [v for v in (self.client, self.user, self.resource, self.family, self.kid) if v not in (None, "")]
+        if self.everything and named:
+            raise OAuthServiceError("revoke everything or name a client, user, resource, family or key, not both")
+        if not self.everything and not named:
+            raise OAuthServiceError("name a client, a user, a resource, a refresh-token family or a signing key "
+                                    "whose tokens to revoke (or everything, for the whole tenant)")
+
+    @classmethod
+    def from_params(cls, params: dict) -> Selection:
+        fields = {k: params.get(k) for k in ("client", "user", "resource", "family", "kid")}
+        return cls(**fields, everything=bool(params.get("everything")))
+
+    def as_params(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v not in (None, "", False)}
+
+    @property
+    def revokes_refresh_tokens(self) -> bool:
+        return self.kid is None
+
+
+@dataclass
+class Querysets:
+    access: object
+    refresh: object   # live refresh tokens only
+    grants: object
+
+
+def querysets(tenant, selection: Selection) -> Querysets:
+    access = AccessToken.objects.for_tenant(tenant)
+    refresh = RefreshToken.objects.for_tenant(tenant).filter(revoked__isnull=True)
+    grants = Grant.objects.for_tenant(tenant)
+    if selection.client is not None:
+        access, refresh, grants = (qs.filter(application_id=selection.client) for qs in (access, refresh, grants))
+    if selection.user is not None:
+        access, refresh, grants = (qs.filter(user_id=selection.user) for qs in (access, refresh, grants))
+    if selection.resource:
+        access, refresh = access.filter(audience=selection.resource), refresh.filter(audience=selection.resource)
+        grants = grants.filter(resource__contains=[selection.resource])
+    if selection.family:
+        family = uuid.UUID(str(selection.family))
+        refresh = refresh.filter(token_family=family)
+        access = access.filter(Q(refresh_token__token_family=family) | Q(source_refresh_token__token_family=family))
+        grants = grants.none()
+    if selection.kid:
+        access = access.filter(kid=selection.kid)
+        refresh, grants = refresh.none(), grants.none()
+    return Querysets(access=access, refresh=refresh, grants=grants)
+
+
+def remaining(tenant, selection: Selection) -> int:
+    qs = querysets(tenant, selection)
+    return qs.access.count() + qs.refresh.count() + qs.grants.count()
+
+
+def revoke_batch(*, tenant, selection: Selection, batch_size: int = BATCH_SIZE) -> int:
+    """Revokes up to ``batch_size`` matching tokens in one transaction; 0 when nothing matches any more."""
+    qs = querysets(tenant, selection)
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(qs.access.order_by().values_list("pk", flat=True)[:batch_size])
+        if ids:
+            paired = RefreshToken.objects.for_tenant(tenant).filter(access_token_id__in=ids)
+            if selection.revokes_refresh_tokens:
+                paired.filter(revoked__isnull=True).update(revoked=now, updated=now, access_token=None)
+            paired.update(access_token=None)
+            AccessToken.objects.for_tenant(tenant).filter(pk__in=ids).delete()
+            return len(ids)
+        ids = list(qs.refresh.order_by().values_list("pk", flat=True)[:batch_size])
+        if ids:
+            return RefreshToken.objects.for_tenant(tenant).filter(pk__in=ids, revoked__isnull=True).update(
+                revoked=now, updated=now, access_token=None)
+        ids = list(qs.grants.order_by().values_list("pk", flat=True)[:batch_size])
+        if ids:
+            Grant.objects.for_tenant(tenant).filter(pk__in=ids).delete()
+        return len(ids)
+
+
+def revoke_now(*, tenant, selection: Selection, batch_size: int = BATCH_SIZE, progress=None,
+               check_cancelled=None) -> int:
+    """Runs batches until nothing matches; returns how many tokens and codes were revoked."""
+    done = 0
+    while True:
+        if check_cancelled is not None:
+            check_cancelled()
+        revoked = revoke_batch(tenant=tenant, selection=selection, batch_size=batch_size)
+        if not revoked:
+            return done
+        done += revoked
+        if progress is not None:
+            progress(done)
+
+
+def _describe(tenant, selection: Selection) -> dict:
+    """Readable names for the audit event (ids alone say little in a log)."""
+    extra = {}
+    if selection.client is not None:
+        client = Application.objects.for_tenant(tenant).filter(pk=selection.client).values_list("client_id",
+                                                                                                flat=True).first()
+        extra["client_id"] = client
+    return extra
+
+
+@transaction.atomic
+def revocation_request(*, tenant, actor, request=None, client: Application | None = None, user=None,
+                       resource=None, family=None, kid: str | None = None, everything: bool = False,
+                       enqueue: bool = True) -> JobRun:
+    """Queues a revocation job (the console, API and commands call this); returns its job-log row.
+
+    The task is sent after commit, so the worker always finds the row; with the broker down the send
+    fails loudly (the row stays queued and ``revocation_resume_queued`` hands it out again later).
+    """
+    if client is not None and client.tenant_id != tenant.pk:
+        raise OAuthServiceError("that client belongs to another tenant", field="client")
+    if isinstance(resource, MCPResource):
+        if resource.tenant_id != tenant.pk:
+            raise OAuthServiceError("that resource belongs to another tenant", field="resource")
+        resource = resource.uri
+    selection = Selection(client=client.pk if client else None, user=str(user.pk) if user is not None else None,
+                          resource=resource or None, family=str(family) if family else None, kid=kid or None,
+                          everything=everything)
+    run = job_enqueue(REVOKE_JOB, tenant=tenant, params=selection.as_params())
+    audit.record(tenant, actor, "tokens.revocation_requested", run, request, job=str(run.pk),
+                 **selection.as_params(), **_describe(tenant, selection))
+    if enqueue:  # a management command runs the job in its own process instead
+        transaction.on_commit(lambda: send(run.pk))
+    return run
+
+
+def send(run_id) -> bool:
+    """Hands a queued run to the workers. With the broker unreachable the error is logged and written on
+    the run (the console shows it); the run stays queued and resume_stalled_jobs sends it again."""
+    from .tasks import revoke_tokens
+
+    try:
+        revoke_tokens.delay(str(run_id))
+    except Exception as exc:  # kombu's OperationalError and friends: the broker is down
+        log.error("could not queue revocation job %s (%s); it stays queued and is sent again once the broker "
+                  "is back", run_id, exc)
+        JobRun.objects.filter(pk=run_id, status=JobStatus.QUEUED).update(
+            error=f"not yet sent to a worker: broker unreachable ({exc.__class__.__name__}); retried automatically")
+        return False
+    JobRun.objects.filter(pk=run_id, status=JobStatus.QUEUED).exclude(error="").update(error="")
+    return True
+
+
+def revocation_run(*, run_id, batch_size: int = BATCH_SIZE, on_batch=None) -> JobRun | None:
+    """Runs (or resumes) a queued revocation job. Returns None when there is nothing to do: the run is
+    gone (its tenant was deleted) or already finished (a duplicate delivery). ``on_batch`` is called after
+    each batch with (done, total): the task renews its lease there, a command draws its progress bar."""
+    run = JobRun.objects.select_related("tenant").filter(pk=run_id, name=REVOKE_JOB).first()
+    if run is None or run.tenant is None or run.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+        return None
+    tenant = run.tenant
+    selection = Selection.from_params(run.params)
+    with job_run(REVOKE_JOB, tenant=tenant, run=run) as job:
+        if run.cancel_requested:
+            raise JobCancelled()
+        # done/total count this run's work across restarts: what was revoked before a crash stays counted.
+        base = run.done
+        total = base + remaining(tenant, selection)
+        job.progress(base, total)
+
+        def progress(n):
+            job.progress(base + n)
+            if on_batch is not None:
+                on_batch(base + n, total)
+
+        revoked = revoke_now(tenant=tenant, selection=selection, batch_size=batch_size, progress=progress,
+                             check_cancelled=job.check_cancelled)
+        job.run.done = base + revoked
+        job.run.result = {"revoked": base + revoked}
+    return job.run
+
+
+def revocation_stalled(*, lease_alive, queued_for: timedelta | None = None) -> list[str]:
+    """Revocation runs to hand out again: queued for a while (the broker was down when they were sent)
+    or running with no live lease (their worker died). Safe to repeat: a delivered duplicate finds the
+    run finished or leased and ends, and every batch re-selects what still matches."""
+    queued_for = queued_for or timedelta(seconds=settings.JOB_LEASE_SECONDS)
+    runs = JobRun.objects.filter(name=REVOKE_JOB).filter(
+        Q(status=JobStatus.QUEUED, created_at__lt=timezone.now() - queued_for) | Q(status=JobStatus.RUNNING))
+    return [str(pk) for pk in runs.values_list("pk", flat=True)[:100] if not lease_alive(pk)]
+
+
+# --- purge ----------------------------------------------------------------------------------------
+
+def _purge_querysets(now) -> list:
+    """What can go for good: nothing here is a live credential, and nothing a live one depends on."""
+    # An expired access token whose refresh token still lives stays: the refresh grant needs the pair.
+    live_pairs = RefreshToken.objects.unscoped().filter(revoked__isnull=True, access_token__isnull=False)
+    access = AccessToken.objects.unscoped().filter(expires__lt=now).exclude(
+        pk__in=live_pairs.values("access_token_id"))
+    # Revoked refresh tokens are kept as long as a replay of them could still be attempted (reuse
+    # detection revokes the family), i.e. the tenant's refresh lifetime after revocation.
+    default = TenantAuthSettings._meta.get_field("refresh_token_lifetime").default
+    custom = dict(TenantAuthSettings.objects.unscoped().values_list("tenant_id", "refresh_token_lifetime"))
+    refresh_rule = Q(revoked__lt=now - timedelta(seconds=default)) & ~Q(tenant_id__in=list(custom))
+    for lifetime in set(custom.values()):
+        tenants = [t for t, life in custom.items() if life == lifetime]
+        refresh_rule |= Q(tenant_id__in=tenants, revoked__lt=now - timedelta(seconds=lifetime))
+    refresh = RefreshToken.objects.unscoped().filter(refresh_rule)
+    grants = Grant.objects.unscoped().filter(expires__lt=now)
+    # An ID token is referenced by its access token with CASCADE: only orphans go.
+    id_tokens = IDToken.objects.unscoped().filter(expires__lt=now, access_token__isnull=True)
+    assertions = ClientAssertion.objects.unscoped().filter(expires_at__lt=now)
+    return [("access_tokens", access), ("refresh_tokens", refresh), ("codes", grants), ("id_tokens", id_tokens),
+            ("client_assertions", assertions)]
+
+
+def purge_expired(*, batch_size: int = BATCH_SIZE, check_cancelled=None, progress=None) -> dict:
+    """Deletes expired tokens, codes and assertions platform-wide, in batches; returns counts per kind."""
+    now = timezone.now()
+    counts, done = {}, 0
+    for kind, qs in _purge_querysets(now):
+        counts[kind] = 0
+        while True:
+            if check_cancelled is not None:
+                check_cancelled()
+            ids = list(qs.order_by().values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                break
+            with transaction.atomic():
+                if kind == "access_tokens":
+                    RefreshToken.objects.unscoped().filter(access_token_id__in=ids).update(access_token=None)
+                deleted, _ = qs.model.objects.unscoped().filter(pk__in=ids).delete()
+            counts[kind] += len(ids)
+            done += len(ids)
+            if progress is not None:
+                progress(done)
+    return counts
+
+
+def purge_run() -> JobRun | None:
+    if not any(qs.exists() for _, qs in _purge_querysets(timezone.now())):
+        return None  # nothing expired: no job-log row, no audit noise
+    with job_run(PURGE_JOB) as job:
+        job.run.result = purge_expired(check_cancelled=job.check_cancelled, progress=job.progress)
+        job.run.done = sum(job.run.result.values())
+    return job.run
+
