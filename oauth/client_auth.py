@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 
 import jwt
 from django.db import IntegrityError, transaction
@@ -61,7 +61,7 @@ def verify_assertion(client, assertion: str, *, audiences: list[str]) -> bool:
         return False
     if claims["iss"] != client.client_id or claims["sub"] != client.client_id:
         return False
-    now = datetime.now(dt_timezone.utc).timestamp()
+    now = datetime.now(UTC).timestamp()
     if not isinstance(claims["exp"], (int, float)) or claims["exp"] - now > MAX_ASSERTION_LIFETIME:
         return False
     jti = str(claims["jti"])[:200]
@@ -69,7 +69,7 @@ def verify_assertion(client, assertion: str, *, audiences: list[str]) -> bool:
         with transaction.atomic():
             ClientAssertion.objects.create(
                 tenant_id=client.tenant_id, application=client, jti=jti,
-                expires_at=datetime.fromtimestamp(claims["exp"] + 60, tz=dt_timezone.utc))
+                expires_at=datetime.fromtimestamp(claims["exp"] + 60, tz=UTC))
     except IntegrityError:
         return False  # replayed assertion
     return True

@@ -7,8 +7,8 @@ request, and the ``iss`` of authorization responses is the tenant's issuer (RFC 
 
 from __future__ import annotations
 
-from oauthlib.openid import Server
 from oauth2_provider.oauth2_backends import OAuthLibCore, _add_iss_to_redirect
+from oauthlib.openid import Server
 
 from tenants.context import get_current_tenant
 

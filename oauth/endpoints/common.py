@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
 
-
 MAX_PARAMETER_LENGTH = 8192
 
 

@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.views.mixins import OAuthLibMixin
 
 from ..selectors import access_token_by_value, refresh_token_by_value
-from .common import refuse_malformed, no_store, oauth_error, tenant_of
+from .common import no_store, oauth_error, refuse_malformed, tenant_of
 from .token import client_auth_challenge
 
 

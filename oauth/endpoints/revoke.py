@@ -5,7 +5,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.views.mixins import OAuthLibMixin
 
-from .common import refuse_malformed, no_store, tenant_of
+from .common import no_store, refuse_malformed, tenant_of
 from .token import as_response, client_auth_challenge
 
 

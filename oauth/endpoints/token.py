@@ -15,7 +15,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider.views.mixins import OAuthLibMixin
 
 from ..models import GRANT_TYPES
-from .common import refuse_malformed, no_store, oauth_error, tenant_of
+from .common import no_store, oauth_error, refuse_malformed, tenant_of
 
 
 def client_auth_challenge(request, response):

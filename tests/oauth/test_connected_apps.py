@@ -6,8 +6,7 @@ from audit.models import AuditEvent
 from oauth import services
 from oauth.models import AccessToken, ClientStatus, Consent, RefreshToken
 
-from .factories import ACTOR, authorize, authorize_url, client_credentials, exchange, make_agent, make_client, \
-    pkce_pair
+from .factories import ACTOR, authorize, authorize_url, client_credentials, exchange, make_agent, make_client, pkce_pair
 
 
 @pytest.mark.django_db
