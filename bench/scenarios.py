@@ -1,0 +1,270 @@
+"""The scenarios: for each, the platform and one or more peers get the same request shape, and are
+measured A B A B (one short wrk run each, in turn, ``runs`` times) so that load from the rest of the
+machine hits both alike; the table shows medians and the ratio ours/peer of the same run.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import urllib.request
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import harness
+from .harness import VAR, Load, Run, Server, log, median_run, warm, wrk
+
+NODE_RESOURCE = "https://mcp.example.test/"
+PEER_SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
+
+
+def basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+@dataclass
+class Contender:
+    label: str
+    server: Callable[[], Server]  # returns a started server (shared ones are started once)
+    load: Callable[[int], Load]  # run index -> request shape (fresh single-use bodies per run)
+    sql: int | None = None
+    single_use: bool = False  # bodies are spent: no warm-up run, fresh bodies minted per run
+    runs: list[Run] = field(default_factory=list)
+
+
+@dataclass
+class Row:
+    scenario: str
+    ours: Run
+    peer_label: str
+    peer: Run | None
+    sql_ours: int | None
+    sql_peer: int | None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        return round(self.ours.rps / self.peer.rps, 2) if self.peer and self.peer.rps else None
+
+
+class Session:
+    """Shared servers (the platform, plain DOT) live for the whole session; node-oidc-provider variants
+    are started per scenario on one port. Everything started is stopped on exit."""
+
+    def __init__(self, *, duration: int, runs: int, conns: int, workers: int, threads: int):
+        self.duration, self.runs, self.conns = duration, runs, conns
+        self.workers, self.threads = workers, threads
+        self.stack = ExitStack()
+        self._platform = self._dot = None
+        self.fixture: dict = {}
+        self.sql: dict = {}
+        self.sql_dot: dict = {}
+        self.rows: list[Row] = []
+        self.external: dict[str, str] = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stack.close()
+
+    # servers
+    def platform(self) -> Server:
+        if self._platform is None:
+            self._platform = self.stack.enter_context(harness.platform_server(workers=self.workers,
+                                                                              threads=self.threads))
+        return self._platform
+
+    def dot(self) -> Server:
+        if self._dot is None:
+            self._dot = self.stack.enter_context(harness.dot_server(workers=self.workers))
+        return self._dot
+
+    # measuring
+    def compare(self, scenario: str, ours: Contender, peers: list[Contender], note: str = "") -> list[Row]:
+        contenders = [ours, *peers]
+        for c in contenders:
+            if not c.single_use:
+                warm(c.server(), c.load(-1))
+        for i in range(self.runs):
+            for c in contenders:  # A B A B: each run of ours sits between runs of its peers
+                run = wrk(c.server(), c.load(i), duration=self.duration, conns=self.conns)
+                c.runs.append(run)
+                log(f"  {scenario:<28} {c.label:<34} run {i + 1}: {run.rps:8.1f}/s p50 {run.p50:6.2f} ms "
+                    f"p99 {run.p99:7.2f} ms cpu {run.cpu_ms:.2f} ms/req non2xx {run.non2xx}")
+        mine = median_run(ours.runs)
+        rows = [Row(scenario, mine, p.label, median_run(p.runs), ours.sql, p.sql, note) for p in peers] or \
+            [Row(scenario, mine, "", None, ours.sql, None, note)]
+        self.rows += rows
+        return rows
+
+
+# --- request shapes ---------------------------------------------------------------------------------
+
+def _mint_platform(kind: str, slug: str, n: int) -> str:
+    path = VAR / f"{kind}-platform.txt"
+    harness.platform_manage(kind, slug, str(n), str(path))
+    return str(path)
+
+
+def _mint_dot(kind: str, n: int) -> str:
+    path = VAR / f"{kind}-dot.txt"
+    harness.dot_manage(kind, str(n), str(path))
+    return str(path)
+
+
+def cc_load(session: Session, slug: str) -> Callable[[int], Load]:
+    agent = session.fixture["tenants"][slug]["agent"]
+    load = Load("POST", f"/t/{slug}/token", {"Authorization": basic(agent["client_id"], agent["secret"])},
+                f"grant_type=client_credentials&resource={session.fixture['tenants'][slug]['resource']}")
+    return lambda i: load
+
+
+PEER_CC = Load("POST", "/o/token/", {"Authorization": basic("bench-client", PEER_SECRET)},
+               "grant_type=client_credentials&scope=mcp%3Atools")
+NODE_CC = Load("POST", "/token", {"Authorization": basic("bench-client", PEER_SECRET)},
+               f"grant_type=client_credentials&scope=mcp%3Atools&resource={NODE_RESOURCE}")
+
+
+def node(session: Session, **config) -> Callable[[], Server]:
+    started: list[Server] = []
+
+    def get() -> Server:
+        if not started:
+            started.append(session.stack.enter_context(harness.node_server(**config)))
+        return started[0]
+
+    return get
+
+
+def stop_node(getter: Callable[[], Server]) -> None:
+    server = getter()
+    server.stop()
+
+
+def _post_form(url: str, body: str, auth: str) -> dict:
+    request = urllib.request.Request(url, body.encode(), {"Authorization": auth,
+                                                          "Content-Type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+# --- scenarios --------------------------------------------------------------------------------------
+
+def client_credentials(session: Session, alg: str) -> None:
+    slug = "bench-rs" if alg == "RS256" else "bench-es"
+    ours = Contender(f"platform JWT {alg}, persisted", session.platform, cc_load(session, slug),
+                     session.sql.get(f"client_credentials {alg}"))
+    peers = [Contender("plain DOT, opaque, persisted", session.dot, lambda i: PEER_CC,
+                       session.sql_dot.get("client_credentials"))]
+    jwt_node = node(session, fmt="jwt", alg=alg, workers=2)
+    peers.append(Contender(f"node-oidc-provider JWT {alg}, not stored", jwt_node, lambda i: NODE_CC, 0))
+    session.compare(f"client_credentials {alg}", ours, peers[:1] + peers[1:])
+    stop_node(jwt_node)
+    if alg == "RS256":
+        persisted = node(session, fmt="opaque", adapter="pg", workers=2)
+        session.compare("client_credentials persisted", Contender(ours.label, ours.server, ours.load, ours.sql),
+                        [Contender("node-oidc-provider opaque, PostgreSQL", persisted, lambda i: NODE_CC, None)],
+                        note="node's pg adapter: one INSERT per token")
+        stop_node(persisted)
+
+
+def single_use(session: Session, kind: str) -> None:
+    """authorization_code (pre-minted codes) or refresh (pre-minted refresh tokens, rotated on use)."""
+    budget = session.duration * harness.MINT_PER_SECOND
+    ours = Contender("platform", session.platform,
+                     lambda i: Load("POST", "/t/bench-rs/token", {}, "",
+                                    _mint_platform("codes" if kind == "authorization_code" else "refresh",
+                                                   "bench-rs", budget)),
+                     session.sql.get(kind), single_use=True)
+    peer = Contender("plain DOT", session.dot,
+                     lambda i: Load("POST", "/o/token/", {}, "",
+                                    _mint_dot("codes" if kind == "authorization_code" else "refresh",
+                                              budget)),
+                     session.sql_dot.get(kind), single_use=True)
+    session.compare(kind, ours, [peer])
+
+
+def introspection(session: Session) -> None:
+    entry = session.fixture["tenants"]["bench-rs"]
+    agent, rs = entry["agent"], entry["rs"]
+    platform = session.platform()
+    token = _post_form(f"{platform.url}/t/bench-rs/token",
+                       f"grant_type=client_credentials&resource={entry['resource']}",
+                       basic(agent["client_id"], agent["secret"]))["access_token"]
+    ours = Contender("platform", session.platform,
+                     lambda i: Load("POST", "/t/bench-rs/introspect", {"Authorization": basic(rs["client_id"],
+                                                                                               rs["secret"])},
+                                    f"token={token}"), session.sql.get("introspection"))
+    dot = session.dot()
+    dot_token = _post_form(f"{dot.url}/o/token/", PEER_CC.body, PEER_CC.headers["Authorization"])["access_token"]
+    peers = [Contender("plain DOT", session.dot,
+                       lambda i: Load("POST", "/o/introspect/", {"Authorization": PEER_CC.headers["Authorization"]},
+                                      f"token={dot_token}"), session.sql_dot.get("introspection"))]
+    persisted = node(session, fmt="opaque", adapter="pg", workers=2)
+    node_token = _post_form(f"{persisted().url}/token", NODE_CC.body, NODE_CC.headers["Authorization"])["access_token"]
+    peers.append(Contender("node-oidc-provider opaque, PostgreSQL", persisted,
+                           lambda i: Load("POST", "/token/introspection",
+                                          {"Authorization": NODE_CC.headers["Authorization"]},
+                                          f"token={node_token}"), None))
+    session.compare("introspection", ours, peers)
+    stop_node(persisted)
+
+
+def documents(session: Session) -> None:
+    server = node(session, fmt="jwt", alg="RS256", workers=2)
+    for name, ours_path, node_path in (("jwks", "/t/bench-rs/jwks.json", "/jwks"),
+                                       ("metadata", "/.well-known/oauth-authorization-server/t/bench-rs",
+                                        "/.well-known/openid-configuration")):
+        session.compare(name, Contender("platform", session.platform, lambda i, p=ours_path: Load("GET", p),
+                                        session.sql.get(name)),
+                        [Contender("node-oidc-provider", server, lambda i, p=node_path: Load("GET", p), 0)])
+    stop_node(server)
+
+
+def registration(session: Session) -> None:
+    """RFC 7591 Dynamic Client Registration, when the tenant's metadata advertises it."""
+    platform = session.platform()
+    with urllib.request.urlopen(f"{platform.url}/.well-known/oauth-authorization-server/t/bench-rs",
+                                timeout=10) as response:
+        endpoint = json.loads(response.read()).get("registration_endpoint")
+    if not endpoint:
+        log("  dcr: the registration endpoint has not landed (no registration_endpoint in metadata); skipped")
+        return
+    path = "/" + endpoint.split("/", 3)[3]
+    body = json.dumps({"client_name": "bench", "redirect_uris": ["http://127.0.0.1:33418/callback"],
+                       "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "refresh_token"],
+                       "response_types": ["code"]})
+    session.compare("dcr registration", Contender("platform", session.platform,
+                                                  lambda i: Load("POST", path, {"Content-Type": "application/json"},
+                                                                 body), single_use=False), [])
+
+
+def tenants_flat(session: Session, levels=(1000, 10000)) -> None:
+    """client_credentials and SQL per request as the number of tenants grows (ours only: the ratio is to
+    the same endpoint with the 2 benchmark tenants alone)."""
+    load = cc_load(session, "bench-rs")
+    base = Contender("platform, 2 tenants", session.platform, load, session.sql.get("client_credentials RS256"))
+    session.compare("client_credentials, 2 tenants", base, [])
+    for level in levels:
+        log(f"  growing to {level} tenants")
+        harness.platform_manage("tenants", str(level), timeout=3600)
+        sql = json.loads(harness.platform_manage("sql")).get("client_credentials RS256")
+        grown = Contender(f"platform, {level} tenants", session.platform, load, sql)
+        rows = session.compare(f"client_credentials, {level:,} tenants", grown, [])
+        rows[0].peer_label, rows[0].peer = "same, 2 tenants", median_run(base.runs)
+        rows[0].sql_peer = base.sql
+
+
+def external(session: Session, script: str, label: str) -> None:
+    """Benchmarks other engineers own (bench/<script>): run as they are, their output quoted."""
+    path = harness.BENCH / script
+    if not path.exists():
+        log(f"  {label}: bench/{script} is not here yet; skipped")
+        return
+    result = subprocess.run([harness.PYTHON, str(path)], cwd=harness.ROOT, env=harness.platform_env(8100),
+                            capture_output=True, text=True, timeout=1200)
+    session.external[label] = (result.stdout + result.stderr).strip()[-3000:]
+    log(f"  {label}: exit {result.returncode}\n{session.external[label]}")
