@@ -27,6 +27,7 @@ WRITE_CALLS = {"save", "create", "delete", "update", "bulk_create", "bulk_update
 # Public functions of a services.py that write but deliberately record nothing, each with its reason.
 EXEMPT = {
     "audit.services.record": "it is the audit log's own writer",
+    "jobs.services.job_enqueue": "job-log bookkeeping (a queued row); the run is audited when it starts (job.started)",
     "identity.services.federated_session_record": "bookkeeping for back-channel logout (session id of an SSO "
                                                   "sign-in); the sign-in itself is recorded as sso.signin_succeeded",
 }
