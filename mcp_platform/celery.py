@@ -12,10 +12,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcp_platform.settings")
 app = Celery("mcp_platform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.autodiscover_tasks(["oauth.registration"])  # a sub-package of the oauth app
 
 
 def beat_schedule(settings) -> dict:
-    """One place for every scheduled job; apps add theirs here as they land."""
+    """One place for every scheduled job; apps add theirs here as they land.
+
+    Run exactly one beat (`celery -A mcp_platform beat`, or the worker's embedded `-B` in the embedded
+    mode). Periodic tasks that must not run twice per period also take a Redis lock for their period
+    (oauth.tasks.once_per_period), so a second beat started by mistake only sends duplicates that end
+    at once.
+    """
     return {
         "scheduler-heartbeat": {
             "task": "jobs.scheduler_heartbeat",
@@ -25,6 +32,13 @@ def beat_schedule(settings) -> dict:
         "audit-stream-events": {"task": "audit.stream_events", "schedule": timedelta(seconds=5)},
         "audit-checkpoint-chains": {"task": "audit.checkpoint_chains", "schedule": crontab(minute=7)},
         "audit-purge-expired-events": {"task": "audit.purge_expired_events", "schedule": crontab(hour=3, minute=23)},
+        "expire-unused-registrations": {"task": "oauth.registration.expire_unused", "schedule": crontab(minute=41)},
+        # oauth (tasks in oauth/tasks.py; each takes a Redis lock per period, so a second beat is harmless)
+        "oauth-rotate-signing-keys": {"task": "oauth.rotate_signing_keys",
+                                      "schedule": timedelta(seconds=settings.KEY_ROTATION_CHECK_SECONDS)},
+        "oauth-resume-stalled-jobs": {"task": "oauth.resume_stalled_jobs",
+                                      "schedule": timedelta(seconds=settings.JOB_LEASE_SECONDS)},
+        "oauth-purge-expired-tokens": {"task": "oauth.purge_expired_tokens", "schedule": crontab(minute=41)},
     }
 
 

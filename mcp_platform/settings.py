@@ -215,6 +215,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="platform")
 HEARTBEAT_INTERVAL_SECONDS = env.int("HEARTBEAT_INTERVAL_SECONDS", default=60)
+KEY_ROTATION_CHECK_SECONDS = env.int("KEY_ROTATION_CHECK_SECONDS", default=60)  # how often the key lifecycle runs
+JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=60)  # a job whose worker died is resumed after this
 
 # --- Audit ----------------------------------------------------------------------------------------
 # AUDIT_STRICT: an unregistered audit action raises (the test suite) instead of logging a warning.
