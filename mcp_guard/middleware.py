@@ -72,13 +72,20 @@ class GuardMiddleware:
         self.public_paths = frozenset(public_paths)
         self.max_body_bytes = max_body_bytes
         self.strip_authorization = strip_authorization
-        self._http = httpx.AsyncClient(timeout=5.0, follow_redirects=False)
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        # Created on first use: a configuration given in full never needs one.
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=5.0, follow_redirects=False)
+        return self._client
 
     async def _config(self) -> ResourceConfig:
         if self.config is None:
             response = await self._http.get(self.config_url, headers={"Accept": "application/json"})
             self.config = ResourceConfig._from_response(self.config_url, response)
-        else:
+        elif self.config.source_url:
             self.config = await self.config.refreshed(self._http)
         return self.config
 

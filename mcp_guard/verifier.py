@@ -19,7 +19,9 @@ at once; answers are cached for a few seconds.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -190,9 +192,16 @@ class TokenVerifier(_BaseVerifier):
         return key
 
     def _header(self, token: str) -> dict:
+        # Only the header segment is decoded here (PyJWT's get_unverified_header decodes all three); the
+        # whole token is parsed strictly by jwt.decode once the key is known.
+        segments = token.split(".")
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
+            if len(segments) != 3:
+                raise ValueError("a JWS has three segments")
+            header = json.loads(base64.urlsafe_b64decode(segments[0] + "=" * (-len(segments[0]) % 4)))
+            if not isinstance(header, dict):
+                raise ValueError("the header is not an object")
+        except (ValueError, UnicodeDecodeError) as exc:
             raise TokenError("the access token is not a well-formed JWT") from exc
         alg = header.get("alg")
         if alg not in self.algorithms:
