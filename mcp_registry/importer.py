@@ -66,9 +66,29 @@ def list_server_tools(url: str, *, token: str = "", timeout: float = 10.0) -> li
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
         text = _error_text(exc)
-        hint = ("it asked for authorization: set the resource's management token" if "401" in text
-                else "check the URL and that the server speaks streamable HTTP")
+        status = _probe_status(url, token, timeout)
+        if status in (401, 403):
+            hint = ("it refused the management token: replace it" if token else
+                    "it asked for authorization: set the resource's management token")
+        else:
+            hint = "check the URL and that the server speaks streamable HTTP"
         raise ImportFailed(f"could not list the tools of {url} ({text}); {hint}") from exc
+
+
+def _probe_status(url: str, token: str, timeout: float) -> int | None:
+    """The HTTP status of a bare initialize request, to explain a failed listing (the SDK's errors do not
+    say whether the server wanted credentials)."""
+    import httpx
+
+    headers = {"Accept": "application/json, text/event-stream", **({"Authorization": f"Bearer {token}"}
+                                                                  if token else {})}
+    try:
+        return httpx.post(url, headers=headers, timeout=min(timeout, 5.0), json={
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                       "clientInfo": {"name": "mcp-platform-import", "version": "1"}}}).status_code
+    except httpx.HTTPError:
+        return None
 
 
 def _group_of(name: str) -> str:
