@@ -105,3 +105,65 @@ def token_api(client):
         return Api(Client(), token=answer.json()["access_token"])
 
     return make
+
+
+# --- real peers over HTTP -------------------------------------------------------------------------
+
+from tests.registry.conftest import free_port, serve_asgi  # noqa: E402,F401  (uvicorn on a free loopback port)
+
+
+@dataclass
+class Peering:
+    """A tenant ready for an MCP client: a resource registered at a free loopback port (where the test
+    starts the MCP server), a pre-registered public client allowed to reach it, a live platform."""
+
+    world: object
+    resource: object
+    client: object
+    port: int
+    base_url: str
+
+    @property
+    def tenant(self):
+        return self.world.tenant
+
+    @property
+    def server_url(self) -> str:
+        return self.resource.uri
+
+    @staticmethod
+    def free_port() -> int:
+        return free_port()
+
+    def token_for(self, user, client, resource_uri: str) -> str:
+        """An access token through the real endpoints: the user agent authorizes, the client exchanges."""
+        import httpx
+
+        from tests.oauth.factories import authorize_url, pkce_pair
+
+        from .peers import REDIRECT_URI, query_of
+
+        verifier, challenge = pkce_pair()
+        redirect = user.authorize(self.base_url + authorize_url(self.tenant, client, resource=resource_uri,
+                                                                challenge=challenge))
+        answer = httpx.post(f"{self.tenant.issuer}/token", data={
+            "grant_type": "authorization_code", "code": query_of(redirect)["code"], "redirect_uri": REDIRECT_URI,
+            "client_id": client.client_id, "code_verifier": verifier, "resource": resource_uri})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["access_token"]
+
+
+@pytest.fixture
+def peering(live_public_url, make_world):
+    from mcp_registry import services as registry
+    from tests.oauth.factories import ACTOR
+
+    from .peers import REDIRECT_URI
+
+    world = make_world("acme")
+    port = free_port()
+    resource = registry.resource_create(
+        tenant=world.tenant, actor=ACTOR, name="notes", uri=f"http://127.0.0.1:{port}/mcp",
+        scopes=[{"name": "notes:read", "description": "Read your notes"}])
+    client, _ = make_client(world.tenant, resources=[resource], redirect_uris=[REDIRECT_URI], name="Notes Desktop")
+    return Peering(world, resource, client, port, live_public_url)
