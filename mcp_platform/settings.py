@@ -256,6 +256,8 @@ SPECTACULAR_SETTINGS = {
 # --- Single sign-on through tenants' identity providers ---------------------------------------------
 # Upstream providers must use https; this admits http://127.0.0.1 / localhost providers (tests, laptops).
 SSO_ALLOW_HTTP_LOOPBACK = env.bool("SSO_ALLOW_HTTP_LOOPBACK", default=False)
+# Identity providers on private addresses (on-premises Keycloak, ADFS); off: no SSRF into our network.
+SSO_ALLOW_PRIVATE_NETWORKS = env.bool("SSO_ALLOW_PRIVATE_NETWORKS", default=False)
 
 # --- OAuth (django-oauth-toolkit with tenant-scoped swapped models) -------------------------------
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth.Application"

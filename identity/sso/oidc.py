@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+import socket
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -88,8 +89,32 @@ def check_provider_url(url: str, what: str) -> str:
     raise SSOError("insecure_url", f"{what} must be an https URL, not '{url[:200]}'")
 
 
+def _check_destination(url: str, what: str) -> None:
+    """A tenant admin types these URLs: they must not make the platform call into its own network (SSRF).
+    Loopback passes only where http loopback providers are allowed; private networks only where the
+    operator says the platform's IdPs live there. (The address is resolved again by httpx: this stops
+    misconfiguration and casual probing, not a DNS-rebinding attacker racing the resolver.)"""
+    parts = urlsplit(url)
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443,
+                                                               proto=socket.IPPROTO_TCP)}
+    except (socket.gaierror, UnicodeError) as exc:
+        raise SSOError("idp_unreachable", f"could not be reached: {parts.hostname} does not resolve",
+                       status=502) from exc
+    loopback_ok = getattr(settings, "SSO_ALLOW_HTTP_LOOPBACK", False)
+    private_ok = getattr(settings, "SSO_ALLOW_PRIVATE_NETWORKS", False)
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if ip.is_global or (ip.is_loopback and loopback_ok) or (private_ok and ip.is_private and not ip.is_loopback):
+            continue
+        raise SSOError("insecure_url", f"{what} {parts.hostname} resolves to {address}, an address inside the "
+                       "platform's network; the operator can allow private networks (SSO_ALLOW_PRIVATE_NETWORKS)",
+                       status=502)
+
+
 def _request(method: str, url: str, what: str, **kwargs) -> httpx.Response:
     check_provider_url(url, what)
+    _check_destination(url, what)
     try:
         with httpx.Client(timeout=TIMEOUT, follow_redirects=False) as client:
             response = client.request(method, url, **kwargs)

@@ -197,3 +197,13 @@ def test_form_post_responses_are_bounced_to_a_same_site_get(two_tenants, client)
     make_provider(a.tenant, preset=Preset.APPLE, address="", domains=[])
     response = client.post("/t/alpha/sso/corp/callback", {"code": "c", "state": "s", "user": '{"name":1}'})
     assert response.status_code == 303 and response["Location"] == "/t/alpha/sso/corp/callback?code=c&state=s"
+
+
+@pytest.mark.parametrize("address", ["https://10.1.2.3", "https://169.254.169.254", "https://127.0.0.1:9"])
+def test_a_provider_inside_the_platforms_network_is_not_called(address, two_tenants, client, settings):
+    a, _ = two_tenants
+    settings.SSO_ALLOW_HTTP_LOOPBACK = False  # loopback providers are a testing convenience only
+    make_provider(a.tenant, address=address)
+    response = client.get("/t/alpha/sso/corp/start")
+    assert response.status_code == 502 and "<code>insecure_url</code>" in response.content.decode()
+    assert "inside the platform" in response.content.decode()
