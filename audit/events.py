@@ -142,6 +142,39 @@ event("key_policy.updated", "The tenant's signing-key rotation policy changed", 
 event("tokens.revocation_requested", "A bulk token revocation job was queued", NOTICE, "jobs.jobrun")
 event("oauth_settings.updated", "The tenant's authorization server settings changed", NOTICE, "")
 
+# --- oauth/registration: DCR, CIMD, the approval workflow ---------------------------------------------
+event("registration.received", "A client registered itself (DCR or CIMD); policy decision and rule recorded", NOTICE,
+      "oauth.application")
+event("registration.deduplicated", "An identical registration was merged into the existing client", INFO,
+      "oauth.application")
+event("registration.rate_limited", "Registrations were refused by the per-address or per-tenant rate limit", WARNING, "")
+event("registration.approved", "A registered client was approved by an administrator", NOTICE, "oauth.application")
+event("registration.rejected", "A registered client was rejected by an administrator", NOTICE, "oauth.application")
+event("registration.suspended", "A registered client was suspended (its tokens revoked)", WARNING, "oauth.application")
+event("registration.reapproved", "A suspended client was approved again", NOTICE, "oauth.application")
+event("registration.justified", "A requester explained why a pending client is needed", INFO, "oauth.application")
+event("registration.deleted", "A client deleted its own registration (RFC 7592)", NOTICE, "oauth.application")
+event("registration.expired", "A registered client never used within the policy's days was deleted", NOTICE,
+      "oauth.application")
+event("registration.cimd_changed", "A client's metadata document changed on re-fetch", NOTICE, "oauth.application")
+event("registration.cimd_failed", "A client ID metadata document was refused (SSRF guard, fetch or content)", WARNING,
+      "oauth.cimd")
+event("registration.notified", "Administrators were told of a registration waiting for approval", INFO,
+      "oauth.application")
+event("registration.notification_failed", "A registration webhook failed after every retry", WARNING,
+      "oauth.application")
+event("registration.policy_updated", "The tenant's registration policy changed", NOTICE, "oauth.registrationpolicy")
+event("registration.rule_created", "An automatic-approval rule was added", NOTICE, "oauth.approvalrule")
+event("registration.rule_deleted", "An automatic-approval rule was removed", NOTICE, "oauth.approvalrule")
+event("registration.iat_created", "An initial access token for registration was issued", NOTICE,
+      "oauth.initialaccesstoken")
+event("registration.iat_revoked", "An initial access token for registration was revoked", NOTICE,
+      "oauth.initialaccesstoken")
+event("registration.publisher_created", "A trusted software-statement publisher was added", NOTICE,
+      "oauth.trustedpublisher")
+event("registration.publisher_deleted", "A trusted software-statement publisher was removed", NOTICE,
+      "oauth.trustedpublisher")
+
 # --- security events: suspicious requests, recorded where they are detected ----------------------------
 event("security.cross_tenant_attempt", "A credential of one tenant was presented to another", WARNING, "")
 event("security.code_replayed", "An authorization code was presented twice", CRITICAL, "oauth.grant")

@@ -19,7 +19,7 @@ from identity.views import ConsoleSignInView, SignOutView
 
 from . import health
 
-APPS_WITH_URLS = ["tenants", "identity", "jobs", "mcp_registry", "oauth", "audit"]
+APPS_WITH_URLS = ["tenants", "identity", "jobs", "mcp_registry", "oauth", "oauth.registration", "audit"]
 
 
 def _optional_patterns(module_name: str, attribute: str) -> list:

@@ -9,3 +9,4 @@ class OAuthConfig(AppConfig):
 
     def ready(self):
         from . import receivers  # noqa: F401  (connects the signal receivers)
+        from .registration import receivers as registration_receivers  # noqa: F401  (discovery fields)

@@ -48,7 +48,12 @@ class TenantOAuth2Validator(OAuth2Validator):
         if tenant is None or not isinstance(client_id, str) or not client_id or "\x00" in client_id \
                 or len(client_id) > 255:
             return None
-        client = Application.objects.for_tenant(tenant).filter(client_id=client_id).first()
+        if "://" in client_id:  # a Client ID Metadata Document URL, fetched per tenant (oauth/registration/cimd.py)
+            from .registration.cimd import cimd_client
+
+            client = cimd_client(tenant, client_id, request)
+        else:
+            client = Application.objects.for_tenant(tenant).filter(client_id=client_id).first()
         if client is None or not client.is_usable(request):
             return None
         client.tenant = tenant  # the bound tenant is this row's tenant: spare the query

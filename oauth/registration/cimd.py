@@ -1,0 +1,251 @@
+"""Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document, MCP SEP-991), per tenant.
+
+A ``client_id`` that is an https URL names a JSON document describing the client. The fetch is an
+outbound request to an address the client chose, made on the pre-authentication path, so it is guarded
+(reusing django-oauth-toolkit's SSRF helpers): https only; the host is resolved once and every resolved
+address must be public (loopback, private, link-local, CGNAT, ULA, multicast, IPv4-embedding IPv6 forms
+refused); the connection goes to that pinned address with SNI and Host set to the name, so a second DNS
+answer cannot rebind it; redirects are not followed; the body is capped in size and the whole fetch in
+time; failures are backed off per URL. ``REGISTRATION_CIMD_ALLOW_LOOPBACK`` (tests and local development
+only) additionally admits http and https on loopback addresses.
+
+Each tenant keeps its own ``ClientRegistration`` and client for a URL (ARCHITECTURE §4), cached per the
+document's Cache-Control and re-validated with its ETag when stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import logging
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+import urllib3
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+from oauth2_provider.cimd import (
+    CIMDError,
+    _backoff_cache_key,
+    _effective_max_age,
+    _fetch_slot,
+    _ip_is_public,
+    _validate_client_id_url,
+)
+from oauth2_provider.settings import oauth2_settings
+
+from ..models import Application
+from . import ratelimit, services
+from .metadata import RegistrationError
+from .models import ClientRegistration, RegistrationMode
+from .policy import policy_of
+
+log = logging.getLogger(__name__)
+
+
+def getaddrinfo(host: str, port: int) -> list[str]:
+    """The resolver (a module attribute so tests can point it at fixed answers)."""
+    return [info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)]
+
+
+resolver = getaddrinfo
+
+
+def loopback_allowed() -> bool:
+    return bool(getattr(settings, "REGISTRATION_CIMD_ALLOW_LOOPBACK", False))
+
+
+def is_cimd_client_id(client_id) -> bool:
+    if not isinstance(client_id, str):
+        return False
+    lowered = client_id[:8].lower()
+    return lowered == "https://" or (loopback_allowed() and lowered.startswith("http://"))
+
+
+def _address_allowed(ip: str) -> bool:
+    if _ip_is_public(ip):
+        return True
+    try:
+        return loopback_allowed() and ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_url(url: str):
+    if len(url) > 255:
+        raise CIMDError("client_id URL is longer than 255 characters")
+    parts = urlsplit(url)
+    if parts.scheme == "http" and loopback_allowed() and parts.hostname:
+        if parts.username or parts.password or parts.fragment or not parts.path:
+            raise CIMDError("client_id URL must have a path and no userinfo or fragment")
+        return parts
+    return _validate_client_id_url(url)
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Every address of ``host``, or CIMDError if any is not public (a split answer is refused whole)."""
+    try:
+        addresses = resolver(host, port)
+    except (OSError, UnicodeError) as exc:
+        raise CIMDError(f"could not resolve '{host}': {exc}") from exc
+    if not addresses:
+        raise CIMDError(f"'{host}' did not resolve to any address")
+    for ip in addresses:
+        if not _address_allowed(ip):
+            raise CIMDError(f"'{host}' resolves to the non-public address {ip}; client ID metadata documents "
+                            "must be served from public addresses")
+    return list(dict.fromkeys(addresses))
+
+
+@dataclass
+class Fetched:
+    document: dict | None  # None: 304 Not Modified
+    expires_at: datetime
+    etag: str = ""
+    sha256: str = ""
+
+
+def fetch(url: str, *, etag: str = "") -> Fetched:
+    """GETs the document through the pinned, validated address. Raises CIMDError saying what was wrong."""
+    parts = _check_url(url)
+    secure = parts.scheme == "https"
+    port = parts.port or (443 if secure else 80)
+    addresses = resolve(parts.hostname, port)
+    timeout = oauth2_settings.CIMD_FETCH_TIMEOUT_SECONDS
+    deadline = time.monotonic() + timeout
+    headers = {"Host": parts.netloc, "Accept": "application/json", "User-Agent": "mcp-auth-platform CIMD fetcher"}
+    if etag:
+        headers["If-None-Match"] = etag
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    last = None
+    for ip in addresses:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        kwargs = dict(host=ip, port=port, retries=False, maxsize=1,
+                      timeout=urllib3.Timeout(connect=remaining, read=remaining))
+        if secure:
+            context = ssl.create_default_context(cafile=getattr(settings, "REGISTRATION_CIMD_CA_FILE", None) or None)
+            pool = urllib3.HTTPSConnectionPool(ssl_context=context, server_hostname=parts.hostname, **kwargs)
+        else:
+            pool = urllib3.HTTPConnectionPool(**kwargs)
+        try:
+            response = pool.urlopen("GET", path, headers=headers, redirect=False, preload_content=False)
+            try:
+                return _read(response, deadline)
+            finally:
+                response.release_conn()
+        except urllib3.exceptions.HTTPError as exc:
+            last = exc
+        finally:
+            pool.close()
+    raise CIMDError(f"could not fetch the document: {last or 'time limit reached'}")
+
+
+def _read(response, deadline: float) -> Fetched:
+    if 300 <= response.status < 400 and response.status != 304:
+        raise CIMDError(f"the document URL redirects (HTTP {response.status} to "
+                        f"'{response.headers.get('Location', '')[:200]}'); redirects are not followed: serve the "
+                        "document at the client_id URL itself")
+    max_age = _effective_max_age(response.headers.get("Cache-Control"))
+    expires_at = timezone.now() + timedelta(seconds=max_age)
+    if response.status == 304:
+        return Fetched(None, expires_at, response.headers.get("ETag", ""))
+    if response.status != 200:
+        raise CIMDError(f"the document URL answered HTTP {response.status}")
+    media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not (media_type.startswith("application/") and media_type.endswith("+json")):
+        raise CIMDError(f"the document is not JSON (Content-Type '{media_type[:80]}')")
+    limit = oauth2_settings.CIMD_MAX_DOCUMENT_SIZE
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise CIMDError(f"the document is larger than {limit} bytes")
+    body = b""
+    # Read in chunks against one deadline: a per-read timeout alone lets a slow drip hold the worker.
+    while True:
+        if time.monotonic() > deadline:
+            raise CIMDError("the document took longer than the time limit to arrive")
+        chunk = response.read(4096, decode_content=True)
+        if not chunk:
+            break
+        body += chunk
+        if len(body) > limit:
+            raise CIMDError(f"the document is larger than {limit} bytes")
+    try:
+        document = json.loads(body)
+    except ValueError as exc:
+        raise CIMDError("the document is not valid JSON") from exc
+    if not isinstance(document, dict):
+        raise CIMDError("the document must be a JSON object")
+    return Fetched(document, expires_at, response.headers.get("ETag", "")[:200], hashlib.sha256(body).hexdigest())
+
+
+def _fetch_checked(url: str, *, etag: str = "") -> Fetched:
+    fetched = fetch(url, etag=etag)
+    if fetched.document is not None and fetched.document.get("client_id") != url:
+        raise CIMDError("the document's client_id is not the URL it was fetched from")
+    return fetched
+
+
+def _address(request) -> str | None:
+    # A Django request, or the oauthlib request of the validator (whose headers are a copy of META).
+    meta = getattr(request, "META", None) or getattr(request, "headers", None) or {}
+    return meta.get("REMOTE_ADDR")
+
+
+def cimd_client(tenant, url: str, request=None) -> Application | None:
+    """The tenant's client for a CIMD client_id, fetching or re-validating its document as needed.
+
+    Returns None when the URL is not acceptable, the tenant takes no CIMD clients, or the document cannot
+    be fetched or fails the checks (each failure is audited; a known client keeps its last good document
+    through a transient failure). The returned client may be pending or rejected: the caller decides."""
+    if not is_cimd_client_id(url):
+        return None
+    address = _address(request)
+    request = request if hasattr(request, "META") else None  # audit.record reads Django requests only
+    registration = (ClientRegistration.objects.for_tenant(tenant).select_related("application")
+                    .filter(cimd_url=url).first())
+    if registration is not None and registration.cimd_expires_at and registration.cimd_expires_at > timezone.now():
+        return registration.application
+    policy = policy_of(tenant)
+    if registration is None and policy.cimd_mode == RegistrationMode.CLOSED:
+        return None
+    backoff = f"{_backoff_cache_key(url)}:{tenant.pk}"
+    if cache.get(backoff):
+        return registration.application if registration else None
+    with _fetch_slot() as acquired:
+        if not acquired:
+            return registration.application if registration else None
+        try:
+            if registration is None:
+                limited = ratelimit.hit(tenant=tenant, address=address or "", policy=policy)
+                if limited is not None:
+                    raise CIMDError(f"registration rate limit per {limited[0] or 'address'} reached")
+            fetched = _fetch_checked(url, etag=registration.cimd_etag if registration else "")
+            if registration is None:
+                registration = services.cimd_register(tenant=tenant, url=url, document=fetched.document,
+                                                      fetched=fetched, request=request, address=address,
+                                                      requester=_user(request))
+            else:
+                services.cimd_refresh(registration=registration, document=fetched.document, fetched=fetched,
+                                      request=request)
+            return registration.application
+        except (CIMDError, RegistrationError) as exc:
+            reason = exc.description if isinstance(exc, RegistrationError) else str(exc)
+            log.info("CIMD client %s refused at %s: %s", url, tenant.slug, reason)
+            services.cimd_failed(tenant=tenant, url=url, reason=reason, request=request, address=address)
+            cache.set(backoff, True, oauth2_settings.CIMD_FAILURE_BACKOFF_SECONDS)
+            return registration.application if registration else None
+
+
+def _user(request):
+    user = getattr(request, "user", None) if request is not None else None
+    return user if user is not None and user.is_authenticated else None
+
+

@@ -1,0 +1,88 @@
+"""Fixtures of the registration tests: a tenant with an MCP resource, a policy setter, and a DCR caller
+that posts JSON to the tenant's real /register endpoint."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from audit.services import Actor
+
+ACTOR = Actor("test", "", "pytest")
+REDIRECT_URI = "http://127.0.0.1:33418/callback"
+
+
+@pytest.fixture
+def world(make_world):
+    return make_world("acme")
+
+
+@pytest.fixture
+def resource(world):
+    from tests.oauth.factories import make_resource
+
+    return make_resource(world.tenant, "https://mcp.acme.example/mcp", name="files")
+
+
+def set_policy(tenant, **changes):
+    from oauth.registration.services import policy_update
+
+    return policy_update(tenant=tenant, actor=ACTOR, **changes)
+
+
+def metadata(**overrides) -> dict:
+    body = {"client_name": "Claude Code", "redirect_uris": [REDIRECT_URI], "grant_types": ["authorization_code",
+            "refresh_token"], "response_types": ["code"], "token_endpoint_auth_method": "none",
+            "application_type": "native"}
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+class Registrar:
+    """POSTs to {issuer}/register from a given source address."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def register(self, tenant, body=None, *, address="203.0.113.7", raw=None, content_type="application/json",
+                 token=None, **extra):
+        headers = {"REMOTE_ADDR": address, **extra}
+        if token:
+            headers["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+        data = raw if raw is not None else json.dumps(metadata() if body is None else body)
+        return self.client.post(f"/t/{tenant.slug}/register", data=data, content_type=content_type, **headers)
+
+    def configuration(self, tenant, client_id, token, method="get", body=None):
+        call = getattr(self.client, method)
+        kwargs = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+        if body is not None:
+            return call(f"/t/{tenant.slug}/register/{client_id}", data=json.dumps(body),
+                        content_type="application/json", **kwargs)
+        return call(f"/t/{tenant.slug}/register/{client_id}", **kwargs)
+
+
+@pytest.fixture
+def registrar(client):
+    return Registrar(client)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Each test starts with empty rate-limit windows (tenants are new, but addresses repeat)."""
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        import redis
+
+        r = redis.Redis.from_url(settings.REDIS_URL)
+        keys = list(r.scan_iter("reg:rl:*", count=1000))
+        if keys:
+            r.delete(*keys)
+    yield
+
+
+def events_of(tenant, action: str) -> list:
+    from audit.models import AuditEvent
+
+    return list(AuditEvent.objects.filter(tenant=tenant, action=action).order_by("occurred_at", "seq"))
