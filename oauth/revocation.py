@@ -139,12 +139,14 @@ def revoke_now(*, tenant, selection: Selection, batch_size: int = BATCH_SIZE, pr
     while True:
         if check_cancelled is not None:
             check_cancelled()
-        revoked = revoke_batch(tenant=tenant, selection=selection, batch_size=batch_size)
+        # The progress update commits with its batch: after a crash, ``done`` is exactly what was revoked.
+        with transaction.atomic():
+            revoked = revoke_batch(tenant=tenant, selection=selection, batch_size=batch_size)
+            if revoked and progress is not None:
+                progress(done + revoked)
         if not revoked:
             return done
         done += revoked
-        if progress is not None:
-            progress(done)
 
 
 def _describe(tenant, selection: Selection) -> dict:
