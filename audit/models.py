@@ -105,6 +105,8 @@ class AuditChainHead(models.Model):
     chain = models.CharField(max_length=40, primary_key=True)
     last_seq = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64)
+    # Copied from AuditTenantSettings: record() reads the head row anyway, so the policy costs no query.
+    ip_truncation = models.CharField(max_length=10, default="none")
 
     def __str__(self):
         return f"{self.chain} @ {self.last_seq}"

@@ -116,13 +116,6 @@ def truncate_ip(ip: str | None, mode: str) -> str | None:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
 
 
-def _ip_mode(tenant) -> str:
-    if tenant is None:
-        return IPTruncation.NONE
-    mode = AuditTenantSettings.objects.filter(tenant_id=tenant.pk).values_list("ip_truncation", flat=True).first()
-    return mode or IPTruncation.NONE
-
-
 def _event_type(action: str) -> events.EventType | None:
     kind = events.lookup(action)
     if kind is None:
@@ -165,10 +158,10 @@ def record(tenant, actor, action: str, target=None, request=None, *, severity: s
     resource = str(data.get("resource") or "")[:500]
 
     with transaction.atomic():
-        ip = truncate_ip(ip, _ip_mode(tenant))
         head, _ = AuditChainHead.objects.select_for_update().get_or_create(
             chain=chain, defaults={"last_seq": 0, "last_hash": GENESIS_HASH}
         )
+        ip = truncate_ip(ip, head.ip_truncation)
         event = AuditEvent(
             chain=chain, seq=head.last_seq + 1, tenant=tenant, occurred_at=timezone.now(), action=action,
             severity=severity, actor_type=actor_type, actor_id=actor_id, actor_label=actor_label[:255],
@@ -273,6 +266,10 @@ def audit_settings_update(*, tenant, actor, request=None, **changes) -> AuditTen
     for field, value in changed.items():
         setattr(policy, field, value)
     policy.save()
+    head, _ = AuditChainHead.objects.select_for_update().get_or_create(
+        chain=chain_of(tenant), defaults={"last_seq": 0, "last_hash": GENESIS_HASH})
+    if head.ip_truncation != policy.ip_truncation:
+        AuditChainHead.objects.filter(pk=head.pk).update(ip_truncation=policy.ip_truncation)
     record(tenant, actor, "audit.settings_changed", ("audit.audittenantsettings", tenant.pk, "audit settings"),
            request, **changed)
     return policy

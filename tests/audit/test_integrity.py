@@ -278,3 +278,10 @@ def test_beat_jobs_checkpoint_every_chain_and_apply_retention(checkpointed, make
     assert AuditEvent.objects.filter(tenant=checkpointed, seq=1).exists()
     scheduled = {entry["task"] for entry in beat_schedule(django_settings).values()}
     assert {"audit.stream_events", "audit.checkpoint_chains", "audit.purge_expired_events"} <= scheduled
+
+
+def test_recording_costs_a_head_lock_an_insert_and_a_head_update(make_tenant, django_assert_num_queries):
+    tenant = make_tenant("cheap")
+    audit_settings_update(tenant=tenant, actor=ACTOR, ip_truncation="network")  # policy rides on the head row
+    with transaction.atomic(), django_assert_num_queries(5):  # + SAVEPOINT/RELEASE of record's own atomic
+        audit.record(tenant, ACTOR, "tenant.updated")
