@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from mcp.server.mcpserver import Context  # resolved by name in the tool's annotations
+
 REDIRECT_URI = "http://127.0.0.1:33418/callback"
 
 
@@ -109,3 +111,22 @@ def oauth_provider(server_url: str, client_id: str, user: ConsentingUser):
                                       grant_types=["authorization_code", "refresh_token"])
     return OAuthClientProvider(server_url=server_url, client_metadata=metadata, storage=MemoryStorage(info),
                                redirect_handler=user.redirect_handler, callback_handler=user.callback_handler)
+
+
+def counting_server():
+    """An MCP server whose tool reports progress while it works: the progress notifications travel on
+    the response's SSE stream, so a buffering proxy would deliver them all at the end."""
+    import anyio
+    from mcp.server.mcpserver import MCPServer
+
+    mcp = MCPServer("counter")
+
+    @mcp.tool()
+    async def count(n: int, ctx: Context) -> str:
+        """Count to n, slowly."""
+        for i in range(1, n + 1):
+            await ctx.report_progress(i, n)
+            await anyio.sleep(0.3)
+        return f"counted {n}"
+
+    return mcp
