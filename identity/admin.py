@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from .models import User
+from .models import FederatedIdentity, IdentityProvider, User
 
 
 @admin.register(User)
@@ -15,3 +15,35 @@ class UserAdmin(DjangoUserAdmin):
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+
+
+# Read-only for operators: every change goes through the services (validation, encryption, audit).
+class _ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(IdentityProvider)
+class IdentityProviderAdmin(_ReadOnly):
+    list_display = ("name", "slug", "tenant", "preset", "issuer", "enabled", "sso_required")
+    list_filter = ("preset", "enabled", "sso_required")
+    search_fields = ("name", "slug", "tenant__slug", "issuer")
+    exclude = ("client_secret_encrypted", "private_key_encrypted")
+
+    def get_queryset(self, request):
+        return IdentityProvider.objects.unscoped().select_related("tenant")
+
+
+@admin.register(FederatedIdentity)
+class FederatedIdentityAdmin(_ReadOnly):
+    list_display = ("email", "subject", "identity_provider", "tenant", "last_sign_in_at")
+    search_fields = ("email", "subject", "user__email")
+
+    def get_queryset(self, request):
+        return FederatedIdentity.objects.unscoped().select_related("tenant", "identity_provider", "user")

@@ -397,6 +397,11 @@ def federated_sign_in_failed(*, tenant, identity_provider, error: SSOError, requ
 
 @transaction.atomic
 def federated_session_record(*, identity: FederatedIdentity, session_key: str, sid: str) -> None:
+    """Remembers which platform session this sign-in opened; forgets this person's sessions that expired."""
+    store = _session_store()()
+    stale = [row.pk for row in FederatedSession.objects.for_tenant(identity.tenant).filter(identity=identity)
+             if not store.exists(row.session_key)]
+    FederatedSession.objects.for_tenant(identity.tenant).filter(pk__in=stale).delete()
     FederatedSession.objects.create(tenant=identity.tenant, identity=identity, session_key=session_key, sid=sid)
 
 

@@ -123,3 +123,17 @@ def test_private_key_jwt_authenticates_the_platform_to_the_provider(live_public_
 
     assert response.status_code == 302, response.content.decode()[:500]
     assert FederatedIdentity.objects.filter(subject=login, identity_provider=idp).exists()
+
+
+def test_userinfo_claims_fill_in_and_sessions_of_expired_sign_ins_are_forgotten(two_tenants, make_idp, oidc_provider,
+                                                                                client_factory):
+    a, _ = two_tenants
+    make_idp(a.tenant, use_userinfo=True)
+    login = new_account(oidc_provider, email="ui@corp.example", groups=["auditors"])
+    first = client_factory()
+    sign_in_via_idp(first, oidc_provider, "/t/alpha/sso/corp/start", login)
+    identity = FederatedIdentity.objects.get(subject=login)
+    assert Membership.objects.get(tenant=a.tenant, user=identity.user).role == Role.AUDITOR
+    first.logout()  # that session ends; the next sign-in forgets it
+    sign_in_via_idp(client_factory(), oidc_provider, "/t/alpha/sso/corp/start", login)
+    assert FederatedSession.objects.filter(identity=identity).count() == 1
