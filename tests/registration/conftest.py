@@ -86,3 +86,32 @@ def events_of(tenant, action: str) -> list:
     from audit.models import AuditEvent
 
     return list(AuditEvent.objects.filter(tenant=tenant, action=action).order_by("occurred_at", "seq"))
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory):
+    from .documents import make_test_ca
+
+    return make_test_ca(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture
+def https_documents(test_ca, settings):
+    """An https document host on localhost, trusted through the test CA; loopback CIMD allowed."""
+    from .documents import DocumentHost
+
+    settings.REGISTRATION_CIMD_ALLOW_LOOPBACK = True
+    settings.REGISTRATION_CIMD_CA_FILE = str(test_ca[0])
+    host = DocumentHost(tls=(test_ca[1], test_ca[2]))
+    yield host
+    host.close()
+
+
+@pytest.fixture
+def http_documents(settings):
+    """A plain-http document host on loopback (only where a test enables loopback CIMD)."""
+    from .documents import DocumentHost
+
+    host = DocumentHost()
+    yield host
+    host.close()
