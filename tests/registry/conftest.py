@@ -116,7 +116,21 @@ class UvicornThread:
 
 
 @pytest.fixture
-def serve_asgi():
+def no_persistent_db_connections():
+    """Servers in threads of the test process (live server, Django under uvicorn) open connections on
+    threads that end before the test does; with CONN_MAX_AGE those connections outlive their threads and
+    keep the test database busy at teardown. Closed per request here, as Django advises for ASGI."""
+    from django.db import connections
+
+    saved = connections.settings["default"].get("CONN_MAX_AGE", 0)
+    connections.settings["default"]["CONN_MAX_AGE"] = 0
+    yield
+    connections.settings["default"]["CONN_MAX_AGE"] = saved
+
+
+@pytest.fixture
+def serve_asgi(no_persistent_db_connections):
+    """Starts ASGI apps under uvicorn on free loopback ports; stops them after the test."""
     started = []
 
     def serve(app, port=None):

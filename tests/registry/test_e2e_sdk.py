@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def registered(live_public_url, make_world, make_resource):
+def registered(no_persistent_db_connections, live_public_url, make_world, make_resource):
     """Tenant alpha with the files server registered (scopes, tools) and a pre-registered public client."""
     from tests.oauth.factories import make_client
 

@@ -168,3 +168,14 @@ def test_platform_serves_gateway_resources_through_its_asgi_app(make_world, make
     assert f'resource_metadata="{prm_url}"' in challenge
     assert httpx.get(prm_url).json()["resource"] == resource.uri  # served by Django, same document
     assert httpx.post(f"http://127.0.0.1:{port}/t/alpha/mcp/nothing", json={}).status_code == 404
+
+    # Tenant bravo's issuer signs a valid token for bravo's own gateway resource: alpha's resource refuses it.
+    bravo = make_world("bravo")
+    theirs = make_resource(bravo.tenant, "files", hosting_mode="gateway", upstream_url=upstream_url,
+                           scopes=["files:read"])
+    their_client, _ = make_client(bravo.tenant, resources=[theirs], redirect_uris=[REDIRECT_URI])
+    their_http = signed_in(bravo.member)
+    their_auth = authorize(their_http, bravo.tenant, their_client, resource=theirs.uri, scope="files:read")
+    their_token = exchange(their_http, bravo.tenant, their_client, their_auth, resource=theirs.uri).json()
+    refused = httpx.post(resource.uri, headers={"Authorization": f"Bearer {their_token['access_token']}"}, json={})
+    assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
