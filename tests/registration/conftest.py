@@ -69,14 +69,14 @@ def registrar(client):
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits():
-    """Each test starts with empty rate-limit windows (tenants are new, but addresses repeat)."""
+    """Each test starts with empty rate-limit windows and CIMD failure backoffs (addresses and URLs repeat)."""
     from django.conf import settings
 
     if settings.REDIS_URL:
         import redis
 
         r = redis.Redis.from_url(settings.REDIS_URL)
-        keys = list(r.scan_iter("reg:rl:*", count=1000))
+        keys = list(r.scan_iter("*reg:rl:*", count=1000)) + list(r.scan_iter("*cimd:backoff*", count=1000))
         if keys:
             r.delete(*keys)
     yield
