@@ -7,6 +7,7 @@ https://<domain>), the same endpoints at the root, where the middleware resolved
 
 from django.urls import path
 
+from .console import console_urlpatterns  # noqa: F401  (clients, tokens, keys and settings pages, oauth/console.py)
 from .endpoints.apps import ConnectedAppsView
 from .endpoints.authorize import AuthorizationView
 from .endpoints.discovery import metadata_view
