@@ -18,7 +18,7 @@ OIDC_SCOPES = ("openid", "profile", "email")
 # Scopes the authorization server itself understands; every other scope belongs to a resource.
 PROTOCOL_SCOPES = OIDC_SCOPES + ("offline_access",)
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-ADMIN_AREAS = ("members", "clients", "tokens", "keys", "resources", "audit", "identity", "settings")
+ADMIN_AREAS = ("members", "clients", "tokens", "keys", "resources", "audit", "identity", "settings", "jobs")
 ADMIN_SCOPES = tuple(s for area in ADMIN_AREAS for s in (f"admin:{area}", f"admin:{area}.read"))
 
 

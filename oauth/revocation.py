@@ -117,11 +117,13 @@ def revoke_batch(*, tenant, selection: Selection, batch_size: int = BATCH_SIZE) 
         ids = list(qs.access.order_by().values_list("pk", flat=True)[:batch_size])
         if ids:
             paired = RefreshToken.objects.for_tenant(tenant).filter(access_token_id__in=ids)
+            paired_revoked = 0
             if selection.revokes_refresh_tokens:
-                paired.filter(revoked__isnull=True).update(revoked=now, updated=now, access_token=None)
+                paired_revoked = paired.filter(revoked__isnull=True).update(revoked=now, updated=now,
+                                                                            access_token=None)
             paired.update(access_token=None)
             AccessToken.objects.for_tenant(tenant).filter(pk__in=ids).delete()
-            return len(ids)
+            return len(ids) + paired_revoked
         ids = list(qs.refresh.order_by().values_list("pk", flat=True)[:batch_size])
         if ids:
             return RefreshToken.objects.for_tenant(tenant).filter(pk__in=ids, revoked__isnull=True).update(

@@ -162,7 +162,8 @@ def due_tenant_ids(now=None) -> list:
     default = KeyRotationPolicy()
     state: dict = {}
     # Suspended tenants too: their keys keep ageing, and a suspension is often lifted.
-    rows = (SigningKey.objects.unscoped().exclude(state=KeyState.REMOVED).values_list("tenant_id", "state", "activated_at", "created_at"))
+    rows = SigningKey.objects.unscoped().exclude(state=KeyState.REMOVED).values_list(
+        "tenant_id", "state", "activated_at", "created_at")
     for tenant_id, key_state, activated_at, created_at in rows:
         entry = state.setdefault(tenant_id, {"active": None, "next": [], "retired": False})
         if key_state == KeyState.ACTIVE:

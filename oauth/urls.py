@@ -7,7 +7,8 @@ https://<domain>), the same endpoints at the root, where the middleware resolved
 
 from django.urls import path
 
-from .console import console_urlpatterns  # noqa: F401  (clients, tokens, keys and settings pages, oauth/console.py)
+from .console import console_urlpatterns as _admin_pages  # clients, tokens, keys, settings
+from .console_jobs import console_urlpatterns as _job_pages  # jobs and key-rotation pages
 from .endpoints.apps import ConnectedAppsView
 from .endpoints.authorize import AuthorizationView
 from .endpoints.discovery import metadata_view
@@ -30,6 +31,8 @@ def _endpoints(prefix: str) -> list:
         path(".well-known/oauth-authorization-server", metadata_view, name=f"{prefix}as-metadata"),
     ]
 
+
+console_urlpatterns = [*_admin_pages, *_job_pages]
 
 tenant_urlpatterns = [
     *_endpoints("oauth-"),

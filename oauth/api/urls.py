@@ -1,6 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from .jobs import urlpatterns as jobs_urlpatterns
 from .views import AuthSettingsViewSet, ClientViewSet, GrantViewSet, SigningKeyViewSet, TokenViewSet
 
 router = SimpleRouter(trailing_slash=False)
@@ -13,3 +14,4 @@ urlpatterns = [
     path("authorization-settings", AuthSettingsViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
          name="authorization-settings"),
 ]
+urlpatterns += jobs_urlpatterns  # background jobs and key rotation (oauth/api/jobs.py)

@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import ROOT, _reachable, require_service
 from tests.oauth.factories import make_agent, make_resource
+from tests.oauth_admin.conftest import estates, session_api, token_api  # noqa: F401  (API callers, two estates)
 
 from .helpers import Setup
 

@@ -84,7 +84,7 @@ def test_revocation_by_user_resource_family_and_key(setup, make_user):
     assert revocation.revocation_run(run_id=run.pk).result == {"revoked": 5}
     assert live(tenant, user=bob) == 4
     run = revocation.revocation_request(tenant=tenant, actor=ACTOR, family=refresh.token_family, enqueue=False)
-    assert revocation.revocation_run(run_id=run.pk).result == {"revoked": 1}  # the access token; refresh went with it
+    assert revocation.revocation_run(run_id=run.pk).result == {"revoked": 2}  # the access token and its refresh token
     refresh.refresh_from_db()
     assert refresh.revoked is not None and live(tenant, user=bob) == 3
     run = revocation.revocation_request(tenant=tenant, actor=ACTOR, kid="k-old", enqueue=False)

@@ -1,0 +1,205 @@
+"""REST API of background jobs and key rotation: the tenant's job log (list, detail, cancel), bulk token
+revocation as a job, the rotation policy, the key timeline, rotate-now (at most once per observed key)
+and emergency rotation. Every endpoint is a ``TenantEndpoint``; writes go through oauth.rotation,
+oauth.revocation and jobs.services.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.routers import SimpleRouter
+
+from jobs.models import JobRun, JobStatus
+from jobs.selectors import jobs_for_tenant
+from jobs.services import job_request_cancel
+from mcp_registry.models import MCPResource
+from oauth import revocation, rotation, selectors
+from tenants.api.base import TenantEndpoint
+
+
+class JobSerializer(serializers.ModelSerializer):
+    percent = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = JobRun
+        fields = ["id", "name", "status", "params", "result", "error", "done", "total", "percent",
+                  "cancel_requested", "created_at", "started_at", "finished_at"]
+        read_only_fields = fields
+
+
+@extend_schema(parameters=[OpenApiParameter("id", str, OpenApiParameter.PATH, description="Job id (uuid).")])
+class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndpoint):
+    """The tenant's background jobs with their progress (done/total), newest first."""
+
+    api_area = "jobs"
+    serializer_class = JobSerializer
+    lookup_value_regex = r"[0-9a-fA-F-]{36}"
+
+    def get_queryset(self):
+        qs = jobs_for_tenant(self.tenant).exclude(name="scheduler.heartbeat")
+        for field in ("name", "status"):
+            if self.request.query_params.get(field):
+                qs = qs.filter(**{field: self.request.query_params[field]})
+        return qs
+
+    @extend_schema(parameters=[OpenApiParameter("name", str), OpenApiParameter("status", str,
+                                                                                enum=JobStatus.values)])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=None, responses=JobSerializer,
+                   description="Asks a queued or running job to stop after its current batch.")
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        run = self.get_object()
+        if run.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+            raise ValidationError({"status": [f"the job is {run.status}; only queued or running jobs can be "
+                                              "cancelled"]})
+        job_request_cancel(run=run, actor=self.get_actor())
+        run.refresh_from_db()
+        return Response(JobSerializer(run).data)
+
+
+class RevocationJobSerializer(serializers.Serializer):
+    client_id = serializers.CharField(required=False, max_length=255)
+    user = serializers.EmailField(required=False, help_text="The user's e-mail.")
+    resource = serializers.CharField(required=False, max_length=2000, help_text="Resource URI or name.")
+    family = serializers.UUIDField(required=False, help_text="A refresh-token family.")
+    kid = serializers.CharField(required=False, max_length=64, help_text="Tokens signed by this key.")
+    everything = serializers.BooleanField(required=False, default=False, help_text="Every token of the tenant.")
+
+
+class TokenRevocationJobViewSet(TenantEndpoint):
+    """Bulk revocation as a background job (batched, with progress, cancellable); criteria combine."""
+
+    api_area = "tokens"
+    serializer_class = RevocationJobSerializer
+
+    @extend_schema(request=RevocationJobSerializer, responses={202: JobSerializer})
+    def create(self, request):
+        data = RevocationJobSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        wanted, criteria = data.validated_data, {}
+        if "client_id" in wanted:
+            criteria["client"] = selectors.client_by_id(self.tenant, wanted["client_id"])
+            if criteria["client"] is None:
+                raise ValidationError({"client_id": [f"no client '{wanted['client_id']}' in this tenant"]})
+        if "user" in wanted:
+            criteria["user"] = get_user_model().objects.filter(email__iexact=wanted["user"]).first()
+            if criteria["user"] is None:
+                raise ValidationError({"user": [f"no user '{wanted['user']}'"]})
+        if "resource" in wanted:
+            found = MCPResource.objects.for_tenant(self.tenant).filter(uri=wanted["resource"]).first() or \
+                MCPResource.objects.for_tenant(self.tenant).filter(name=wanted["resource"]).first()
+            criteria["resource"] = found.uri if found else wanted["resource"]
+        for field in ("family", "kid", "everything"):
+            if wanted.get(field):
+                criteria[field] = wanted[field]
+        run = revocation.revocation_request(tenant=self.tenant, actor=self.get_actor(), request=request, **criteria)
+        return Response(JobSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RotationPolicySerializer(serializers.Serializer):
+    enabled = serializers.BooleanField(required=False)
+    rotation_interval = serializers.IntegerField(required=False, min_value=1, help_text="Seconds.")
+    lead_time = serializers.IntegerField(required=False, min_value=1,
+                                         help_text="Seconds; at least the JWKS cache lifetime.")
+    removal_grace = serializers.IntegerField(required=False, min_value=0, help_text="Seconds.")
+
+
+class TimelineSerializer(serializers.Serializer):
+    kid = serializers.CharField()
+    alg = serializers.CharField()
+    state = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    activated_at = serializers.DateTimeField(allow_null=True)
+    retired_at = serializers.DateTimeField(allow_null=True)
+    removed_at = serializers.DateTimeField(allow_null=True)
+    upcoming = serializers.CharField(help_text="What the lifecycle does next with this key.")
+    upcoming_at = serializers.DateTimeField(allow_null=True)
+    kek = serializers.CharField(help_text="KEK version wrapping the private key.")
+
+
+class RotateSerializer(serializers.Serializer):
+    expected_kid = serializers.CharField(required=False, max_length=64,
+                                         help_text="The active key you saw; if it changed meanwhile, nothing "
+                                                   "is done (409), so concurrent requests rotate once.")
+
+
+class EmergencySerializer(serializers.Serializer):
+    kid = serializers.CharField(max_length=64, help_text="The compromised key (active or retired).")
+
+
+class EmergencyResultSerializer(serializers.Serializer):
+    compromised = serializers.CharField(help_text="The removed key.")
+    active = serializers.CharField(help_text="The key that signs now.")
+    tokens_revoked = serializers.IntegerField()
+
+
+class KeyRotationViewSet(TenantEndpoint):
+    """The tenant's rotation policy, key timeline, rotate-now and emergency rotation."""
+
+    api_area = "keys"
+    serializer_class = RotationPolicySerializer
+
+    def _policy(self):
+        policy = rotation.policy_of(self.tenant)
+        return {name: getattr(policy, name) for name in rotation.POLICY_FIELDS}
+
+    @extend_schema(responses=RotationPolicySerializer)
+    def policy(self, request):
+        return Response(self._policy())
+
+    @extend_schema(request=RotationPolicySerializer, responses=RotationPolicySerializer)
+    def update_policy(self, request):
+        data = RotationPolicySerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        rotation.rotation_policy_update(tenant=self.tenant, actor=self.get_actor(), request=request,
+                                        **data.validated_data)
+        return Response(self._policy())
+
+    @extend_schema(responses=TimelineSerializer(many=True))
+    def timeline(self, request):
+        return Response(TimelineSerializer(rotation.key_timeline(self.tenant), many=True).data)
+
+    @extend_schema(request=RotateSerializer, responses={200: TimelineSerializer(many=True), 409: None})
+    def rotate(self, request):
+        data = RotateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        key = rotation.key_rotate_now(tenant=self.tenant, actor=self.get_actor(), request=request,
+                                      expected_kid=data.validated_data.get("expected_kid"))
+        if key is None:
+            return Response({"error": {"code": "conflict", "message": "the active key is no longer "
+                                       f"{data.validated_data.get('expected_kid')}: another rotation happened; "
+                                       "nothing was done"}}, status=status.HTTP_409_CONFLICT)
+        return Response(TimelineSerializer(rotation.key_timeline(self.tenant), many=True).data)
+
+    @extend_schema(request=EmergencySerializer, responses=EmergencyResultSerializer)
+    def emergency(self, request):
+        data = EmergencySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = rotation.key_emergency_rotate(tenant=self.tenant, actor=self.get_actor(), request=request,
+                                               kid=data.validated_data["kid"])
+        if result is None:
+            raise ValidationError({"kid": [f"no published key '{data.validated_data['kid']}' in this tenant"]})
+        return Response({"compromised": result.compromised, "active": result.active.kid,
+                         "tokens_revoked": result.revoked})
+
+
+router = SimpleRouter(trailing_slash=False)
+router.register("jobs", JobViewSet, basename="job")
+urlpatterns = [
+    *router.urls,
+    path("token-revocations", TokenRevocationJobViewSet.as_view({"post": "create"}), name="token-revocations"),
+    path("key-rotation/policy", KeyRotationViewSet.as_view({"get": "policy", "patch": "update_policy"}),
+         name="key-rotation-policy"),
+    path("key-rotation/timeline", KeyRotationViewSet.as_view({"get": "timeline"}), name="key-rotation-timeline"),
+    path("key-rotation/rotate", KeyRotationViewSet.as_view({"post": "rotate"}), name="key-rotation-rotate"),
+    path("key-rotation/emergency", KeyRotationViewSet.as_view({"post": "emergency"}), name="key-rotation-emergency"),
+]

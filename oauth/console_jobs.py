@@ -1,0 +1,195 @@
+"""Console pages for background jobs and key rotation: the job list with live progress (htmx polls a
+fragment while something runs; no inline script, the CSP forbids it), cancel, bulk revocation requests
+(the client, user and resource pages post here), and the key-rotation page: the tenant's key timeline,
+its rotation policy, rotate now, and emergency rotation behind a typed confirmation.
+
+Reads go through jobs.selectors and oauth.rotation's timeline; writes through oauth.rotation,
+oauth.revocation and jobs.services, always for ``self.tenant``.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.shortcuts import redirect
+from django.urls import path, re_path
+from django.views import View
+from django.views.generic import TemplateView
+
+from jobs.models import JobStatus
+from jobs.selectors import jobs_for_tenant
+from jobs.services import job_request_cancel
+from mcp_registry.models import MCPResource
+from tenants.console import TenantConsoleMixin
+from tenants.errors import TenantError
+
+from . import revocation, rotation
+from .models import Application, KeyState
+from .services import tenant_auth_settings
+
+JOBS_SHOWN = 50
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+def _uuid(value):
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+class JobsView(TenantConsoleMixin, TemplateView):
+    """GET: the tenant's recent jobs. With ``?rows=1`` (htmx polling) only the table body."""
+
+    section = "console:jobs"
+    template_name = "console/jobs.html"
+
+    def get_template_names(self):
+        return ["console/_job_rows.html"] if self.request.GET.get("rows") else [self.template_name]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        jobs = list(jobs_for_tenant(self.tenant).exclude(name="scheduler.heartbeat")[:JOBS_SHOWN])
+        context.update(jobs=jobs, polling=any(job.status in ACTIVE for job in jobs))
+        return context
+
+
+class JobCancelView(TenantConsoleMixin, View):
+    section = "console:jobs"
+
+    def post(self, request, slug, run_id):
+        run = jobs_for_tenant(self.tenant).filter(pk=_uuid(run_id)).first()
+        if run is None or run.status not in ACTIVE:
+            messages.error(request, "That job is not running any more; nothing to cancel.")
+        else:
+            job_request_cancel(run=run, actor=request.user)
+            messages.success(request, f"Asked {run.name} to stop; it stops after its current batch.")
+        return redirect("console:jobs", slug=slug)
+
+
+class RevokeForm(forms.Form):
+    client_id = forms.CharField(required=False, max_length=255)
+    user = forms.EmailField(required=False, label="User e-mail")
+    resource = forms.CharField(required=False, max_length=2000, label="Resource URI or name")
+
+
+class TokenRevocationView(TenantConsoleMixin, View):
+    """POST from the client, user or resource pages (or the jobs page): queue a revocation job."""
+
+    section = "console:jobs"
+
+    def post(self, request, slug):
+        form = RevokeForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+            return redirect("console:jobs", slug=slug)
+        data, criteria = form.cleaned_data, {}
+        if data["client_id"]:
+            criteria["client"] = Application.objects.for_tenant(self.tenant).filter(client_id=data["client_id"]).first()
+            if criteria["client"] is None:
+                messages.error(request, f"no client '{data['client_id']}' in this tenant")
+                return redirect("console:jobs", slug=slug)
+        if data["user"]:
+            criteria["user"] = get_user_model().objects.filter(email__iexact=data["user"]).first()
+            if criteria["user"] is None:
+                messages.error(request, f"no user '{data['user']}'")
+                return redirect("console:jobs", slug=slug)
+        if data["resource"]:
+            found = MCPResource.objects.for_tenant(self.tenant).filter(uri=data["resource"]).first() or \
+                MCPResource.objects.for_tenant(self.tenant).filter(name=data["resource"]).first()
+            criteria["resource"] = found.uri if found else data["resource"]
+        try:
+            revocation.revocation_request(tenant=self.tenant, actor=request.user, request=request, **criteria)
+        except TenantError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Revocation queued; its progress shows below.")
+        return redirect("console:jobs", slug=slug)
+
+
+class PolicyForm(forms.Form):
+    enabled = forms.BooleanField(required=False, label="Rotate automatically")
+    rotation_interval = forms.IntegerField(min_value=1, label="Rotation interval (seconds)",
+                                           help_text="How long a key signs before its successor takes over.")
+    lead_time = forms.IntegerField(min_value=1, label="Lead time (seconds)",
+                                   help_text="How long the next key is published before it signs; at least the "
+                                             "JWKS cache lifetime.")
+    removal_grace = forms.IntegerField(min_value=0, label="Removal grace (seconds)",
+                                       help_text="How long a retired key stays published after its last token "
+                                                 "expired (resource servers' clock leeway).")
+
+
+class KeyRotationView(TenantConsoleMixin, TemplateView):
+    """The key timeline and the rotation policy (GET shows, POST saves the policy)."""
+
+    section = "console:keys"
+    template_name = "console/key_rotation.html"
+
+    def get_context_data(self, form=None, **kwargs):
+        context = super().get_context_data(**kwargs)
+        policy = rotation.policy_of(self.tenant)
+        active = rotation.active_key_of(self.tenant)
+        context.update(
+            form=form or PolicyForm(initial={name: getattr(policy, name) for name in rotation.POLICY_FIELDS}),
+            timeline=rotation.key_timeline(self.tenant), active=active,
+            signing_alg=tenant_auth_settings(self.tenant).signing_alg,
+            jwks_max_age=rotation.jwks_cache_lifetime(), states=KeyState)
+        return context
+
+    def post(self, request, slug):
+        form = PolicyForm(request.POST)
+        if form.is_valid():
+            try:
+                rotation.rotation_policy_update(tenant=self.tenant, actor=request.user, request=request,
+                                                **form.cleaned_data)
+            except TenantError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+            else:
+                messages.success(request, "Rotation policy saved.")
+                return redirect("console:key-rotation", slug=slug)
+        return self.render_to_response(self.get_context_data(form=form))
+
+
+class KeyRotationActionView(TenantConsoleMixin, View):
+    """POST rotate (the active kid the admin saw rides along: a double click rotates once) or emergency
+    (the admin types the compromised kid to confirm)."""
+
+    section = "console:keys"
+
+    def post(self, request, slug, verb):
+        kid = request.POST.get("kid", "")
+        try:
+            if verb == "rotate":
+                key = rotation.key_rotate_now(tenant=self.tenant, actor=request.user, request=request,
+                                              expected_kid=kid or None)
+                if key is None:
+                    messages.info(request, "The key had already been rotated (by another request); nothing done.")
+                else:
+                    messages.success(request, f"Rotated: {key.kid} signs now; {kid or 'the previous key'} is retired "
+                                              "and stays published until its tokens expire.")
+            elif request.POST.get("confirm", "").strip() != kid or not kid:
+                messages.error(request, "Type the compromised key's kid exactly to confirm an emergency rotation.")
+            else:
+                result = rotation.key_emergency_rotate(tenant=self.tenant, actor=request.user, request=request,
+                                                       kid=kid)
+                if result is None:
+                    messages.info(request, f"Key {kid} was already removed; nothing done.")
+                else:
+                    messages.success(request, f"Emergency rotation: {result.compromised} removed from the JWKS, "
+                                              f"{result.revoked} token(s) revoked, {result.active.kid} signs now.")
+        except TenantError as exc:
+            messages.error(request, str(exc))
+        return redirect("console:key-rotation", slug=slug)
+
+
+console_urlpatterns = [
+    path("<str:slug>/jobs/", JobsView.as_view(), name="jobs"),
+    path("<str:slug>/jobs/<str:run_id>/cancel", JobCancelView.as_view(), name="job-cancel"),
+    path("<str:slug>/jobs/revoke-tokens", TokenRevocationView.as_view(), name="revoke-tokens"),
+    path("<str:slug>/keys/rotation/", KeyRotationView.as_view(), name="key-rotation"),
+    re_path(r"^(?P<slug>[^/]+)/keys/rotation/(?P<verb>rotate|emergency)$", KeyRotationActionView.as_view(),
+            name="key-rotation-action"),
+]
