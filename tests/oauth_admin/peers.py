@@ -62,8 +62,9 @@ class UserAgent:
     def close(self):
         self.http.close()
 
-    def sign_in(self, email: str, password: str = PASSWORD) -> UserAgent:
-        login = f"/t/{self.slug}/login"
+    def sign_in(self, email: str, password: str = PASSWORD, *, console: bool = False) -> UserAgent:
+        """Posts the tenant's sign-in form (or the console's, for administrators)."""
+        login = "/login" if console else f"/t/{self.slug}/login"
         page = self.http.get(login)
         assert page.status_code == 200, (page.status_code, page.text[:300])
         form = next(f for f in forms_of(page.text) if f["method"] == "post")
@@ -72,6 +73,16 @@ class UserAgent:
                                 headers={"Referer": self.base_url + login})
         assert answer.status_code == 302, f"sign-in at {login} failed: {answer.status_code} {answer.text[:300]}"
         return self
+
+    def submit(self, page_path: str, fields: dict, *, action: str | None = None) -> httpx.Response:
+        """Opens a page and posts a form of it (to ``action``, default the page) the way a browser would."""
+        page = self.http.get(page_path)
+        assert page.status_code == 200, (page_path, page.status_code)
+        token = next(f["fields"]["csrfmiddlewaretoken"] for f in forms_of(page.text)
+                     if "csrfmiddlewaretoken" in f["fields"])
+        url = self.base_url + page_path
+        return self.http.post(self.base_url + (action or page_path), data={"csrfmiddlewaretoken": token, **fields},
+                              headers={"Referer": url})
 
     @property
     def cookie_header(self) -> str:
