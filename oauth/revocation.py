@@ -237,7 +237,7 @@ def revocation_stalled(*, lease_alive, queued_for: timedelta | None = None) -> l
     """Revocation runs to hand out again: queued for a while (the broker was down when they were sent)
     or running with no live lease (their worker died). Safe to repeat: a delivered duplicate finds the
     run finished or leased and ends, and every batch re-selects what still matches."""
-    queued_for = queued_for or timedelta(seconds=settings.JOB_LEASE_SECONDS)
+    queued_for = timedelta(seconds=settings.JOB_LEASE_SECONDS) if queued_for is None else queued_for
     runs = JobRun.objects.filter(name=REVOKE_JOB).filter(
         Q(status=JobStatus.QUEUED, created_at__lt=timezone.now() - queued_for) | Q(status=JobStatus.RUNNING))
     return [str(pk) for pk in runs.values_list("pk", flat=True)[:100] if not lease_alive(pk)]

@@ -15,8 +15,10 @@ import logging
 import os
 import socket
 import time
+from datetime import timedelta
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError
@@ -89,14 +91,32 @@ def revoke_tokens(run_id: str):
         lease.release()
 
 
+def _lease_alive(run_id) -> bool:
+    if not settings.REDIS_URL:
+        # Embedded mode: leases live in a per-process cache, so another process cannot judge them; the one
+        # worker resumes its unfinished runs when it starts instead (below).
+        return True
+    return cache.get(_lease_key(run_id)) is not None
+
+
 @shared_task(name="oauth.resume_stalled_jobs", **RETRY)
 def resume_stalled_jobs():
     """Periodic: re-sends revocation runs that are queued but were never delivered (broker down at the
     time) or running without a live lease (their worker died)."""
     if not once_per_period("oauth.resume_stalled_jobs", settings.JOB_LEASE_SECONDS):
         return
-    for run_id in revocation.revocation_stalled(lease_alive=lambda pk: cache.get(_lease_key(pk)) is not None):
+    for run_id in revocation.revocation_stalled(lease_alive=_lease_alive):
         log.warning("resuming revocation job %s", run_id)
+        revocation.send(run_id)
+
+
+@worker_ready.connect
+def _resume_after_restart(sender=None, **kwargs):
+    """Embedded mode has exactly one worker: when it starts, nothing of its previous life is running."""
+    if settings.REDIS_URL:
+        return
+    for run_id in revocation.revocation_stalled(lease_alive=lambda pk: False, queued_for=timedelta(0)):
+        log.warning("resuming revocation job %s after a restart", run_id)
         revocation.send(run_id)
 
 
