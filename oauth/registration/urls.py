@@ -21,6 +21,8 @@ tenant_urlpatterns = [
 root_urlpatterns = _endpoints("oauth-domain-")
 console_urlpatterns = [
     path("<str:slug>/approvals", views.ApprovalQueueView.as_view(), name="approvals"),
+    # The clients page links the queue by this name (oauth/console.py).
+    path("<str:slug>/approvals", views.ApprovalQueueView.as_view(), name="registrations"),
     path("<str:slug>/approvals/<uuid:pk>", views.ApprovalDetailView.as_view(), name="approval"),
     path("<str:slug>/approvals/settings", views.RegistrationSettingsView.as_view(), name="registration-settings"),
 ]
