@@ -158,7 +158,8 @@ def _read(response, deadline: float) -> Fetched:
     if response.status != 200:
         raise CIMDError(f"the document URL answered HTTP {response.status}")
     media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if media_type != "application/json" and not (media_type.startswith("application/") and media_type.endswith("+json")):
+    structured_json = media_type.startswith("application/") and media_type.endswith("+json")  # RFC 6839
+    if media_type != "application/json" and not structured_json:
         raise CIMDError(f"the document is not JSON (Content-Type '{media_type[:80]}')")
     limit = oauth2_settings.CIMD_MAX_DOCUMENT_SIZE
     declared = response.headers.get("Content-Length")

@@ -186,9 +186,9 @@ def dcr_register(*, tenant, body, request=None, address: str | None = None, requ
                       publisher=publisher, initial_access_token=iat)
     decision = decide(tenant, arrival)
     policy = policy_of(tenant)
-    print_ = fingerprint(tenant=tenant, metadata=metadata, requester_ip=address, requester=requester)
+    same = fingerprint(tenant=tenant, metadata=metadata, requester_ip=address, requester=requester)
     duplicate = (ClientRegistration.objects.for_tenant(tenant).select_related("application")
-                 .filter(fingerprint=print_, source=RegistrationSource.DCR,
+                 .filter(fingerprint=same, source=RegistrationSource.DCR,
                          application__status__in=[ClientStatus.PENDING, ClientStatus.APPROVED],
                          application__token_endpoint_auth_method=AuthMethod.NONE)
                  .order_by("-created_at").first()) if metadata["token_endpoint_auth_method"] == AuthMethod.NONE \
@@ -284,7 +284,8 @@ def cimd_register(*, tenant, url: str, document: dict, fetched, request=None, ad
 
 
 @transaction.atomic
-def cimd_refresh(*, registration: ClientRegistration, document: dict | None, fetched, request=None) -> ClientRegistration:
+def cimd_refresh(*, registration: ClientRegistration, document: dict | None, fetched,
+                 request=None) -> ClientRegistration:
     """A re-fetch of a stale document: ``document`` None means 304 Not Modified (only freshness moves)."""
     registration.cimd_expires_at, registration.cimd_fetched_at = fetched.expires_at, timezone.now()
     if fetched.etag:
@@ -425,8 +426,8 @@ def policy_update(*, tenant, actor, request=None, webhook_secret: str | None = N
     for field, value in changes.items():
         setattr(policy, field, value)
     if webhook_secret is not None:
-        policy.webhook_secret = crypto.encrypt(webhook_secret.encode(), aad=f"registration-webhook:{tenant.pk}".encode()) \
-            if webhook_secret else ""
+        aad = f"registration-webhook:{tenant.pk}".encode()
+        policy.webhook_secret = crypto.encrypt(webhook_secret.encode(), aad=aad) if webhook_secret else ""
     from django.core.exceptions import ValidationError
 
     try:

@@ -36,7 +36,7 @@ def notify_registration(self, registration_id: str, justified: bool = False):
                     audit.record(tenant, None, "registration.notification_failed", registration.application, None,
                                  client_id=registration.application.client_id, reason=str(exc)[:300])
                     return
-                raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 300))
+                raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 300)) from exc
             audit.record(tenant, None, "registration.notified", registration.application, None,
                          client_id=registration.application.client_id, webhook_status=status,
                          emails=len(policy.notify_email_list), event=body["event"])

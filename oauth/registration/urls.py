@@ -1,4 +1,5 @@
-"""URLs of registration (collected by mcp_platform/urls.py like an app's, "oauth.registration" in APPS_WITH_URLS): the protocol endpoints under the tenant issuer
+"""URLs of registration, collected by mcp_platform/urls.py like an app's ("oauth.registration" in
+APPS_WITH_URLS): the protocol endpoints under the tenant issuer
 (and at the root of a verified custom domain), the justification form, and the console's approval queue."""
 
 from django.urls import path

@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 
 def make_test_ca(directory: Path) -> tuple[Path, Path, Path]:
     """(ca.pem, localhost certificate chain, its key), written under ``directory``."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "registration test CA")])
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())

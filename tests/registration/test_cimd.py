@@ -241,3 +241,33 @@ def test_closed_cimd_policy_makes_no_outbound_request(world, loopback_documents)
     url = loopback_documents.put("/client.json", cimd_document(loopback_documents.url + "/client.json"))
     assert _resolve(world.tenant, url) is None
     assert loopback_documents.hits("/client.json") == 0
+
+
+def test_pending_cimd_client_lands_on_the_awaiting_approval_page(world, resource, loopback_documents, signed_in):
+    from tests.oauth.factories import pkce_pair
+
+    url = loopback_documents.url + "/client.json"
+    loopback_documents.put("/client.json", cimd_document(url))
+    _, challenge = pkce_pair()
+    page = signed_in(world.member).get(f"/t/{world.slug}/authorize", {
+        "response_type": "code", "client_id": url, "redirect_uri": "http://127.0.0.1:33418/callback",
+        "code_challenge": challenge, "code_challenge_method": "S256", "state": "s", "resource": resource.uri})
+    assert page.status_code == 403 and b"Notes CLI is awaiting approval" in page.content
+    registration = ClientRegistration.objects.unscoped().get(tenant=world.tenant, cimd_url=url)
+    assert registration.decision_rule == "policy: cimd approval"
+
+
+def test_cimd_url_rule_approves_matching_documents(world, resource, https_documents):
+    from oauth.registration import services
+
+    from .conftest import ACTOR
+
+    services.rule_create(tenant=world.tenant, actor=ACTOR, kind="cimd_url", pattern=https_documents.url + "/apps/")
+    approved_url = https_documents.url + "/apps/notes.json"
+    other_url = https_documents.url + "/elsewhere/notes.json"
+    https_documents.put("/apps/notes.json", cimd_document(approved_url))
+    https_documents.put("/elsewhere/notes.json", cimd_document(other_url))
+    assert _resolve(world.tenant, approved_url).status == "approved"
+    assert _resolve(world.tenant, other_url).status == "pending"
+    assert ClientRegistration.objects.unscoped().get(cimd_url=approved_url).decision_rule.startswith(
+        "rule #10 cimd_url")

@@ -201,3 +201,37 @@ def test_api_token_with_read_scope_lists_but_cannot_decide(world, registrar, cli
     assert listed.status_code == 200 and [r["platform_client_id"] for r in listed.json()["results"]] == [app.client_id]
     refused = http.post(f"/api/v1/registrations/{app.registration.pk}/approve", {}, content_type="application/json")
     assert refused.status_code == 403
+
+
+def test_settings_api_policy_rules_tokens_and_publishers(world, registrar):
+    import json as _json
+
+    import jwt as pyjwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    api = _api(world.admin, world.slug)
+    assert api("get", "registration-policy").json()["dcr_mode"] == "approval"
+    changed = api("patch", "registration-policy", {"dcr_mode": "open", "pending_cap": 5})
+    assert changed.status_code == 200 and changed.json()["dcr_mode"] == "open"
+    assert api("patch", "registration-policy", {"dcr_mode": "sometimes"}).status_code == 400
+    rule = api("post", "registration-rules", {"kind": "cimd_url", "pattern": "https://apps.example.com/"})
+    assert rule.status_code == 201 and api("get", "registration-rules").json()["results"][0]["kind"] == "cimd_url"
+    assert api("post", "registration-rules", {"kind": "cimd_url", "pattern": ""}).status_code == 400
+    iat = api("post", "initial-access-tokens", {"label": "CI pipeline", "days": 1, "max_uses": 2})
+    assert iat.status_code == 201 and iat.json()["token"]
+    assert "token" not in api("get", f"initial-access-tokens/{iat.json()['id']}").json() or \
+        api("get", f"initial-access-tokens/{iat.json()['id']}").json()["token"] in (None, "")
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = _json.loads(pyjwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    publisher = api("post", "trusted-publishers", {"name": "Acme", "issuer": "https://acme.dev",
+                                                   "jwks": {"keys": [jwk]}})
+    assert publisher.status_code == 201, publisher.content
+    private = _json.loads(pyjwt.algorithms.ECAlgorithm.to_jwk(key))
+    refused = api("post", "trusted-publishers", {"name": "Leaky", "issuer": "https://leaky.dev",
+                                                 "jwks": {"keys": [private]}})
+    assert refused.status_code == 400
+    assert api("delete", f"trusted-publishers/{publisher.json()['id']}").status_code == 204
+    actions = {e.action for e in __import__("audit.models", fromlist=["AuditEvent"]).AuditEvent.objects.filter(
+        tenant=world.tenant, action__startswith="registration.")}
+    assert {"registration.policy_updated", "registration.rule_created", "registration.iat_created",
+            "registration.publisher_created", "registration.publisher_deleted"} <= actions

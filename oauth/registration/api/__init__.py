@@ -1,6 +1,7 @@
 """REST API of the approval workflow (``/api/v1/registrations``, ``/api/v1/registration-policy``,
-``/api/v1/registration-rules``, ``/api/v1/initial-access-tokens``): tenant from the credential, area
-``clients`` (read: ``admin:clients.read``, decisions and settings: ``admin:clients``)."""
+``/api/v1/registration-rules``, ``/api/v1/initial-access-tokens``, ``/api/v1/trusted-publishers``):
+tenant from the credential, area ``clients`` (read: ``admin:clients.read``; decisions, settings:
+``admin:clients``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ from rest_framework.response import Response
 from tenants.api.base import TenantEndpoint
 
 from .. import selectors, services
-from ..models import ApprovalRule, ClientRegistration, InitialAccessToken, RegistrationMode, RegistrationPolicy
+from ..models import (
+    ApprovalRule,
+    ClientRegistration,
+    InitialAccessToken,
+    RegistrationMode,
+    RegistrationPolicy,
+    TrustedPublisher,
+)
 from ..policy import policy_of
 
 
@@ -178,3 +186,31 @@ class InitialAccessTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin
     def revoke(self, request, pk=None):
         row = services.initial_access_token_revoke(row=self.get_object(), actor=self.get_actor(), request=request)
         return Response(InitialAccessTokenSerializer(row).data)
+
+
+class PublisherSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TrustedPublisher
+        fields = ["id", "name", "issuer", "jwks", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class PublisherViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndpoint):
+    """Publishers whose signed software statements (RFC 7591 §2.3) the tenant trusts."""
+
+    api_area = "clients"
+    serializer_class = PublisherSerializer
+
+    def get_queryset(self):
+        return TrustedPublisher.objects.for_tenant(self.tenant)
+
+    def create(self, request):
+        data = PublisherSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        publisher = services.publisher_create(tenant=self.tenant, actor=self.get_actor(), request=request,
+                                              **data.validated_data)
+        return Response(PublisherSerializer(publisher).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, pk=None):
+        services.publisher_delete(publisher=self.get_object(), actor=self.get_actor(), request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
