@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, serializers
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from audit import selectors
+from audit import selectors, services
 from audit.export import export_response
-from audit.models import AuditEvent
+from audit.models import AuditEvent, AuditSink, AuditTenantSettings, SinkState
 
 from .base import TenantEndpoint
 
@@ -73,7 +73,8 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(parameters=[*FILTER_PARAMETERS, OpenApiParameter("fmt", str, OpenApiParameter.PATH,
+    @extend_schema(operation_id="audit_events_export",
+                   parameters=[*FILTER_PARAMETERS, OpenApiParameter("fmt", str, OpenApiParameter.PATH,
                                                                     enum=["jsonl", "csv"])],
                    responses={(200, "application/x-ndjson"): OpenApiTypes.STR, (200, "text/csv"): OpenApiTypes.STR})
     @action(detail=False, methods=["get"], url_path=r"export\.(?P<fmt>jsonl|csv)")
@@ -96,11 +97,109 @@ class AuditVerificationViewSet(TenantEndpoint):
     """Verifies the tenant's hash chain and signed checkpoints now, and says where it breaks, if it does."""
 
     api_area = "audit"
+    pagination_class = None
 
     @extend_schema(parameters=[OpenApiParameter("since", OpenApiTypes.DATETIME,
                                                 description="start from the newest checkpoint signed before")],
                    responses=ChainReportSerializer)
-    def list(self, request):
+    def retrieve(self, request):
         flt = event_filter({"since": request.query_params.get("since", "")})
         (report,) = selectors.verify_audit(self.tenant, since=flt.since)
         return Response(report.as_dict())
+
+
+def _audit_error(exc: services.AuditError):
+    return ValidationError({exc.field or "non_field_errors": [str(exc)]})
+
+
+class AuditSinkSerializer(serializers.ModelSerializer):
+    from_start = serializers.BooleanField(write_only=True, required=False, default=False,
+                                          help_text="also send the events recorded before the sink existed")
+
+    class Meta:
+        model = AuditSink
+        fields = ["id", "name", "url", "state", "cursor_seq", "attempts", "next_attempt_at", "last_error",
+                  "last_delivered_at", "created_at", "from_start"]
+        read_only_fields = ["id", "state", "cursor_seq", "attempts", "next_attempt_at", "last_error",
+                            "last_delivered_at", "created_at"]
+
+
+class AuditSinkCreatedSerializer(AuditSinkSerializer):
+    secret = serializers.CharField(read_only=True, help_text="HMAC-SHA256 key of X-Audit-Signature; shown once")
+
+    class Meta(AuditSinkSerializer.Meta):
+        fields = AuditSinkSerializer.Meta.fields + ["secret"]
+
+
+class AuditSinkViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantEndpoint):
+    """SIEM webhook sinks of the caller's tenant: delivery state, cursor and dead letters."""
+
+    api_area = "audit"
+    serializer_class = AuditSinkSerializer
+    pagination_class = None
+    queryset = AuditSink.objects.none()
+
+    def get_queryset(self):
+        return selectors.sinks_of(self.tenant)
+
+    @extend_schema(request=AuditSinkSerializer, responses={201: AuditSinkCreatedSerializer})
+    def create(self, request):
+        data = AuditSinkSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            sink, secret = services.sink_create(tenant=self.tenant, actor=self.get_actor(), request=request,
+                                                **data.validated_data)
+        except services.AuditError as exc:
+            raise _audit_error(exc) from exc
+        sink.secret = secret
+        return Response(AuditSinkCreatedSerializer(sink).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        services.sink_delete(sink=instance, actor=self.get_actor(), request=self.request)
+
+    @extend_schema(request=None, responses=AuditSinkSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        sink = services.sink_set_state(sink=self.get_object(), state=SinkState.PAUSED, actor=self.get_actor(),
+                                       request=request)
+        return Response(AuditSinkSerializer(sink).data)
+
+    @extend_schema(request=None, responses=AuditSinkSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        """Also takes a sink out of dead letter: delivery continues after its cursor."""
+        sink = services.sink_set_state(sink=self.get_object(), state=SinkState.ACTIVE, actor=self.get_actor(),
+                                       request=request)
+        return Response(AuditSinkSerializer(sink).data)
+
+
+class AuditSettingsSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditTenantSettings
+        fields = ["retention_days", "ip_truncation", "updated_at"]
+        read_only_fields = ["updated_at"]
+
+
+class AuditSettingsViewSet(TenantEndpoint):
+    """Retention (days; null keeps events forever) and IP truncation of the caller's tenant."""
+
+    api_area = "audit"
+    pagination_class = None
+    serializer_class = AuditSettingsSerializer
+
+    def _current(self):
+        return AuditTenantSettings.objects.filter(tenant_id=self.tenant.pk).first() or AuditTenantSettings(
+            tenant_id=self.tenant.pk)
+
+    def retrieve(self, request):
+        return Response(AuditSettingsSerializer(self._current()).data)
+
+    def partial_update(self, request):
+        data = AuditSettingsSerializer(self._current(), data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        try:
+            policy = services.audit_settings_update(tenant=self.tenant, actor=self.get_actor(), request=request,
+                                                    **data.validated_data)
+        except services.AuditError as exc:
+            raise _audit_error(exc) from exc
+        return Response(AuditSettingsSerializer(policy).data)

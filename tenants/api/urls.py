@@ -1,11 +1,16 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from .audit import AuditEventViewSet, AuditVerificationViewSet
+from .audit import AuditEventViewSet, AuditSettingsViewSet, AuditSinkViewSet, AuditVerificationViewSet
 from .views import MemberViewSet, TenantViewSet
 
 router = SimpleRouter(trailing_slash=False)
 router.register("tenants", TenantViewSet, basename="tenant")
 router.register("members", MemberViewSet, basename="member")
 router.register("audit/events", AuditEventViewSet, basename="audit-event")
-router.register("audit/verification", AuditVerificationViewSet, basename="audit-verification")
-urlpatterns = router.urls
+router.register("audit/sinks", AuditSinkViewSet, basename="audit-sink")
+urlpatterns = router.urls + [
+    path("audit/verification", AuditVerificationViewSet.as_view({"get": "retrieve"}), name="audit-verification"),
+    path("audit/settings", AuditSettingsViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
+         name="audit-settings"),
+]

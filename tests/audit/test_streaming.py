@@ -164,3 +164,36 @@ def test_every_event_arrives_once_by_id_after_the_worker_is_killed_mid_delivery(
         for e in batch:
             assert by_id.setdefault(e["id"], e) == e  # a duplicate is the same event, byte for byte
     assert receiver.bad_signatures == 0
+
+
+@pytest.mark.django_db
+def test_api_manages_sinks_and_settings_within_the_callers_tenant(two_tenants, signed_in):
+    a, b = two_tenants
+    api = signed_in(a.admin)
+    created = api.post("/api/v1/audit/sinks", {"name": "splunk", "url": "https://siem.example/hook"},
+                       content_type="application/json")
+    assert created.status_code == 201, created.content
+    sink_id, secret = created.json()["id"], created.json()["secret"]
+    listed = api.get("/api/v1/audit/sinks").json()
+    assert [s["name"] for s in listed] == ["splunk"] and "secret" not in listed[0]
+    assert secret not in str(listed)
+    assert api.post(f"/api/v1/audit/sinks/{sink_id}/pause").json()["state"] == "paused"
+    assert api.post(f"/api/v1/audit/sinks/{sink_id}/resume").json()["state"] == "active"
+    bad = api.post("/api/v1/audit/sinks", {"name": "x", "url": "http://siem.example"}, content_type="application/json")
+    assert bad.status_code == 400 and "https://" in bad.json()["error"]["fields"]["url"][0]
+
+    assert api.patch("/api/v1/audit/settings", {"retention_days": 90, "ip_truncation": "network"},
+                     content_type="application/json").json()["retention_days"] == 90
+    assert api.patch("/api/v1/audit/settings", {"ip_truncation": "scramble"},
+                     content_type="application/json").status_code == 400
+    assert signed_in(a.auditor).patch("/api/v1/audit/settings", {"retention_days": 1},
+                                      content_type="application/json").status_code == 403
+
+    other = signed_in(b.admin)
+    assert other.get("/api/v1/audit/sinks").json() == []
+    assert other.get(f"/api/v1/audit/sinks/{sink_id}").status_code == 404
+    assert other.post(f"/api/v1/audit/sinks/{sink_id}/pause").status_code == 404
+    assert other.delete(f"/api/v1/audit/sinks/{sink_id}").status_code == 404
+    assert other.get("/api/v1/audit/settings").json()["retention_days"] is None
+    assert other.get("/api/v1/audit/sinks", HTTP_X_TENANT=a.slug).status_code == 404
+    assert signed_in(a.admin).delete(f"/api/v1/audit/sinks/{sink_id}").status_code == 204  # same client, A again
