@@ -219,8 +219,7 @@ def test_settings_api_policy_rules_tokens_and_publishers(world, registrar):
     assert api("post", "registration-rules", {"kind": "cimd_url", "pattern": ""}).status_code == 400
     iat = api("post", "initial-access-tokens", {"label": "CI pipeline", "days": 1, "max_uses": 2})
     assert iat.status_code == 201 and iat.json()["token"]
-    assert "token" not in api("get", f"initial-access-tokens/{iat.json()['id']}").json() or \
-        api("get", f"initial-access-tokens/{iat.json()['id']}").json()["token"] in (None, "")
+    assert "token" not in api("get", f"initial-access-tokens/{iat.json()['id']}").json()  # shown once
     key = ec.generate_private_key(ec.SECP256R1())
     jwk = _json.loads(pyjwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
     publisher = api("post", "trusted-publishers", {"name": "Acme", "issuer": "https://acme.dev",
