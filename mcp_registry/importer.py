@@ -6,6 +6,7 @@ confirms a proposal and ``services.tools_apply_import`` applies it."""
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import anyio
@@ -58,7 +59,9 @@ async def _list_tools(url: str, token: str, timeout: float) -> list[dict]:
 def list_server_tools(url: str, *, token: str = "", timeout: float = 10.0) -> list[dict]:
     """[{name, description}] from the MCP server at ``url``; raises ImportFailed with a readable reason."""
     try:
-        return anyio.run(_list_tools, url, token, timeout)
+        # A thread of its own: the caller may be a thread with an event loop already (ASGI, tests).
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(anyio.run, _list_tools, url, token, timeout).result()
     except TimeoutError as exc:
         raise ImportFailed(f"{url} did not list its tools within {timeout:g} s; is it a streamable-HTTP MCP "
                            "server and reachable from the platform?") from exc

@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -32,6 +33,24 @@ def make_resource(db):
         return resource
 
     return make
+
+
+def run_async(fn, *args):
+    """``anyio.run(fn, *args)`` on a thread of its own. Playwright's sync API (browser tests earlier in the
+    session) leaves an event loop in the test thread, where asyncio refuses to start another; the thread's
+    database connection (the SDK peers' callbacks may use the Django test client) is closed with it."""
+
+    def target():
+        import anyio
+        from django.db import connections
+
+        try:
+            return anyio.run(fn, *args)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(target).result()
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ import pytest
 from mcp_registry import prm
 from tests.oauth.factories import query_of
 
-from .conftest import free_port
+from .conftest import free_port, run_async
 from .peers import REDIRECT_URI, ConsentingUser, Recorder, files_server, oauth_provider
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -58,7 +58,7 @@ def test_sdk_client_discovers_authorizes_calls_and_steps_up_through_mcp_guard(re
     server = serve_asgi(recorder, port=port)
     user = ConsentingUser(signed_in(world.member))
 
-    results = anyio.run(_session, f"{server.url}/mcp", client.client_id, user,
+    results = run_async(_session, f"{server.url}/mcp", client.client_id, user,
                         [("read_file", {"path": "a.txt"}), ("delete_file", {"path": "a.txt"})])
 
     assert results == [(False, "contents of a.txt"), (False, "deleted a.txt")]
@@ -88,7 +88,7 @@ def test_sdk_server_with_the_one_line_adapter_refuses_tokens_for_another_resourc
     other_client, _ = make_client(world.tenant, resources=[other], redirect_uris=[REDIRECT_URI], name="other")
     user = ConsentingUser(signed_in(world.member))
 
-    results = anyio.run(_session, f"{server.url}/mcp", client.client_id, user, [("read_file", {"path": "b"})])
+    results = run_async(_session, f"{server.url}/mcp", client.client_id, user, [("read_file", {"path": "b"})])
     assert results == [(False, "contents of b")]
 
     # A valid token of the same issuer, for the other resource, presented to this server.

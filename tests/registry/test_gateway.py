@@ -16,7 +16,7 @@ from mcp_guard.assertion import IdentityAssertion
 from mcp_guard.cli import main as cli_main
 from mcp_guard.gateway import gateway_app
 
-from .conftest import free_port
+from .conftest import free_port, run_async
 from .issuer import LocalIssuer
 from .peers import files_server
 
@@ -68,7 +68,7 @@ def test_gateway_proxies_an_unprotected_server_without_passing_the_token(documen
     serve_asgi(gateway_app(config, upstream_url, identity_secret=SECRET), port=port)
     token = issuer.mint(resource, scope="files:read")
 
-    assert anyio.run(call_tools, resource, token, [("read_file", {"path": "x"})]) == ["contents of x"]
+    assert run_async(call_tools, resource, token, [("read_file", {"path": "x"})]) == ["contents of x"]
 
     assert tap.seen, "the upstream was never reached"
     assert all("authorization" not in headers for headers in tap.seen)
@@ -161,7 +161,7 @@ def test_platform_serves_gateway_resources_through_its_asgi_app(make_world, make
     token = exchange(http, world.tenant, client, auth, resource=resource.uri).json()["access_token"]
 
     assert resource.uri == f"http://127.0.0.1:{port}/t/alpha/mcp/files"
-    assert anyio.run(call_tools, resource.uri, token, [("read_file", {"path": "y"})]) == ["contents of y"]
+    assert run_async(call_tools, resource.uri, token, [("read_file", {"path": "y"})]) == ["contents of y"]
     assert tap.seen and all("authorization" not in headers for headers in tap.seen)
     challenge = httpx.post(resource.uri, json={}).headers["www-authenticate"]
     prm_url = f"http://127.0.0.1:{port}/.well-known/oauth-protected-resource/t/alpha/mcp/files"

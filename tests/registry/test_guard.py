@@ -19,13 +19,16 @@ from cryptography.hazmat.primitives import serialization
 from mcp_guard import GuardMiddleware, IntrospectionVerifier, ResourceConfig, TokenVerifier, current_token
 from mcp_guard.errors import TokenError
 
+from .conftest import run_async
 from .issuer import LocalIssuer
 
 RESOURCE = "https://files.example/mcp"
 
 
 def run(coro):
-    return asyncio.run(coro)
+    async def wrapper():
+        return await coro
+    return run_async(wrapper)
 
 
 async def echo_app(scope, receive, send):
