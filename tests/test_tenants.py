@@ -47,7 +47,8 @@ def test_every_tenant_change_is_audited(make_tenant):
     tenant_update(tenant=tenant, actor=OPERATOR, display_name="ACME Inc.", accent_color="#112233")
     tenant_suspend(tenant=tenant, actor=OPERATOR, reason="unpaid invoice")
     tenant_reactivate(tenant=tenant, actor=OPERATOR)
-    actions = list(AuditEvent.objects.filter(tenant=tenant).order_by("seq").values_list("action", flat=True))
+    actions = list(AuditEvent.objects.filter(tenant=tenant, action__startswith="tenant.").order_by("seq")
+                   .values_list("action", flat=True))  # oauth adds key.created for the tenant's first key
     assert actions == ["tenant.created", "tenant.updated", "tenant.suspended", "tenant.reactivated"]
     assert AuditEvent.objects.get(tenant=tenant, action="tenant.updated").data["changed"] == [
         "accent_color", "display_name"]

@@ -38,7 +38,6 @@ def test_metadata_is_served_at_every_discovery_url_with_the_same_issuer(client, 
     for endpoint in ("authorization_endpoint", "token_endpoint", "revocation_endpoint", "introspection_endpoint",
                      "userinfo_endpoint", "jwks_uri"):
         assert meta[endpoint].startswith(meta["issuer"] + "/")
-    assert "registration_endpoint" not in meta
 
 
 @pytest.mark.django_db

@@ -122,3 +122,22 @@ def test_a_resource_token_is_not_a_platform_api_token(client, world, resource):
     token = client_credentials(client, world.tenant, agent, secret, resource=resource.uri).json()["access_token"]
     assert api_token(token) is None
     assert api_token("garbage") is None
+
+
+@pytest.mark.django_db
+def test_a_grant_the_client_was_not_given_is_unauthorized_client(client, world, resource):
+    agent, secret = make_agent(world.tenant, resources=[resource])  # client_credentials only
+    response = client.post("/t/acme/token", {"grant_type": "refresh_token", "refresh_token": "x"},
+                           HTTP_AUTHORIZATION=basic(agent.client_id, secret))
+    assert response.status_code == 400 and response.json()["error"] == "unauthorized_client"
+
+
+@pytest.mark.django_db
+def test_implicit_response_types_do_not_exist(signed_in, world, resource, public_client):
+    http = signed_in(world.member)
+    response = http.get("/t/acme/authorize", {"response_type": "token", "client_id": public_client.client_id,
+                                              "redirect_uri": "http://127.0.0.1:33418/callback", "state": "s",
+                                              "resource": resource.uri})
+    assert response.status_code == 302
+    assert "error=" in response["Location"] and "access_token" not in response["Location"]
+    assert "#" not in response["Location"]
