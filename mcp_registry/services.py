@@ -331,8 +331,16 @@ def tools_apply_import(*, resource: MCPResource, actor, tools: Iterable[dict], r
 # --- Verification ---------------------------------------------------------------------------------
 
 @transaction.atomic
-def resource_record_verification(*, resource: MCPResource, actor, error: str = "", request=None) -> MCPResource:
+def resource_record_verification(*, resource: MCPResource, actor, error: str = "", request=None,
+                                 record_unchanged: bool = True) -> MCPResource:
+    """Stores a verification outcome. ``record_unchanged=False`` (the periodic re-check) audits only a
+    change of outcome, so a healthy resource does not add an event to the log every few hours."""
     now = timezone.now()
+    unchanged = resource.verification_checked_at is not None and resource.verification_error == error[:500]
+    if unchanged and not record_unchanged:
+        resource.verification_checked_at = now
+        resource.save(update_fields=["verification_checked_at"])
+        return resource
     resource.verification_checked_at = now
     resource.verification_error = error[:500]
     resource.verified_at = None if error else now
@@ -345,7 +353,8 @@ def resource_record_verification(*, resource: MCPResource, actor, error: str = "
     return resource
 
 
-def resource_verify(*, resource: MCPResource, actor, request=None, timeout: float = 5.0) -> MCPResource:
+def resource_verify(*, resource: MCPResource, actor, request=None, timeout: float = 5.0,
+                    record_unchanged: bool = True) -> MCPResource:
     """Fetches the external server's PRM at its well-known path and checks that it names this resource and
     this tenant's issuer; the outcome (either way) is recorded and audited. Network I/O happens outside
     any transaction."""
@@ -355,5 +364,6 @@ def resource_verify(*, resource: MCPResource, actor, request=None, timeout: floa
         raise RegistryError("gateway resources are served by the platform itself; there is nothing to verify",
                             field="hosting_mode")
     error = check_published_prm(resource, timeout=timeout)
-    return resource_record_verification(resource=resource, actor=actor, error=error, request=request)
+    return resource_record_verification(resource=resource, actor=actor, error=error, request=request,
+                                        record_unchanged=record_unchanged)
 

@@ -206,3 +206,27 @@ def test_verification_through_the_api_reports_a_missing_document(two_tenants, si
     assert response.status_code == 200
     assert response.json()["verification_status"] == "failed"
     assert "HTTP 404" in response.json()["verification_error"]
+
+
+def test_periodic_reverification_checks_external_resources_and_audits_only_changes(two_tenants, make_resource,
+                                                                                  document_server):
+    from jobs.models import JobRun
+    from mcp_registry.tasks import REVERIFY_JOB, reverify_resources
+
+    a, _ = two_tenants
+    resource = make_resource(a.tenant, uri=f"{document_server.url}/mcp")
+    make_resource(a.tenant, "hosted", hosting_mode="gateway", upstream_url="http://127.0.0.1:9/mcp")
+    document_server.put("/.well-known/oauth-protected-resource/mcp", _published(resource))
+    events = AuditEvent.objects.filter(tenant=a.tenant, action__startswith="resource.verif")
+
+    reverify_resources()
+    reverify_resources()  # unchanged outcome: checked again, not audited again
+    assert list(events.values_list("action", flat=True)) == ["resource.verified"]
+    document_server.put("/.well-known/oauth-protected-resource/mcp", {}, status=404)  # the server lost it
+    reverify_resources()
+    resource.refresh_from_db()
+    assert resource.verification_status == "failed" and "HTTP 404" in resource.verification_error
+    assert list(events.order_by("seq").values_list("action", flat=True)) == ["resource.verified",
+                                                                             "resource.verification_failed"]
+    run = JobRun.objects.filter(name=REVERIFY_JOB).order_by("-created_at").first()
+    assert run.status == "succeeded" and run.result == {"checked": 1, "failing": 1} and run.done == 1

@@ -1,0 +1,37 @@
+"""Thin Celery wrappers over the registry's services."""
+
+from celery import shared_task
+
+from audit.services import Actor
+from jobs.services import job_run
+from tenants.context import tenant_context
+from tenants.models import TenantStatus
+
+from . import services
+from .models import HostingMode, MCPResource, ResourceStatus
+
+REVERIFY_JOB = "mcp_registry.reverify_resources"
+JOB_ACTOR = Actor("job", REVERIFY_JOB, "resource verification")
+
+
+@shared_task(name=REVERIFY_JOB, acks_late=True, ignore_result=True)
+def reverify_resources():
+    """Periodic: fetch every active external resource's published PRM again, so a server that stops
+    naming its tenant's issuer (or disappears) shows as failing in the console. Idempotent: a re-run
+    only re-checks; only changes of outcome are audited."""
+    ids = list(MCPResource.objects.unscoped()
+               .filter(hosting_mode=HostingMode.EXTERNAL, status=ResourceStatus.ACTIVE,
+                       tenant__status=TenantStatus.ACTIVE)
+               .order_by("pk").values_list("pk", flat=True))
+    with job_run(REVERIFY_JOB, params={"resources": len(ids)}) as job:
+        failing = 0
+        job.progress(0, len(ids))
+        for done, pk in enumerate(ids, 1):
+            job.check_cancelled()
+            resource = MCPResource.objects.unscoped().select_related("tenant").filter(pk=pk).first()
+            if resource is not None:  # deleted since the list was taken
+                with tenant_context(resource.tenant):
+                    resource = services.resource_verify(resource=resource, actor=JOB_ACTOR, record_unchanged=False)
+                failing += bool(resource.verification_error)
+            job.progress(done, len(ids))
+        job.run.result = {"checked": len(ids), "failing": failing}
