@@ -12,6 +12,7 @@ from .factories import (
     REDIRECT_URI,
     authorize,
     authorize_url,
+    basic,
     exchange,
     make_client,
     make_resource,
@@ -247,3 +248,18 @@ def test_without_resource_a_client_with_one_resource_gets_that_one(member_http, 
     body = exchange(member_http, world.tenant, public_client, auth).json()
     assert jwt.decode(body["access_token"], options={"verify_signature": False})["aud"] == resource.uri
     assert Consent.objects.for_tenant(world.tenant).get().audience == resource.uri
+
+
+@pytest.mark.django_db
+def test_a_confidential_web_app_must_authenticate_at_the_token_endpoint(member_http, world, resource):
+    web, secret = make_client(world.tenant, resources=[resource], public=False,
+                              grant_types=["authorization_code", "refresh_token"], name="Web app")
+    auth = authorize(member_http, world.tenant, web, resource=resource.uri)
+    unauthenticated = exchange(member_http, world.tenant, web, auth)
+    assert unauthenticated.status_code == 401 and unauthenticated.json()["error"] == "invalid_client"
+    response = exchange(member_http, world.tenant, web, auth, secret=secret)
+    assert response.status_code == 200, response.content
+    again = member_http.post("/t/acme/token", {"grant_type": "refresh_token",
+                                               "refresh_token": response.json()["refresh_token"]},
+                             HTTP_AUTHORIZATION=basic(web.client_id, secret))
+    assert again.status_code == 200
