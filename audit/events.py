@@ -147,7 +147,8 @@ event("registration.received", "A client registered itself (DCR or CIMD); policy
       "oauth.application")
 event("registration.deduplicated", "An identical registration was merged into the existing client", INFO,
       "oauth.application")
-event("registration.rate_limited", "Registrations were refused by the per-address or per-tenant rate limit", WARNING, "")
+event("registration.rate_limited", "Registrations were refused by the per-address or per-tenant rate limit",
+      WARNING, "")
 event("registration.approved", "A registered client was approved by an administrator", NOTICE, "oauth.application")
 event("registration.rejected", "A registered client was rejected by an administrator", NOTICE, "oauth.application")
 event("registration.suspended", "A registered client was suspended (its tokens revoked)", WARNING, "oauth.application")

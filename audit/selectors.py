@@ -133,6 +133,13 @@ def event_of_tenant(tenant, event_id) -> AuditEvent | None:
         return None
 
 
+def event_exists_in_another_tenant(tenant, event_id) -> bool:
+    try:
+        return AuditEvent.objects.filter(pk=int(event_id)).exclude(tenant=tenant).exists()
+    except (TypeError, ValueError):
+        return False
+
+
 def iter_events(queryset, *, chunk: int = 2000) -> Iterator[AuditEvent]:
     """Walks a newest-first queryset in keyset-paginated chunks: constant memory, one short query each,
     and no server-side cursor held open across a slow download."""

@@ -338,6 +338,13 @@ def sink_delete(*, sink: AuditSink, actor, request=None) -> None:
     AuditSink.objects.filter(pk=sink.pk).delete()
 
 
+def cross_tenant_attempt_record(*, tenant, actor, object_type: str, object_id, request=None) -> AuditEvent:
+    """A caller of ``tenant`` asked for an object id that belongs to another tenant: a security event in the
+    caller's chain (the other tenant's id is not echoed into it, only that one was tried)."""
+    return record(tenant, actor, "security.cross_tenant_attempt", (object_type, "", "object of another tenant"),
+                  request, object_type=object_type)
+
+
 def export_recorded(*, tenant, actor, request=None, fmt: str, filters: dict, rows: int | None = None):
     """Exports are reads, but who took a copy of the log is itself an event."""
     return record(tenant, actor, "audit.exported", ("audit.chain", chain_of(tenant), "audit log"), request,

@@ -112,6 +112,9 @@ class AuditEventView(TenantConsoleMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         event = selectors.event_of_tenant(self.tenant, kwargs["event_id"])
         if event is None:
+            if selectors.event_exists_in_another_tenant(self.tenant, kwargs["event_id"]):
+                services.cross_tenant_attempt_record(tenant=self.tenant, actor=self.request.user, request=self.request,
+                                                     object_type="audit.auditevent", object_id=kwargs["event_id"])
             raise Http404("no such audit event in this tenant")
         context.update(event=event, kind=REGISTRY.get(event.action),
                        same_request=selectors.search_events(self.tenant, selectors.EventFilter()).filter(

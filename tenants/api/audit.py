@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
@@ -65,13 +65,20 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     queryset = AuditEvent.objects.none()
 
     def get_queryset(self):
-        if self.action == "retrieve":
-            return AuditEvent.objects.filter(tenant=self.tenant)
         return selectors.search_events(self.tenant, event_filter(self.request.query_params))
 
     @extend_schema(parameters=FILTER_PARAMETERS)
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
+
+    def retrieve(self, request, pk=None):
+        event = selectors.event_of_tenant(self.tenant, pk)
+        if event is None:
+            if selectors.event_exists_in_another_tenant(self.tenant, pk):
+                services.cross_tenant_attempt_record(tenant=self.tenant, actor=self.get_actor(), request=request,
+                                                     object_type="audit.auditevent", object_id=pk)
+            raise NotFound(f"no audit event {pk} in tenant '{self.tenant.slug}'")
+        return Response(self.get_serializer(event).data)
 
     @extend_schema(operation_id="audit_events_export",
                    parameters=[*FILTER_PARAMETERS, OpenApiParameter("fmt", str, OpenApiParameter.PATH,

@@ -85,6 +85,9 @@ def test_other_tenants_events_are_invisible_in_the_api(varied_log, signed_in):
     assert listed and all(e["chain"] == str(b.tenant.pk) for e in listed)
     assert api.get(f"{API}?client=a-client-1").json()["results"] == []
     assert api.get(f"{API}/{a_event.pk}").status_code == 404
+    probe = AuditEvent.objects.get(tenant=b.tenant, action="security.cross_tenant_attempt")
+    assert probe.severity == "warning" and probe.actor_label == b.admin.email and str(a_event.pk) not in str(
+        probe.data)
     assert api.get(API, HTTP_X_TENANT=a.slug).status_code == 404
     assert api.get(f"{API}/export.jsonl", HTTP_X_TENANT=a.slug).status_code == 404
     assert api.get("/api/v1/audit/verification", HTTP_X_TENANT=a.slug).status_code == 404
