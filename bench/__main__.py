@@ -25,9 +25,12 @@ SCENARIOS = {
     "introspection": scenarios.introspection,
     "documents": scenarios.documents,
     "dcr": scenarios.registration,
-    "guard": lambda s: scenarios.external(s, "guard_verify.py", "mcp_guard verification"),
-    "audit": lambda s: scenarios.external(s, "audit_bench.py", "audit write overhead"),
-    "revocation": lambda s: scenarios.external(s, "revocation_bench.py", "bulk revocation"),
+    "guard": lambda s: scenarios.external(s, "guard_verify.py", "mcp_guard verification",
+                                          ("--seconds", str(max(2, s.duration // 3)))),
+    "audit": lambda s: scenarios.external(s, "audit_bench.py", "audit write overhead and search",
+                                          database="bench_audit"),
+    "revocation": lambda s: scenarios.external(s, "revocation_bench.py", "bulk revocation",
+                                               database="bench_revocation"),
     "tenants": scenarios.tenants_flat,  # last: it grows the database
 }
 

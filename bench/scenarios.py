@@ -258,13 +258,17 @@ def tenants_flat(session: Session, levels=(1000, 10000)) -> None:
         rows[0].sql_peer = base.sql
 
 
-def external(session: Session, script: str, label: str) -> None:
-    """Benchmarks other engineers own (bench/<script>): run as they are, their output quoted."""
+def external(session: Session, script: str, label: str, args: tuple[str, ...] = (), database: str = "") -> None:
+    """Benchmarks other engineers own (bench/<script>): run as their docstring says, output quoted.
+    ``database``: a scratch database of its own (such scripts drop and recreate theirs)."""
     path = harness.BENCH / script
     if not path.exists():
         log(f"  {label}: bench/{script} is not here yet; skipped")
         return
-    result = subprocess.run([harness.PYTHON, str(path)], cwd=harness.ROOT, env=harness.platform_env(8100),
-                            capture_output=True, text=True, timeout=1200)
-    session.external[label] = (result.stdout + result.stderr).strip()[-3000:]
+    env = harness.platform_env(8100)
+    if database:
+        env["DATABASE_URL"] = f"{harness.PG}/{database}"
+    result = subprocess.run([harness.PYTHON, "-m", f"bench.{path.stem}", *args], cwd=harness.ROOT, env=env,
+                            capture_output=True, text=True, timeout=1800)
+    session.external[label] = (result.stdout + (result.stderr if result.returncode else "")).strip()[-3000:]
     log(f"  {label}: exit {result.returncode}\n{session.external[label]}")

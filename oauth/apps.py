@@ -9,4 +9,5 @@ class OAuthConfig(AppConfig):
 
     def ready(self):
         from . import receivers  # noqa: F401  (connects the signal receivers)
+        from . import cache  # noqa: F401  (invalidates the token path's cached clients and resources)
         from .registration import receivers as registration_receivers  # noqa: F401  (discovery fields)

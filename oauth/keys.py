@@ -86,8 +86,13 @@ def _remember(row: SigningKey) -> None:
 
 
 def sign(tenant, claims: dict, *, typ: str) -> str:
+    return sign_with_kid(tenant, claims, typ=typ)[0]
+
+
+def sign_with_kid(tenant, claims: dict, *, typ: str) -> tuple[str, str]:
+    """(JWT, kid of the key that signed it): callers that record the kid need not parse the token again."""
     kid, alg, key = active_key(tenant)
-    return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid, "typ": typ})
+    return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid, "typ": typ}), kid
 
 
 def published_keys(tenant):

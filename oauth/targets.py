@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from mcp_registry.models import MCPResource, ResourceStatus
 from mcp_registry.uris import InvalidResourceURI, canonical_resource_uri
 
+from .cache import allowed_resource
 from .models import ADMIN_SCOPES, OIDC_SCOPES, PROTOCOL_SCOPES, api_audience
 
 
@@ -75,7 +76,7 @@ def _resource_of(tenant, client, uri: str) -> MCPResource:
     except InvalidResourceURI as exc:
         raise TargetError("invalid_target", f"resource '{uri[:200]}' is not a valid resource URI: {exc}") from exc
     active = MCPResource.objects.for_tenant(tenant).filter(uri=canonical, status=ResourceStatus.ACTIVE)
-    resource = active.filter(clients=client).prefetch_related("scopes").first()  # one query on success
+    resource = allowed_resource(tenant, client, canonical)  # cached: no query once warm (oauth/cache.py)
     if resource is None:
         if not active.exists():
             raise TargetError("invalid_target", f"resource '{canonical}' is not registered for tenant "

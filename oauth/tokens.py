@@ -10,8 +10,6 @@ import secrets
 import time
 import uuid
 
-import jwt
-
 from tenants.context import get_current_tenant
 
 from . import keys
@@ -55,9 +53,9 @@ def access_token_generator(request, refresh_token: bool = False) -> str:
     if auth_time:
         claims["auth_time"] = int(auth_time)
     request.access_token_jti = jti
-    token = keys.sign(tenant, claims, typ=ACCESS_TOKEN_TYP)
-    # Stored on the row (oauth/rotation.py): a key leaves the JWKS only once its last token expired.
-    request.access_token_kid = jwt.get_unverified_header(token)["kid"]
+    # The kid is stored on the row (oauth/rotation.py): a key leaves the JWKS only once its last token
+    # expired. Taken from the signer, not by parsing the token again (0.3 ms per token, bench/README.md).
+    token, request.access_token_kid = keys.sign_with_kid(tenant, claims, typ=ACCESS_TOKEN_TYP)
     return token
 
 

@@ -19,6 +19,7 @@ from oauthlib.oauth2.rfc6749 import errors
 from tenants.context import get_current_tenant
 
 from . import client_auth, keys, services, targets
+from .cache import cached_client
 from .models import GRANT_TYPES, AccessToken, Application, AuthMethod, Grant, IDToken, RefreshToken
 from .selectors import tenant_settings, token_checksum
 
@@ -53,7 +54,7 @@ class TenantOAuth2Validator(OAuth2Validator):
 
             client = cimd_client(tenant, client_id, request)
         else:
-            client = Application.objects.for_tenant(tenant).filter(client_id=client_id).first()
+            client = cached_client(tenant, client_id)
         if client is None or not client.is_usable(request):
             return None
         client.tenant = tenant  # the bound tenant is this row's tenant: spare the query

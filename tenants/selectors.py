@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Count, Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from .models import CONSOLE_ROLES, Membership, Role, Tenant
 
+# Every request under /t/<slug>/ resolves its tenant: cached (bench/README.md: one statement of each
+# token request), dropped whenever the tenant row is saved or deleted, so a suspension bites at once.
+TENANT_CACHE_TTL = 300
+SLUG_MAX = Tenant._meta.get_field("slug").max_length
+
+
+def _slug_key(slug: str) -> str:
+    return f"tenants:by-slug:{slug}"
+
 
 def tenant_by_slug(slug: str) -> Tenant | None:
-    return Tenant.objects.filter(slug=slug).first()
+    if not slug or len(slug) > SLUG_MAX:
+        return None
+    tenant = cache.get(_slug_key(slug))
+    if tenant is None:
+        tenant = Tenant.objects.filter(slug=slug).first()
+        if tenant is not None:  # unknown slugs are not cached: nobody can fill the cache with them
+            cache.set(_slug_key(slug), tenant, TENANT_CACHE_TTL)
+    return tenant
+
+
+@receiver([post_save, post_delete], sender=Tenant, dispatch_uid="tenants.forget_cached_tenant")
+def forget_cached_tenant(sender, instance, **kwargs):
+    """Now and after commit (a request may have cached the old row while the transaction ran)."""
+    key = _slug_key(instance.slug)
+    cache.delete(key)
+    transaction.on_commit(lambda: cache.delete(key))
 
 
 def tenant_by_domain(host: str) -> Tenant | None:
