@@ -18,6 +18,7 @@ from urllib.parse import urlencode, urlsplit
 
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views import View
 from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
 from oauth2_provider.http import OAuth2ResponseRedirect
@@ -33,6 +34,8 @@ from ..models import Consent
 from ..registration.endpoints import held_response, trust_signals
 from ..selectors import client_by_id
 from .common import error_page, malformed_parameter, tenant_of
+
+FRESH_SIGN_IN_SECONDS = 60  # prompt=login is satisfied by a sign-in this recent (the one it just caused)
 
 
 class AuthorizationView(OAuthLibMixin, View):
@@ -103,11 +106,10 @@ class AuthorizationView(OAuthLibMixin, View):
             return self.client_error(client, credentials, exc.error, exc.description)
 
         prompt = set(request.GET.get("prompt", "").split())
-        if not request.user.is_authenticated:
+        if not request.user.is_authenticated or self.needs_fresh_sign_in(request, prompt):
             if "none" in prompt:
                 return self.client_error(client, credentials, "login_required", "the user is not signed in")
-            login = reverse("tenant-login", kwargs={"slug": tenant.slug})
-            return redirect(f"{login}?{urlencode({'next': request.get_full_path()})}")
+            return self.to_sign_in(request, tenant)
         if membership_of(request.user, tenant) is None:
             return error_page(request, "access_denied",
                               f"{request.user.email} is not a member of {tenant.label}. Sign in with an account "
@@ -126,6 +128,30 @@ class AuthorizationView(OAuthLibMixin, View):
                 return self.client_error(client, credentials, "consent_required", "the user has not consented")
             return self.consent_page(request, client, credentials, target)
         return self.issue_code(request, client, credentials, target)
+
+    @staticmethod
+    def needs_fresh_sign_in(request, prompt) -> bool:
+        """OIDC Core §3.1.2.1: ``prompt=login`` and ``max_age`` ask for a recent sign-in."""
+        last_login = getattr(request.user, "last_login", None)
+        age = (timezone.now() - last_login).total_seconds() if last_login else None
+        if "login" in prompt:
+            return age is None or age > FRESH_SIGN_IN_SECONDS
+        max_age = request.GET.get("max_age", "")
+        return max_age.isdigit() and (age is None or age > int(max_age))
+
+    @staticmethod
+    def to_sign_in(request, tenant):
+        # Drop prompt=login from the way back, or the user would be sent to sign in again and again.
+        query = request.GET.copy()
+        if "login" in query.get("prompt", "").split():
+            rest = [p for p in query["prompt"].split() if p != "login"]
+            if rest:
+                query["prompt"] = " ".join(rest)
+            else:
+                del query["prompt"]
+        back = f"{request.path}?{query.urlencode()}"
+        login = reverse("tenant-login", kwargs={"slug": tenant.slug})
+        return redirect(f"{login}?{urlencode({'next': back})}")
 
     def issue_code(self, request, client, credentials, target):
         credentials["resource"] = [target.audience] if target.resource is not None else []

@@ -263,3 +263,24 @@ def test_a_confidential_web_app_must_authenticate_at_the_token_endpoint(member_h
                                                "refresh_token": response.json()["refresh_token"]},
                              HTTP_AUTHORIZATION=basic(web.client_id, secret))
     assert again.status_code == 200
+
+
+@pytest.mark.django_db
+def test_prompt_login_and_max_age_ask_for_a_fresh_sign_in_once(client, world, resource, public_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    client.force_login(world.member, backend="identity.backends.EmailBackend")  # sets last_login: age it
+    type(world.member).objects.filter(pk=world.member.pk).update(last_login=timezone.now() - timedelta(hours=1))
+    verifier, challenge = pkce_pair()
+    for extra in ({"prompt": "login"}, {"max_age": "60"}):
+        url = authorize_url(world.tenant, public_client, resource=resource.uri, challenge=challenge, **extra)
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/t/acme/login?next="), extra
+        assert "prompt%3Dlogin" not in response["Location"]  # no sign-in loop
+    signed = client.post("/t/acme/login", {"username": world.member.email, "password": "correct-horse-battery-staple",
+                                           "next": query_of("http://x/?" + response["Location"].split("?", 1)[1])[
+                                               "next"]})
+    assert signed.status_code == 302
+    assert client.get(signed["Location"]).status_code == 200  # fresh now: the consent page
