@@ -127,3 +127,13 @@ def test_userinfo_refuses_a_token_without_openid(client, world, resource, resour
     token = client_credentials(client, world.tenant, agent, secret, resource=resource.uri).json()["access_token"]
     response = client.get("/t/acme/userinfo", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 403 and 'error="insufficient_scope"' in response["WWW-Authenticate"]
+
+
+@pytest.mark.django_db
+def test_private_key_jwt_needs_inline_keys(world, resource):
+    from oauth.services import OAuthServiceError
+
+    with pytest.raises(OAuthServiceError, match="inline"):
+        make_client(world.tenant, resources=[resource], public=False, grant_types=["client_credentials"],
+                    redirect_uris=(), jwks_uri="https://keys.example/jwks.json",
+                    token_endpoint_auth_method="private_key_jwt")
