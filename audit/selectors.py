@@ -257,6 +257,21 @@ class _Walk:
         return ChainBreak(self.chain, seq, event_id, reason)
 
 
+def verify_segment(chain: str, upto_seq: int) -> ChainBreak | None:
+    """Verifies the rows after the chain's newest checkpoint below ``upto_seq``, through ``upto_seq``: what a
+    new checkpoint at ``upto_seq`` would vouch for. Cost: the rows since the last checkpoint."""
+    after = AuditCheckpoint.objects.filter(chain=chain, seq__lt=upto_seq).order_by("-seq").first()
+    if after is not None and not _checkpoint_valid(after):
+        return ChainBreak(chain, after.seq, None, f"checkpoint at seq {after.seq} has an invalid signature (forged)")
+    start_seq, start_hash = (after.seq + 1, after.event_hash) if after else (1, GENESIS_HASH)
+    walk = _Walk(chain, {}, start_seq, start_hash)
+    rows = AuditEvent.objects.filter(chain=chain, seq__gte=start_seq, seq__lte=upto_seq).order_by("seq", "id")
+    found = walk.run(rows.iterator(chunk_size=2000))
+    if found is None and walk.expected_seq - 1 != upto_seq:
+        found = ChainBreak(chain, walk.expected_seq, None, f"rows up to seq {upto_seq} are missing")
+    return found
+
+
 def verify_chain(chain: str, since: datetime | None = None) -> ChainReport:
     """Verifies from the first kept row (or, with ``since``, from the newest checkpoint signed before it).
 

@@ -29,6 +29,7 @@ from .models import (
     Severity,
     SinkState,
 )
+from .selectors import verify_segment
 
 logger = logging.getLogger(__name__)
 
@@ -179,28 +180,40 @@ def record(tenant, actor, action: str, target=None, request=None, *, severity: s
 
 # --- Checkpoints -----------------------------------------------------------------------------------
 
-def _sign_checkpoint(chain: str, seq: int, event_hash_: str) -> AuditCheckpoint:
+def _sign_checkpoint(chain: str, seq: int, event_hash_: str):
+    """Signs (chain, seq, hash) after verifying the rows since the previous checkpoint: a checkpoint must
+    never vouch for rows altered behind the application's back. Returns (checkpoint, None) or (None, break)."""
+    found = verify_segment(chain, seq)
+    if found is not None:
+        logger.error("audit checkpoint refused: %s", found)
+        return None, found
     created_at = timezone.now()
     kid, signature = keys.sign(checkpoint_payload(chain, seq, event_hash_, created_at))
     return AuditCheckpoint.objects.create(chain=chain, seq=seq, event_hash=event_hash_, created_at=created_at,
-                                          kid=kid, signature=signature)
+                                          kid=kid, signature=signature), None
 
 
 @transaction.atomic
 def checkpoint_chain(*, chain: str) -> AuditCheckpoint | None:
-    """Sign the chain's current head unless a checkpoint already covers it (the hourly job)."""
+    """Sign the chain's current head unless a checkpoint already covers it (the hourly job). If the rows
+    since the last checkpoint do not verify, nothing is signed and audit.verification_failed is recorded."""
     head = AuditChainHead.objects.select_for_update().filter(chain=chain).first()
     if head is None or head.last_seq == 0:
         return None
     latest = AuditCheckpoint.objects.filter(chain=chain).order_by("-seq").first()
     if latest is not None and latest.seq >= head.last_seq:
         return latest
-    # Recording the checkpoint event moves the head; the checkpoint then covers that event too.
     tenant_id = None if chain == PLATFORM_CHAIN else chain
+    found = verify_segment(chain, head.last_seq)
+    if found is not None:
+        _record_in_chain(tenant_id, "audit.verification_failed", ("audit.chain", chain, "audit log"),
+                         seq=found.seq, event_id=found.event_id, reason=found.reason)
+        return None
+    # Recording the checkpoint event moves the head; the checkpoint then covers that event too.
     event = _record_in_chain(tenant_id, "audit.checkpoint_signed", ("audit.chain", chain, "audit log"),
                              covers_seq=head.last_seq + 1)
     existing = AuditCheckpoint.objects.filter(chain=chain, seq=event.seq).first()
-    return existing or _sign_checkpoint(chain, event.seq, event.hash)
+    return existing or _sign_checkpoint(chain, event.seq, event.hash)[0]
 
 
 def _record_in_chain(tenant_id, action: str, target=None, **data) -> AuditEvent:

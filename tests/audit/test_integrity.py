@@ -285,3 +285,29 @@ def test_recording_costs_a_head_lock_an_insert_and_a_head_update(make_tenant, dj
     audit_settings_update(tenant=tenant, actor=ACTOR, ip_truncation="network")  # policy rides on the head row
     with transaction.atomic(), django_assert_num_queries(5):  # + SAVEPOINT/RELEASE of record's own atomic
         audit.record(tenant, ACTOR, "tenant.updated")
+
+
+def test_no_checkpoint_vouches_for_rows_altered_since_the_last_one(checkpointed, settings):
+    """Rows rewritten (hashes recomputed, head moved) after the newest checkpoint: the hourly job and the
+    every-N path both verify the segment first, refuse to sign, and the hourly job raises the alarm."""
+    chain = str(checkpointed.pk)
+    latest = AuditCheckpoint.objects.filter(chain=chain).order_by("-seq").first()
+    while AuditChainHead.objects.get(chain=chain).last_seq < latest.seq + 2:
+        audit.record(checkpointed, ACTOR, "tenant.updated")
+    rows = list(AuditEvent.objects.filter(tenant=checkpointed, seq__gt=latest.seq).order_by("seq"))
+    prev = latest.event_hash
+    for event in rows:
+        event.actor_label = "mallory"
+        event.prev_hash = prev
+        event.hash = event_hash(event)
+        raw("UPDATE audit_auditevent SET actor_label = %s, prev_hash = %s, hash = %s WHERE id = %s",
+            [event.actor_label, event.prev_hash, event.hash, event.pk])
+        prev = event.hash
+    raw("UPDATE audit_auditevent SET data = '{\"n\": 1000}' WHERE id = %s", [rows[0].pk])  # and one plain edit
+    raw("UPDATE audit_auditchainhead SET last_hash = %s WHERE chain = %s", [prev, chain])
+    assert checkpoint_chain(chain=chain) is None
+    alarm = AuditEvent.objects.get(tenant=checkpointed, action="audit.verification_failed")
+    assert alarm.severity == "critical" and alarm.data["seq"] == rows[0].seq
+    for _ in range(settings.AUDIT_CHECKPOINT_EVERY):  # the every-N path refuses too
+        audit.record(checkpointed, ACTOR, "tenant.updated")
+    assert AuditCheckpoint.objects.filter(chain=chain).order_by("-seq").first().pk == latest.pk
