@@ -7,6 +7,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from mcp_registry import importer, prm, selectors, services
+from mcp_registry.models import MCPResource
 from mcp_registry.views import guard_snippet
 from tenants.api.base import TenantEndpoint
 
@@ -27,6 +28,7 @@ class ResourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEn
 
     api_area = "resources"
     serializer_class = ResourceSerializer
+    queryset = MCPResource.objects.none()  # the real one is get_queryset(); this one types the id for OpenAPI
 
     def get_queryset(self):
         params = self.request.query_params
