@@ -109,7 +109,8 @@ def token_api(client):
 
 # --- real peers over HTTP -------------------------------------------------------------------------
 
-from tests.registry.conftest import free_port, serve_asgi  # noqa: E402,F401  (uvicorn on a free loopback port)
+# uvicorn on a free loopback port, with per-request database connections for servers in test threads
+from tests.registry.conftest import free_port, no_persistent_db_connections, serve_asgi  # noqa: E402,F401
 
 
 @dataclass
@@ -154,7 +155,8 @@ class Peering:
 
 
 @pytest.fixture
-def peering(live_public_url, make_world):
+def peering(live_public_url, make_world, request):
+    request.getfixturevalue("no_persistent_db_connections")
     from mcp_registry import services as registry
     from tests.oauth.factories import ACTOR
 

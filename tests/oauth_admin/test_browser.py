@@ -18,8 +18,8 @@ from .peers import REDIRECT_URI, query_of
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_admin_registers_a_client_in_the_console_and_a_person_consents_in_chromium(live_public_url, page, browser,
-                                                                                    two_tenants):
+def test_admin_registers_a_client_in_the_console_and_a_person_consents_in_chromium(
+        live_public_url, page, browser, two_tenants, no_persistent_db_connections):
     from mcp_registry import services as registry
     from tests.oauth.factories import ACTOR
 

@@ -17,8 +17,8 @@ from .peers import UserAgent
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_admin_creates_a_management_client_in_the_console_and_its_token_calls_the_rest_api(live_public_url,
-                                                                                            two_tenants):
+def test_admin_creates_a_management_client_in_the_console_and_its_token_calls_the_rest_api(
+        live_public_url, two_tenants, no_persistent_db_connections):
     from tests.oauth.factories import make_agent
 
     a, b = two_tenants

@@ -7,6 +7,7 @@ user agent that consents -> token -> tool call verified against the tenant JWKS 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import anyio
 import pytest
@@ -17,6 +18,12 @@ from .conftest import Peering
 from .peers import REDIRECT_URI, UserAgent, notes_server, query_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run_async(function, *args):
+    """anyio.run in a thread of its own: Playwright's sync API may hold an event loop in this one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(anyio.run, function, *args).result(timeout=60)
 
 
 async def _sdk_session(peering: Peering, user: UserAgent):
@@ -64,7 +71,7 @@ def test_python_sdk_client_discovers_authorizes_calls_refreshes_and_calls_again(
                         .streamable_http_app(), port=peering.port)
     user = UserAgent(peering.base_url, peering.tenant.slug).sign_in(peering.world.member.email)
 
-    (first, second), redirected = anyio.run(_sdk_session, peering, user)
+    (first, second), redirected = run_async(_sdk_session, peering, user)
 
     expected = f"{peering.world.member.pk} via {peering.client.client_id} with notes:read offline_access"
     assert first[:2] == (False, expected) and second[:2] == (False, expected)
