@@ -4,16 +4,21 @@
   (tenants.crypto.secret_digest), compared in constant time. DOT's PBKDF2 is never used: at 1,000,000
   iterations it costs ~200 ms per token request and buys nothing for random secrets.
 - private_key_jwt (RFC 7523 §2.2, OIDC Core §9): a JWT signed with a key from the client's registered
-  JWK Set; iss = sub = client_id, aud = the issuer or the token endpoint, short-lived, and its ``jti``
+  JWK Set (inline ``jwks``, or ``jwks_uri`` fetched through the SSRF-guarded fetcher of client ID
+  metadata documents and cached per its HTTP caching headers; an unknown ``kid`` refetches at most once a
+  minute); iss = sub = client_id, aud = the issuer or the token endpoint, short-lived, and its ``jti``
   accepted once.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 import jwt
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from tenants import crypto
 
@@ -22,6 +27,42 @@ from .models import ClientAssertion
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGS = ["RS256", "ES256", "PS256", "EdDSA"]
 MAX_ASSERTION_LIFETIME = 600
+JWKS_MIN_TTL, JWKS_MAX_TTL, JWKS_REFETCH_INTERVAL = 60, 3600, 60
+
+
+def _jwks_cache_key(client) -> str:
+    digest = hashlib.sha256(f"{client.client_id}\n{client.jwks_uri}".encode()).hexdigest()[:32]
+    return f"oauth:client-jwks:{digest}"
+
+
+def _fetch_jwks(client) -> list:
+    from .registration.cimd import CIMDError, fetch
+
+    try:
+        fetched = fetch(client.jwks_uri)
+    except (CIMDError, ValueError):
+        return []
+    document = fetched.document or {}
+    keys = [k for k in document.get("keys", []) if isinstance(k, dict)] if isinstance(
+        document.get("keys"), list) else []
+    ttl = int((fetched.expires_at - timezone.now()).total_seconds())
+    cache.set(_jwks_cache_key(client), keys, min(max(ttl, JWKS_MIN_TTL), JWKS_MAX_TTL))
+    return keys
+
+
+def client_keys(client, kid: str | None = None) -> list[dict]:
+    """The client's public keys; for jwks_uri, from cache, refetched when the kid is unknown."""
+    if client.jwks and isinstance(client.jwks.get("keys"), list):
+        return [k for k in client.jwks["keys"] if isinstance(k, dict)]
+    if not client.jwks_uri:
+        return []
+    keys = cache.get(_jwks_cache_key(client))
+    if keys is None:
+        return _fetch_jwks(client)
+    if kid and all(k.get("kid") != kid for k in keys) and cache.add(
+            _jwks_cache_key(client) + ":refetch", 1, JWKS_REFETCH_INTERVAL):
+        return _fetch_jwks(client)  # a rotated key: refetch, but at most once a minute per client
+    return keys
 
 
 def secret_matches(client, provided: str) -> bool:
@@ -40,12 +81,10 @@ def assertion_client_id(assertion: str) -> str | None:
 
 
 def verify_assertion(client, assertion: str, *, audiences: list[str]) -> bool:
-    if not client.jwks or not isinstance(client.jwks.get("keys"), list):
-        return False
     try:
         header = jwt.get_unverified_header(assertion)
-        candidates = [k for k in client.jwks["keys"] if isinstance(k, dict)
-                      and (not header.get("kid") or k.get("kid") == header.get("kid"))]
+        kid = header.get("kid") if isinstance(header.get("kid"), str) else None
+        candidates = [k for k in client_keys(client, kid) if not kid or k.get("kid") == kid]
         claims = None
         for candidate in candidates:
             try:

@@ -94,11 +94,8 @@ def _check_client_shape(*, client_type, grant_types, redirect_uris, auth_method,
     if (auth_method == AuthMethod.NONE) != (client_type == Application.CLIENT_PUBLIC):
         raise OAuthServiceError("public clients authenticate with 'none' (PKCE), confidential ones with a "
                                 "secret or private_key_jwt", field="token_endpoint_auth_method")
-    if auth_method == AuthMethod.PRIVATE_KEY_JWT and not jwks:
-        # Keys by reference (jwks_uri) would mean fetching client-controlled URLs on the token path; the
-        # platform takes the public keys inline, where an admin can see what is trusted.
-        raise OAuthServiceError("private_key_jwt needs the client's public keys inline (jwks); a jwks_uri "
-                                "alone is not accepted", field="jwks")
+    if auth_method == AuthMethod.PRIVATE_KEY_JWT and not (jwks or jwks_uri):
+        raise OAuthServiceError("private_key_jwt needs the client's public keys (jwks or jwks_uri)", field="jwks")
     if jwks is not None and not (isinstance(jwks, dict) and isinstance(jwks.get("keys"), list)):
         raise OAuthServiceError("jwks must be a JWK Set: {\"keys\": [...]}", field="jwks")
     admin = [s for s in scopes if s.startswith("admin:")]

@@ -129,11 +129,62 @@ def test_userinfo_refuses_a_token_without_openid(client, world, resource, resour
     assert response.status_code == 403 and 'error="insufficient_scope"' in response["WWW-Authenticate"]
 
 
-@pytest.mark.django_db
-def test_private_key_jwt_needs_inline_keys(world, resource):
-    from oauth.services import OAuthServiceError
+@pytest.fixture
+def key_host(settings):
+    """A loopback host for the client's JWK Set (loopback fetching is allowed in tests only)."""
+    from tests.registration.documents import DocumentHost
 
-    with pytest.raises(OAuthServiceError, match="inline"):
-        make_client(world.tenant, resources=[resource], public=False, grant_types=["client_credentials"],
-                    redirect_uris=(), jwks_uri="https://keys.example/jwks.json",
-                    token_endpoint_auth_method="private_key_jwt")
+    settings.REGISTRATION_CIMD_ALLOW_LOOPBACK = True
+    host = DocumentHost()
+    yield host
+    host.close()
+
+
+def _named_keypair(kid):
+    private, jwks = _keypair()
+    jwks["keys"][0]["kid"] = kid
+    return private, jwks
+
+
+def _assertion_kid(private, client_id, audience, kid):
+    now = int(time.time())
+    return jwt.encode({"iss": client_id, "sub": client_id, "aud": audience, "iat": now, "exp": now + 60,
+                       "jti": uuid.uuid4().hex}, private, algorithm="ES256", headers={"kid": kid})
+
+
+@pytest.mark.django_db
+def test_private_key_jwt_with_jwks_uri_follows_key_rotation(client, world, resource, key_host):
+    first, first_jwks = _named_keypair("k1")
+    url = key_host.put("/jwks.json", first_jwks, headers={"Content-Type": "application/json",
+                                                          "Cache-Control": "max-age=600"})
+    agent, _ = make_client(world.tenant, resources=[resource], public=False, grant_types=["client_credentials"],
+                           redirect_uris=(), jwks_uri=url, token_endpoint_auth_method="private_key_jwt")
+    token_url = f"{world.tenant.issuer}/token"
+
+    def token(private, kid):
+        return client.post("/t/acme/token", {
+            "grant_type": "client_credentials", "resource": resource.uri,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": _assertion_kid(private, agent.client_id, token_url, kid)})
+
+    assert token(first, "k1").status_code == 200
+    assert token(first, "k1").status_code == 200 and key_host.hits("/jwks.json") == 1  # cached
+    second, second_jwks = _named_keypair("k2")
+    key_host.put("/jwks.json", second_jwks, headers={"Content-Type": "application/json"})
+    assert token(second, "k2").status_code == 200  # unknown kid: refetched once
+    third, _ = _named_keypair("k3")
+    assert token(third, "k3").status_code == 401  # not published, and no refetch storm
+    assert key_host.hits("/jwks.json") == 2
+
+
+@pytest.mark.django_db
+def test_private_key_jwt_with_an_unreachable_jwks_uri_is_invalid_client(client, world, resource):
+    private, _ = _keypair()
+    agent, _ = make_client(world.tenant, resources=[resource], public=False, grant_types=["client_credentials"],
+                           redirect_uris=(), jwks_uri="https://127.0.0.1:1/jwks.json",
+                           token_endpoint_auth_method="private_key_jwt")
+    response = client.post("/t/acme/token", {
+        "grant_type": "client_credentials", "resource": resource.uri,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": _assertion(private, agent.client_id, f"{world.tenant.issuer}/token")})
+    assert response.status_code == 401 and response.json()["error"] == "invalid_client"
