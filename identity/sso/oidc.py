@@ -58,10 +58,6 @@ class MappedClaims:
     sid: str = ""
     raw: dict = field(default_factory=dict)
 
-    @property
-    def domain(self) -> str:
-        return self.email.rsplit("@", 1)[-1].lower() if "@" in self.email else ""
-
     def preview(self) -> dict:
         return {"subject": self.subject, "email": self.email, "email_verified": self.email_verified,
                 "name": self.name, "groups": self.groups}
@@ -302,14 +298,14 @@ def exchange_code(idp, metadata: dict, *, code: str, verifier: str, redirect_uri
 
 # --- Token validation ---------------------------------------------------------------------------------
 
-def _header(token: str) -> dict:
+def _header(token: str, kind: str) -> dict:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
-        raise SSOError("id_token.malformed", "sent a token that is not a JWT") from exc
+        raise SSOError(f"{kind}.malformed", "sent a token that is not a JWT") from exc
     alg = header.get("alg")
     if alg not in ALLOWED_ALGS:
-        raise SSOError("id_token.alg_not_allowed", f"signed a token with '{alg}', which is not accepted "
+        raise SSOError(f"{kind}.alg_not_allowed", f"signed a token with '{alg}', which is not accepted "
                        f"(allowed: {', '.join(sorted(ALLOWED_ALGS))})")
     return header
 
@@ -337,7 +333,7 @@ _JWT_REASONS = [
 
 
 def _decode(idp, metadata: dict, token: str, *, required: list[str], kind: str) -> dict:
-    header = _header(token)
+    header = _header(token, kind)
     key = signing_key(metadata["jwks_uri"], header.get("kid"), header["alg"])
     try:
         claims = jwt.decode(token, key=key, algorithms=[header["alg"]], audience=idp.client_id,
@@ -384,7 +380,7 @@ def fetch_userinfo(metadata: dict, access_token: str, subject: str) -> dict:
 
 def validate_logout_token(idp, metadata: dict, token: str) -> dict:
     """OpenID Connect Back-Channel Logout 1.0, §2.6."""
-    header = _header(token)
+    header = _header(token, "logout_token")
     if header.get("typ") not in (None, "JWT", "logout+jwt"):
         raise SSOError("logout_token.invalid", f"sent a logout token of type {header.get('typ')!r}")
     claims = _decode(idp, metadata, token, required=["iss", "aud", "iat", "jti"], kind="logout_token")

@@ -59,7 +59,7 @@ PRESETS: dict[str, ProviderPreset] = {
         notes="Add a `groups` claim (filter: matches regex .*) to the app's ID token."),
     Preset.AUTH0: ProviderPreset(
         Preset.AUTH0, "Auth0 domain", "acme.eu.auth0.com", "https://{address}/.well-known/openid-configuration",
-        claims=_claims(groups="https://mcp-platform/groups"),
+        issuer="https://{address}/", claims=_claims(groups="https://mcp-platform/groups"),
         notes="Auth0's issuer ends with a slash. Groups come from an Action that sets a namespaced claim."),
     Preset.ONELOGIN: ProviderPreset(
         Preset.ONELOGIN, "OneLogin subdomain", "acme",
@@ -106,7 +106,7 @@ def preset_settings(key: str, address: str) -> dict:
         discovery = preset.discovery.format(address=address)
     else:
         discovery = preset.discovery.format(address=address.removeprefix("https://"))
-    issuer = preset.issuer
+    issuer = preset.issuer.replace("{address}", address.removeprefix("https://"))
     if key == Preset.ENTRA and address and address not in ("common", "organizations", "consumers"):
         issuer = preset.issuer.replace("{tenantid}", address)  # single-tenant app: one fixed issuer
     claims = preset.claims

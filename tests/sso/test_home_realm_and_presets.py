@@ -119,6 +119,7 @@ def test_presets_fill_discovery_issuer_and_claims():
     assert preset_settings(Preset.ENTRA, "organizations")["issuer"].endswith("/{tenantid}/v2.0")
     google = preset_settings(Preset.GOOGLE, "acme.com")
     assert google["domains"] == ["acme.com"] and google["claim_groups"] == ""
+    assert preset_settings(Preset.AUTH0, "acme.eu.auth0.com")["issuer"] == "https://acme.eu.auth0.com/"
     assert preset_settings(Preset.APPLE, "")["response_mode"] == "form_post"
     keycloak = preset_settings(Preset.KEYCLOAK, "https://sso.example.com/realms/acme/")
     assert keycloak["discovery_url"] == "https://sso.example.com/realms/acme/.well-known/openid-configuration"
