@@ -156,27 +156,35 @@ def rotation_step(*, tenant, now=None, actor=ROTATION_ACTOR) -> StepResult:
 
 
 def due_tenant_ids(now=None) -> list:
-    """Tenants whose keys need a lifecycle step now, from two queries for all tenants together."""
+    """Tenants whose keys need a lifecycle step now, from three queries for all tenants together."""
     now = now or timezone.now()
     policies = {p.tenant_id: p for p in KeyRotationPolicy.objects.unscoped()}
     default = KeyRotationPolicy()
     state: dict = {}
     # Suspended tenants too: their keys keep ageing, and a suspension is often lifted.
     rows = SigningKey.objects.unscoped().exclude(state=KeyState.REMOVED).values_list(
-        "tenant_id", "state", "activated_at", "created_at")
-    for tenant_id, key_state, activated_at, created_at in rows:
-        entry = state.setdefault(tenant_id, {"active": None, "next": [], "retired": False})
+        "tenant_id", "kid", "state", "activated_at", "created_at", "retired_at")
+    retired = {}
+    for tenant_id, kid, key_state, activated_at, created_at, retired_at in rows:
+        entry = state.setdefault(tenant_id, {"active": None, "next": [], "removable": False})
         if key_state == KeyState.ACTIVE:
             entry["active"] = activated_at
         elif key_state == KeyState.NEXT:
             entry["next"].append(created_at)
         else:
-            entry["retired"] = True
+            retired[kid] = (tenant_id, retired_at)
+    # When each retired key's last token expires: one grouped query over the kid index for all tenants.
+    last_expiry = dict(AccessToken.objects.unscoped().filter(kid__in=list(retired)).values_list("kid")
+                       .annotate(last=Max("expires")).values_list("kid", "last"))
+    for kid, (tenant_id, retired_at) in retired.items():
+        grace = timedelta(seconds=policies.get(tenant_id, default).removal_grace)
+        if max(filter(None, [retired_at, last_expiry.get(kid)])) + grace <= now:
+            state[tenant_id]["removable"] = True
     due = []
     for tenant_id, entry in state.items():
         policy = policies.get(tenant_id, default)
-        if entry["retired"] or entry["active"] is None:
-            due.append(tenant_id)  # removal depends on token expiry: rotation_step decides
+        if entry["removable"] or entry["active"] is None:
+            due.append(tenant_id)
             continue
         if not policy.enabled:
             continue

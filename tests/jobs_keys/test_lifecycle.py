@@ -59,7 +59,8 @@ def test_next_key_is_published_lead_time_before_it_signs_then_promoted(setup, fa
     assert step.rotated == [successor]
     assert states(tenant)[first.kid] == KeyState.RETIRED and states(tenant)[successor] == KeyState.ACTIVE
     assert [s for s in states(tenant).values()].count(KeyState.NEXT) == 1  # the one after is published already
-    assert rotation.due_tenant_ids(now=timezone.now()) == [tenant.pk]  # a retired key is waiting for removal
+    assert rotation.due_tenant_ids(now=timezone.now()) == []  # the retired key waits for its grace period
+    assert rotation.due_tenant_ids(now=timezone.now() + timedelta(seconds=6)) == [tenant.pk]  # then it goes
 
 
 @pytest.mark.django_db

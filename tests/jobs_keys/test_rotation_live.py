@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import jwt
 import pytest
 from django.core.management import call_command
+from django.db import connections
 from django.utils import timezone
 
 from mcp_guard import IntrospectionVerifier, TokenError, TokenVerifier
@@ -22,6 +24,18 @@ from tests.oauth.factories import ACTOR
 
 TOKEN_LIFETIME = 4   # seconds (accelerated; set on the resource directly, below the console's minimum)
 LOAD_SECONDS = 16
+
+
+def run_async(coro_fn):
+    """asyncio.run in a thread of its own: the session's Playwright keeps an event loop in the test thread."""
+    def run():
+        try:
+            return asyncio.run(coro_fn())
+        finally:
+            connections.close_all()  # the thread's own database connection, if it opened one
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
 
 
 def kid_of(token: str) -> str:
@@ -77,7 +91,7 @@ def test_keys_rotate_under_load_with_zero_failed_validations(setup, accelerated,
                 await asyncio.sleep(0.05)
         await verifier.aclose()
 
-    asyncio.run(load())
+    run_async(load)
     signing_kids = list(dict.fromkeys(kid for kid, _ in issued))
     assert failures == []
     assert len(issued) > 50 and len(signing_kids) >= 4, f"expected several rotations, saw {signing_kids}"
@@ -122,4 +136,4 @@ def test_emergency_rotation_refuses_the_compromised_keys_tokens_at_once(setup, l
             for verifier in (guard, introspecting, refreshed):
                 await verifier.aclose()
 
-    asyncio.run(scenario())
+    run_async(scenario)

@@ -42,9 +42,10 @@ def test_worker_killed_mid_revocation_of_100k_tokens_resumes_and_revokes_exactly
     insert_tokens(tenant=setup.tenant, client=bystander, count=1000, prefix="bystander")
     worker = worker_factory(beat=True)
 
-    run = revocation.revocation_request(tenant=setup.tenant, actor=ACTOR, client=setup.agent)
-    wait_for(lambda: JobRun.objects.get(pk=run.pk).done >= 3 * revocation.BATCH_SIZE, timeout=60,
-             what="the revocation to get going")
+    # Small batches, so the kill surely lands mid-way on a fast machine too (100k tokens take ~3 s in 5k batches).
+    run = revocation.revocation_request(tenant=setup.tenant, actor=ACTOR, client=setup.agent, batch_size=500)
+    wait_for(lambda: JobRun.objects.get(pk=run.pk).done >= 10_000, timeout=60, what="the revocation to get going",
+             interval=0.02)
     worker.kill()
     run.refresh_from_db()
     left = AccessToken.objects.filter(application=setup.agent).count()
