@@ -169,6 +169,7 @@ class GuardMiddleware:
 
         scope = dict(scope)
         scope[TOKEN_SCOPE_KEY] = verified
+        scope.update(_sdk_identity(verified, config.resource))
         if self.strip_authorization:
             scope["headers"] = [(k, v) for k, v in scope.get("headers", []) if k != b"authorization"]
         await self.app(scope, receive, send)
@@ -198,6 +199,34 @@ class GuardMiddleware:
             return await receive()
 
         return body, replay
+
+
+_SDK_TYPES: tuple | None = None
+
+
+def _sdk_identity(verified: VerifiedToken, resource: str) -> dict:
+    """``user``/``auth`` scope entries in the MCP Python SDK's own types when the SDK is installed, so its
+    session manager binds each MCP session to the principal that opened it (another caller presenting a
+    stolen ``Mcp-Session-Id`` gets 404). Without the SDK: nothing (mcp_guard does not depend on it)."""
+    global _SDK_TYPES
+    if _SDK_TYPES is None:
+        try:
+            from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+            from mcp.server.auth.provider import AccessToken
+            from starlette.authentication import AuthCredentials
+
+            _SDK_TYPES = (AuthenticatedUser, AccessToken, AuthCredentials)
+        except ImportError:
+            _SDK_TYPES = ()
+    if not _SDK_TYPES:
+        return {}
+    user_type, token_type, credentials_type = _SDK_TYPES
+    scopes = sorted(verified.scopes)
+    # The SDK's AccessToken wants the raw token; the application must not get it, so it gets "".
+    token = token_type(token="", client_id=verified.client_id or "", scopes=scopes, expires_at=verified.expires_at,
+                       resource=resource, subject=verified.subject,
+                       claims={"iss": verified.issuer})
+    return {"user": user_type(token), "auth": credentials_type(scopes)}
 
 
 def protect(app, config_or_url, *, verifier=None, **options) -> GuardMiddleware:

@@ -179,3 +179,27 @@ def test_platform_serves_gateway_resources_through_its_asgi_app(make_world, make
     their_token = exchange(their_http, bravo.tenant, their_client, their_auth, resource=theirs.uri).json()
     refused = httpx.post(resource.uri, headers={"Authorization": f"Bearer {their_token['access_token']}"}, json={})
     assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
+
+
+def test_an_mcp_session_belongs_to_the_caller_who_opened_it(document_server, serve_asgi):
+    """protect() hands the SDK the verified principal, so the SDK binds each session to it: another
+    user's valid token with a stolen Mcp-Session-Id finds no session."""
+    from mcp_guard import protect
+
+    issuer = LocalIssuer(document_server)
+    port = free_port()
+    resource = f"http://127.0.0.1:{port}/mcp"
+    config = ResourceConfig.build(resource=resource, issuer=issuer.issuer, scopes=["files:read"])
+    serve_asgi(protect(files_server().streamable_http_app(), config), port=port)
+    accept = {"Accept": "application/json, text/event-stream"}
+    alice, mallory = issuer.mint(resource, sub="alice"), issuer.mint(resource, sub="mallory")
+    opened = httpx.post(resource, headers={"Authorization": f"Bearer {alice}", **accept}, json={
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+    assert opened.status_code == 200, opened.text
+    session = {"Mcp-Session-Id": opened.headers["mcp-session-id"], "Mcp-Protocol-Version": "2025-06-18", **accept}
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+    stolen = httpx.post(resource, headers={"Authorization": f"Bearer {mallory}", **session}, json=listing)
+    assert stolen.status_code == 404
+    own = httpx.post(resource, headers={"Authorization": f"Bearer {alice}", **session}, json=listing)
+    assert own.status_code == 200 and "read_file" in own.text
