@@ -52,7 +52,10 @@ class TenantOAuth2Validator(OAuth2Validator):
         if "://" in client_id:  # a Client ID Metadata Document URL, fetched per tenant (oauth/registration/cimd.py)
             from .registration.cimd import cimd_client
 
-            client = cimd_client(tenant, client_id, request)
+            try:
+                client = cimd_client(tenant, client_id, request)
+            except ValueError:  # a URL urllib cannot even parse (e.g. "http://[::1"): no such client
+                client = None
         else:
             client = cached_client(tenant, client_id)
         if client is None or not client.is_usable(request):
