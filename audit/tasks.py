@@ -6,6 +6,7 @@ the job log; jobs itself records its events through audit, so the dependency sta
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from celery import shared_task
@@ -54,9 +55,21 @@ def checkpoint_chains():
         services.checkpoint_chain(chain=chain)
 
 
+def purge_old_exports(*, now: float | None = None) -> int:
+    """Export files are copies of the log: they do not outlive AUDIT_EXPORT_KEEP_DAYS."""
+    cutoff = (now or time.time()) - settings.AUDIT_EXPORT_KEEP_DAYS * 86400
+    removed = 0
+    for path in Path(settings.AUDIT_EXPORT_DIR).glob("*"):
+        if path.is_file() and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 @shared_task(name="audit.purge_expired_events", acks_late=True, ignore_result=True)
 def purge_expired_events():
-    """Daily: retention per tenant, each tenant in its own transaction (and job-log entry)."""
+    """Daily: retention per tenant, each tenant in its own transaction (and job-log entry); old exports."""
+    purge_old_exports()
     for tenant_id in AuditTenantSettings.objects.filter(retention_days__isnull=False).values_list("tenant_id",
                                                                                                   flat=True):
         tenant = _tenant(tenant_id)

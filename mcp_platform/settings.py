@@ -229,6 +229,7 @@ AUDIT_SINK_MAX_ATTEMPTS = env.int("AUDIT_SINK_MAX_ATTEMPTS", default=12)  # then
 AUDIT_SINK_BACKOFF_SECONDS = env.float("AUDIT_SINK_BACKOFF_SECONDS", default=2.0)  # doubles per failure, max 15 min
 AUDIT_SINK_ALLOW_HTTP_LOOPBACK = env.bool("AUDIT_SINK_ALLOW_HTTP_LOOPBACK", default=DEBUG)
 AUDIT_EXPORT_DIR = VAR_DIR / "exports"
+AUDIT_EXPORT_KEEP_DAYS = env.int("AUDIT_EXPORT_KEEP_DAYS", default=7)  # export files are removed after this
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -76,3 +76,18 @@ def test_console_starts_an_export_job_after_commit(varied_log, signed_in, django
         response = signed_in(a.admin).post(f"/console/{a.slug}/audit/export.csv", {"severity": "notice"})
     assert response.status_code == 302 and queued == [(str(a.tenant.pk), {"severity": "notice"}, "csv",
                                                         a.admin.email)]
+
+
+def test_export_files_are_removed_after_the_keep_period(settings, tmp_path):
+    import os
+    import time
+
+    from audit.tasks import purge_old_exports
+
+    settings.AUDIT_EXPORT_DIR, settings.AUDIT_EXPORT_KEEP_DAYS = tmp_path, 7
+    old, fresh = tmp_path / "old.jsonl", tmp_path / "fresh.csv"
+    old.write_text("{}\n")
+    fresh.write_text("a\n")
+    eight_days_ago = time.time() - 8 * 86400
+    os.utime(old, (eight_days_ago, eight_days_ago))
+    assert purge_old_exports() == 1 and not old.exists() and fresh.exists()
