@@ -69,6 +69,7 @@ class GuardMiddleware:
         self.config = config
         self.config_url = config_url
         self._verifier = verifier
+        self._own_verifier = False
         self.public_paths = frozenset(public_paths)
         self.max_body_bytes = max_body_bytes
         self.strip_authorization = strip_authorization
@@ -90,8 +91,13 @@ class GuardMiddleware:
         return self.config
 
     def verifier(self, config: ResourceConfig):
-        if self._verifier is None:
+        # A verifier we made follows the mirrored metadata (e.g. the tenant's issuer moved to its verified
+        # custom domain); one the caller passed in is the caller's to configure.
+        stale = self._own_verifier and (self._verifier.issuer, self._verifier.resource) != (config.issuer,
+                                                                                           config.resource)
+        if self._verifier is None or stale:
             self._verifier = TokenVerifier(issuer=config.issuer, resource=config.resource)
+            self._own_verifier = True
         return self._verifier
 
     async def __call__(self, scope, receive, send):

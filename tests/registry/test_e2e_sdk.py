@@ -113,3 +113,35 @@ def files_server_with(auth_kwargs):
         return f"contents of {path}"
 
     return mcp
+
+
+def test_guard_follows_registry_changes_through_the_mirrored_metadata(registered, signed_in, serve_asgi):
+    """A scope an admin adds to a tool in the registry is enforced by the guard once its copy of the
+    metadata is older than the platform's max-age (conditional GET: an unchanged document is a 304)."""
+    import httpx
+
+    from mcp_guard import protect
+    from mcp_registry import services
+    from tests.oauth.factories import authorize, exchange
+
+    from .conftest import TEST_ACTOR
+
+    world, resource, client, port = registered
+    guard = protect(files_server().streamable_http_app(), prm.mirror_url(resource))
+    server = serve_asgi(guard, port=port)
+    http = signed_in(world.member)
+    token = exchange(http, world.tenant, client, authorize(http, world.tenant, client, resource=resource.uri,
+                                                           scope="files:read"), resource=resource.uri).json()
+    headers = {"Authorization": f"Bearer {token['access_token']}", "Accept": "application/json, text/event-stream"}
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "read_file", "arguments": {}}}
+
+    first = httpx.post(f"{server.url}/mcp", headers=headers, json=call)
+    assert first.status_code != 403  # read_file needs files:read, which the token has
+    etag = guard.config.etag
+    guard.config.max_age = 0  # as if the platform's 60 s had passed
+    assert httpx.post(f"{server.url}/mcp", headers=headers, json=call).status_code != 403
+    assert guard.config.etag == etag  # unchanged: kept after a 304
+    services.tool_save(resource=resource, actor=TEST_ACTOR, name="read_file", scopes=["files:read", "files:admin"])
+    guard.config.max_age = 0
+    refused = httpx.post(f"{server.url}/mcp", headers=headers, json=call)
+    assert refused.status_code == 403 and 'scope="files:admin files:read"' in refused.headers["www-authenticate"]
