@@ -120,10 +120,14 @@ def deliver(sink_id, *, max_batches: int = 50, now=None) -> Outcome:
 def due_sinks(now=None) -> list:
     """Ids of sinks with undelivered events whose next attempt is due (what the beat job enqueues)."""
     now = now or timezone.now()
-    heads = dict(AuditChainHead.objects.values_list("chain", "last_seq"))
+    sinks = list(AuditSink.objects.filter(state__in=[SinkState.ACTIVE, SinkState.RETRYING]).only(
+        "id", "tenant_id", "cursor_seq", "next_attempt_at"))
+    if not sinks:
+        return []
+    heads = dict(AuditChainHead.objects.filter(chain__in={str(s.tenant_id) for s in sinks})
+                 .values_list("chain", "last_seq"))
     due = []
-    for sink in AuditSink.objects.filter(state__in=[SinkState.ACTIVE, SinkState.RETRYING]).only(
-            "id", "tenant_id", "cursor_seq", "next_attempt_at"):
+    for sink in sinks:
         if sink.next_attempt_at and sink.next_attempt_at > now:
             continue
         if heads.get(str(sink.tenant_id), 0) > sink.cursor_seq:

@@ -100,6 +100,7 @@ class AuditView(AuditFilterMixin, TenantConsoleMixin, TemplateView):
         context.update(events=page, form=FilterForm(self.request.GET or None), filter_error=error, query=query,
                        query_string=urlencode(query), next_query=urlencode(next_query) if next_query else "",
                        actions=sorted(REGISTRY),
+                       stopped_sinks=selectors.sinks_of(self.tenant).filter(state=SinkState.DEAD_LETTER),
                        exports=JobRun.objects.filter(tenant=self.tenant, name="audit.export")[:5])
         return context
 

@@ -96,6 +96,8 @@ def test_a_sink_that_keeps_failing_is_dead_lettered_visibly_and_resumes_without_
     assert streaming.deliver(sink.pk, now=timezone.now() + timedelta(days=1)) == Outcome.STOPPED
     page = signed_in(a.admin).get(f"/console/{a.slug}/audit/settings/").content.decode()
     assert "Stopped after repeated failures" in page and "HTTP 500" in page
+    explorer = signed_in(a.auditor).get(f"/console/{a.slug}/audit/").content.decode()
+    assert 'id="dead-letter"' in explorer and "siem" in explorer
     signed_in(a.admin).post(f"/console/{a.slug}/audit/sinks/{sink.pk}/resume")
     sink.refresh_from_db()
     assert sink.state == SinkState.ACTIVE
