@@ -92,6 +92,9 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (platform and plain DOT)")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker (>1: gthread)")
     parser.add_argument("--keep-db", action="store_true", help="reuse bench_platform as it is")
+    parser.add_argument("--baseline", default="", metavar="DIR",
+                        help="also measure the platform from another checkout (e.g. a git worktree of an "
+                             "earlier commit) as a contender, to measure a change")
     parser.add_argument("--levels", default="1000,10000", help="tenant counts for the 'tenants' scenario")
     args = parser.parse_args(argv)
     names = list(SCENARIOS) if args.scenarios == ["all"] else args.scenarios
@@ -104,7 +107,7 @@ def main(argv=None) -> int:
     log(f"bench {started}: {description}")
     fixture, sql, sql_dot = prepare(args.keep_db)
     with scenarios.Session(duration=args.duration, runs=args.runs, conns=args.conns, workers=args.workers,
-                           threads=args.threads) as session:
+                           threads=args.threads, baseline=args.baseline) as session:
         session.fixture, session.sql, session.sql_dot = fixture, sql, sql_dot
         for name in names:
             log(f"== {name}")

@@ -164,19 +164,22 @@ class Server:
         self.stop()
 
 
-def platform_server(port: int = 8100, workers: int = 4, threads: int = 1) -> Server:
+def platform_server(port: int = 8100, workers: int = 4, threads: int = 1, root: Path = ROOT) -> Server:
     """gunicorn as in production (the `serve` command), tuned for 2 cores: sync workers (no keep-alive;
     the token endpoint is CPU-bound, a thread pool only adds GIL contention) unless threads > 1."""
-    argv = [PYTHON, "-m", "gunicorn", "mcp_platform.wsgi:application", "--bind", f"127.0.0.1:{port}",
+    argv = [PYTHON, "-m", "gunicorn", "bench.wsgi:application", "--preload", "--bind", f"127.0.0.1:{port}",
             "--workers", str(workers), "--graceful-timeout", "5", "--backlog", "2048"]
     if threads > 1:
         argv += ["--worker-class", "gthread", "--threads", str(threads)]
-    return Server("platform", argv, port, ROOT, platform_env(port))
+    env = platform_env(port)
+    if root != ROOT:  # another checkout of the platform (--baseline), on the same database
+        env["PUBLIC_URL"] = platform_env(8100)["PUBLIC_URL"]
+    return Server("platform" if root == ROOT else "platform-baseline", argv, port, root, env)
 
 
 def dot_server(port: int = 8101, workers: int = 4) -> Server:
-    return Server("plain-dot", [PYTHON, "-m", "gunicorn", "benchproj.wsgi:application", "-b", f"127.0.0.1:{port}",
-                                "-w", str(workers), "--backlog", "2048"],
+    return Server("plain-dot", [PYTHON, "-m", "gunicorn", "benchproj.wsgi:application", "--preload",
+                                "-b", f"127.0.0.1:{port}", "-w", str(workers), "--backlog", "2048"],
                   port, BENCH / "peers" / "plain-dot", dot_env())
 
 
@@ -252,7 +255,7 @@ def wrk(server: Server, load: Load, *, duration: int, conns: int = 16, threads: 
     argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--latency", "--timeout", "5s",
             "-s", str(BENCH / "wrk" / "request.lua"), server.url + load.path]
     pids = _tree(server.proc.pid)
-    cpu0, t0 = _cpu_seconds(pids), time.time()
+    cpu0 = _cpu_seconds(pids)
     out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=duration + 60).stdout
     cpu1 = _cpu_seconds(_tree(server.proc.pid) | pids)
     match = re.search(r"(\d+) requests in", out)
@@ -274,6 +277,7 @@ def median_run(runs: list[Run]) -> Run:
                non2xx=sum(r.non2xx for r in runs), cpu_ms=med("cpu_ms"))
 
 
-def warm(server: Server, load: Load, seconds: int = 2) -> None:
+def warm(server: Server, load: Load, seconds: int = 3, conns: int = 16) -> None:
+    """Every worker serves a few requests first (lazy imports, caches, connections)."""
     if not load.bodies_file:  # single-use bodies are not spent on warming
-        wrk(server, load, duration=seconds, conns=4)
+        wrk(server, load, duration=seconds, conns=conns)

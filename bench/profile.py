@@ -41,7 +41,8 @@ def main(argv: list[str]) -> None:
         bodies = iter(path.read_text().splitlines())
         call = lambda: http.post("/t/bench-rs/token", next(bodies), content_type=form)  # noqa: E731
     elif kind == "introspection":
-        token = http.post("/t/bench-rs/token", cc_body, content_type=form, HTTP_AUTHORIZATION=auth).json()["access_token"]
+        token = http.post("/t/bench-rs/token", cc_body, content_type=form,
+                          HTTP_AUTHORIZATION=auth).json()["access_token"]
         call = lambda: http.post("/t/bench-rs/introspect", f"token={token}", content_type=form,  # noqa: E731
                                  HTTP_AUTHORIZATION=rs_auth)
     else:

@@ -9,9 +9,9 @@ import base64
 import json
 import subprocess
 import urllib.request
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Callable
 
 from . import harness
 from .harness import VAR, Load, Run, Server, log, median_run, warm, wrk
@@ -30,7 +30,8 @@ class Contender:
     server: Callable[[], Server]  # returns a started server (shared ones are started once)
     load: Callable[[int], Load]  # run index -> request shape (fresh single-use bodies per run)
     sql: int | None = None
-    single_use: bool = False  # bodies are spent: no warm-up run, fresh bodies minted per run
+    single_use: bool = False  # bodies are spent: fresh bodies minted per run
+    path: str = ""  # of single-use loads, for warming up
     runs: list[Run] = field(default_factory=list)
 
 
@@ -53,11 +54,11 @@ class Session:
     """Shared servers (the platform, plain DOT) live for the whole session; node-oidc-provider variants
     are started per scenario on one port. Everything started is stopped on exit."""
 
-    def __init__(self, *, duration: int, runs: int, conns: int, workers: int, threads: int):
-        self.duration, self.runs, self.conns = duration, runs, conns
+    def __init__(self, *, duration: int, runs: int, conns: int, workers: int, threads: int, baseline: str = ""):
+        self.duration, self.runs, self.conns, self.baseline_root = duration, runs, conns, baseline
         self.workers, self.threads = workers, threads
         self.stack = ExitStack()
-        self._platform = self._dot = None
+        self._platform = self._dot = self._baseline = None
         self.fixture: dict = {}
         self.sql: dict = {}
         self.sql_dot: dict = {}
@@ -77,6 +78,22 @@ class Session:
                                                                               threads=self.threads))
         return self._platform
 
+    def baseline(self) -> Server:
+        """The platform from another checkout (--baseline DIR): measures a change A B A B."""
+        if self._baseline is None:
+            import shutil
+
+            shutil.copy(harness.BENCH / "wsgi.py", harness.Path(self.baseline_root) / "bench" / "wsgi.py")
+            self._baseline = self.stack.enter_context(harness.platform_server(
+                port=8102, workers=self.workers, threads=self.threads, root=harness.Path(self.baseline_root)))
+        return self._baseline
+
+    def with_baseline(self, ours: Contender, peers: list) -> list:
+        if not self.baseline_root:
+            return peers
+        return [Contender(f"platform at {self.baseline_root}", self.baseline, ours.load, None,
+                          ours.single_use, ours.path), *peers]
+
     def dot(self) -> Server:
         if self._dot is None:
             self._dot = self.stack.enter_context(harness.dot_server(workers=self.workers))
@@ -86,7 +103,9 @@ class Session:
     def compare(self, scenario: str, ours: Contender, peers: list[Contender], note: str = "") -> list[Row]:
         contenders = [ours, *peers]
         for c in contenders:
-            if not c.single_use:
+            if c.single_use:  # warm on the same path with an empty form (a 400): no body is spent
+                warm(c.server(), Load("POST", c.path, {}, ""))
+            else:
                 warm(c.server(), c.load(-1))
         for i in range(self.runs):
             for c in contenders:  # A B A B: each run of ours sits between runs of its peers
@@ -161,7 +180,7 @@ def client_credentials(session: Session, alg: str) -> None:
                        session.sql_dot.get("client_credentials"))]
     jwt_node = node(session, fmt="jwt", alg=alg, workers=2)
     peers.append(Contender(f"node-oidc-provider JWT {alg}, not stored", jwt_node, lambda i: NODE_CC, 0))
-    session.compare(f"client_credentials {alg}", ours, peers[:1] + peers[1:])
+    session.compare(f"client_credentials {alg}", ours, session.with_baseline(ours, peers))
     stop_node(jwt_node)
     if alg == "RS256":
         persisted = node(session, fmt="opaque", adapter="pg", workers=2)
@@ -178,13 +197,13 @@ def single_use(session: Session, kind: str) -> None:
                      lambda i: Load("POST", "/t/bench-rs/token", {}, "",
                                     _mint_platform("codes" if kind == "authorization_code" else "refresh",
                                                    "bench-rs", budget)),
-                     session.sql.get(kind), single_use=True)
+                     session.sql.get(kind), single_use=True, path="/t/bench-rs/token")
     peer = Contender("plain DOT", session.dot,
                      lambda i: Load("POST", "/o/token/", {}, "",
                                     _mint_dot("codes" if kind == "authorization_code" else "refresh",
                                               budget)),
-                     session.sql_dot.get(kind), single_use=True)
-    session.compare(kind, ours, [peer])
+                     session.sql_dot.get(kind), single_use=True, path="/o/token/")
+    session.compare(kind, ours, session.with_baseline(ours, [peer]))
 
 
 def introspection(session: Session) -> None:
@@ -209,7 +228,7 @@ def introspection(session: Session) -> None:
                            lambda i: Load("POST", "/token/introspection",
                                           {"Authorization": NODE_CC.headers["Authorization"]},
                                           f"token={node_token}"), None))
-    session.compare("introspection", ours, peers)
+    session.compare("introspection", ours, session.with_baseline(ours, peers))
     stop_node(persisted)
 
 

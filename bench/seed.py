@@ -185,7 +185,8 @@ def grow_tenants(total: int, tokens_each: int = 5) -> int:
     while have + added < total:
         n = min(batch, total - have - added)
         with transaction.atomic():
-            tenants = Tenant.objects.bulk_create([Tenant(slug=f"scale-{have + added + i}", name=f"Scale {have + added + i}")
+            first = have + added
+            tenants = Tenant.objects.bulk_create([Tenant(slug=f"scale-{first + i}", name=f"Scale {first + i}")
                                                   for i in range(n)])
             rows = []
             for tenant in tenants:
@@ -222,44 +223,51 @@ def grow_tenants(total: int, tokens_each: int = 5) -> int:
     return added
 
 
-def sql_per_request() -> dict:
-    """Statements each hot endpoint runs for one warm request, counted by Django on the real database
-    (transaction control excluded: BEGIN/COMMIT are not statements Django reports)."""
+def _count(call) -> tuple[int, object]:
+    """Statements of one warm request (a first call fills the caches, as on a running server)."""
     from django.db import connection
-    from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    fixture = _fixture()
-    http = Client()
+    call()
+    with CaptureQueriesContext(connection) as captured:
+        response = call()
+    assert response.status_code == 200, (response.status_code, response.content[:300])
+    if os.environ.get("BENCH_SQL_VERBOSE"):
+        print("\n".join(q["sql"][:160] for q in captured.captured_queries) + "\n", file=sys.stderr)
+    return len(captured.captured_queries), response
+
+
+def _basic(credentials: dict) -> str:
+    return "Basic " + base64.b64encode(f"{credentials['client_id']}:{credentials['secret']}".encode()).decode()
+
+
+def _sql_of_tenant(http, slug: str, entry: dict) -> dict:
+    form = "application/x-www-form-urlencoded"
     out = {}
-    for slug, entry in fixture["tenants"].items():
-        auth = "Basic " + base64.b64encode(f"{entry['agent']['client_id']}:{entry['agent']['secret']}".encode()).decode()
-        rs_auth = "Basic " + base64.b64encode(f"{entry['rs']['client_id']}:{entry['rs']['secret']}".encode()).decode()
+    cc_body = urlencode({"grant_type": "client_credentials", "resource": entry["resource"]})
+    out[f"client_credentials {entry['alg']}"], token = _count(
+        lambda: http.post(f"/t/{slug}/token", cc_body, content_type=form, HTTP_AUTHORIZATION=_basic(entry["agent"])))
+    introspect_body = urlencode({"token": token.json()["access_token"]})
+    out["introspection"], _ = _count(lambda: http.post(f"/t/{slug}/introspect", introspect_body, content_type=form,
+                                                       HTTP_AUTHORIZATION=_basic(entry["rs"])))
+    out["jwks"], _ = _count(lambda: http.get(f"/t/{slug}/jwks.json"))
+    out["metadata"], _ = _count(lambda: http.get(f"/.well-known/oauth-authorization-server/t/{slug}"))
+    for kind, mint in (("authorization_code", mint_codes), ("refresh", mint_refresh)):
+        path = FIXTURE.parent / f"sql-{kind}.txt"
+        mint(slug, 2, str(path))
+        bodies = iter(path.read_text().splitlines())
+        out[kind], _ = _count(lambda bodies=bodies: http.post(f"/t/{slug}/token", next(bodies), content_type=form))
+    return out
 
-        def count(call):
-            call()  # warm: caches filled, as on a server that has been running
-            with CaptureQueriesContext(connection) as captured:
-                response = call()
-            assert response.status_code == 200, (response.status_code, response.content[:300])
-            if os.environ.get("BENCH_SQL_VERBOSE"):
-                print("\n".join(q["sql"][:160] for q in captured.captured_queries) + "\n", file=sys.stderr)
-            return len(captured.captured_queries), response
 
-        cc = lambda: http.post(f"/t/{slug}/token", {"grant_type": "client_credentials",
-                                                    "resource": entry["resource"]},
-                               HTTP_AUTHORIZATION=auth)
-        out[f"client_credentials {entry['alg']}"], token = count(cc)
-        access = token.json()["access_token"]
-        out["introspection"], _ = count(lambda: http.post(f"/t/{slug}/introspect", {"token": access},
-                                                          HTTP_AUTHORIZATION=rs_auth))
-        out["jwks"], _ = count(lambda: http.get(f"/t/{slug}/jwks.json"))
-        out["metadata"], _ = count(lambda: http.get(f"/.well-known/oauth-authorization-server/t/{slug}"))
-        for kind, mint in (("authorization_code", mint_codes), ("refresh", mint_refresh)):
-            path = FIXTURE.parent / f"sql-{kind}.txt"
-            mint(slug, 2, str(path))
-            bodies = iter(path.read_text().splitlines())
-            out[kind], _ = count(lambda: http.post(f"/t/{slug}/token", next(bodies),
-                                                   content_type="application/x-www-form-urlencoded"))
+def sql_per_request() -> dict:
+    """Statements each hot endpoint runs for one warm request, counted by Django on the real database
+    (BEGIN is not reported; SAVEPOINT, RELEASE and COMMIT are)."""
+    from django.test import Client
+
+    out = {}
+    for slug, entry in _fixture()["tenants"].items():
+        out.update(_sql_of_tenant(Client(), slug, entry))
     return out
 
 

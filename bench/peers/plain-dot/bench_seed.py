@@ -92,15 +92,14 @@ def sql():
         assert response.status_code == 200, (response.status_code, response.content[:300])
         return len(captured.captured_queries), response
 
-    cc = lambda: http.post("/o/token/", {"grant_type": "client_credentials", "scope": "mcp:tools"},
-                           HTTP_AUTHORIZATION=auth)
-    out["client_credentials"], response = count(cc)
+    out["client_credentials"], response = count(lambda: http.post(
+        "/o/token/", {"grant_type": "client_credentials", "scope": "mcp:tools"}, HTTP_AUTHORIZATION=auth))
     token = response.json()["access_token"]
     out["introspection"], _ = count(lambda: http.post("/o/introspect/", {"token": token}, HTTP_AUTHORIZATION=auth))
     for kind, mint in (("authorization_code", codes), ("refresh", refresh)):
         mint(2, "/tmp/_dot_sql.txt")
         bodies = iter(open("/tmp/_dot_sql.txt").read().splitlines())
-        out[kind], _ = count(lambda: http.post("/o/token/", next(bodies),
+        out[kind], _ = count(lambda bodies=bodies: http.post("/o/token/", next(bodies),
                                                content_type="application/x-www-form-urlencoded"))
     os.unlink("/tmp/_dot_sql.txt")
     print(json.dumps(out))

@@ -1,3 +1,4 @@
+# ruff: noqa  (peer fixture copied from ../shared/bench/peers, kept as it is there)
 """Minimal Django 5.2 + django-oauth-toolkit project for client_credentials benchmarking.
 env: PB_DB=pg|sqlite (default pg), PB_DEBUG=0|1, PB_CONN_MAX_AGE (default 60; 0 = Django default)"""
 import os
