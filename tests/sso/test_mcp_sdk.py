@@ -1,6 +1,8 @@
 """The official MCP Python SDK client completes its authorization at a tenant for a person who signed in
 through the tenant's own identity provider (node-oidc-provider), over real HTTP."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import anyio
 import httpx
 import pytest
@@ -32,7 +34,9 @@ def test_mcp_python_sdk_client_authorizes_as_a_person_signed_in_through_the_tena
                            peering.base_url)
     assert user.http.get(callback).status_code == 302
 
-    (first, second), redirected = anyio.run(_sdk_session, peering, user)
+    # In its own thread: after a browser test, Playwright's sync API keeps an event loop in this one.
+    with ThreadPoolExecutor(1) as pool:
+        (first, second), redirected = pool.submit(anyio.run, _sdk_session, peering, user).result(timeout=90)
 
     person = FederatedIdentity.objects.get(subject=login).user
     assert Membership.objects.get(tenant=peering.tenant, user=person).role == Role.ADMIN
