@@ -89,9 +89,21 @@ def setup() -> dict:
                 secret = oauth.client_rotate_secret(client=client, actor=_actor())
             entry[role] = {"client_id": client.client_id, "secret": secret}
         fixture["tenants"][slug] = entry
+        _open_registration(tenant)
     FIXTURE.parent.mkdir(parents=True, exist_ok=True)
     FIXTURE.write_text(json.dumps(fixture, indent=2))
     return fixture
+
+
+def _open_registration(tenant) -> None:
+    """Dynamic Client Registration open and its rate limits at their maximum, so that the `dcr` scenario
+    measures registration, not the limiter (when the registration endpoint is part of the platform)."""
+    try:
+        from oauth.registration.services import policy_update
+    except ImportError:
+        return
+    policy_update(tenant=tenant, actor=_actor(), dcr_mode="open", address_rate_per_minute=10_000,
+                  tenant_rate_per_minute=100_000)
 
 
 def _fixture() -> dict:
