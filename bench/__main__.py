@@ -82,6 +82,19 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
+def record(report: str) -> None:
+    """Replaces the measured section of bench/README.md (between its markers) with this run's report."""
+    readme = harness.BENCH / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    if start not in text or end not in text:
+        raise SystemExit(f"{readme} has lost its results markers {start} ... {end}; put them back")
+    before, rest = text.split(start, 1)
+    after = rest.split(end, 1)[1]
+    readme.write_text(f"{before}{start}\n{report}\n{end}{after}")
+    log(f"recorded in {readme}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -95,6 +108,8 @@ def main(argv=None) -> int:
     parser.add_argument("--baseline", default="", metavar="DIR",
                         help="also measure the platform from another checkout (e.g. a git worktree of an "
                              "earlier commit) as a contender, to measure a change")
+    parser.add_argument("--record", action="store_true",
+                        help="also write the table into bench/README.md (between its results markers)")
     parser.add_argument("--levels", default="1000,10000", help="tenant counts for the 'tenants' scenario")
     args = parser.parse_args(argv)
     names = list(SCENARIOS) if args.scenarios == ["all"] else args.scenarios
@@ -131,6 +146,8 @@ def main(argv=None) -> int:
                    "peer_run": r.peer.as_dict() if r.peer else None, "sql_ours": r.sql_ours, "sql_peer": r.sql_peer}
                   for r in rows], "external": external}, indent=2))
     log(f"written to {VAR}/results-{stamp}.md")
+    if args.record:
+        record(report)
     return 0
 
 
