@@ -51,15 +51,15 @@ def job_enqueue(name: str, *, tenant=None, params: dict | None = None) -> JobRun
 def job_run(name: str, *, tenant=None, params: dict | None = None, audited: bool = True, run: JobRun | None = None):
     """Log one run of a job; its start, finish and failure are audited with counts.
 
-    With ``run`` (from job_enqueue) the same row is continued: a task redelivered after its worker died
-    resumes the run it had started (audited with ``resumed=True``) instead of starting a second one.
+    With ``run`` (from job_enqueue) the same row is continued: a task redelivered after its worker died, or
+    retried after a failure, resumes the run (audited with ``resumed=True``) instead of starting another.
     """
     if run is None:
         run = JobRun.objects.create(name=name, tenant=tenant, params=params or {}, status=JobStatus.RUNNING,
                                     started_at=timezone.now())
         resumed = False
     else:
-        resumed = run.status == JobStatus.RUNNING
+        resumed = run.status != JobStatus.QUEUED  # its worker died, or a retry after a failure
         run.status, run.started_at = JobStatus.RUNNING, run.started_at or timezone.now()
         JobRun.objects.filter(pk=run.pk).update(status=run.status, started_at=run.started_at)
         params = params or run.params

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 REVOKE_JOB = "oauth.revoke_tokens"
 PURGE_JOB = "oauth.purge_expired"
 BATCH_SIZE = 5000
+# A failed run is resumable too: the task's automatic retry (after a database error) continues it.
+RESUMABLE = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.FAILED)
 
 
 @dataclass(frozen=True)
@@ -236,7 +238,7 @@ def revocation_run(*, run_id, batch_size: int | None = None, on_batch=None) -> J
     gone (its tenant was deleted) or already finished (a duplicate delivery). ``on_batch`` is called after
     each batch with (done, total): the task renews its lease there, a command draws its progress bar."""
     run = JobRun.objects.select_related("tenant").filter(pk=run_id, name=REVOKE_JOB).first()
-    if run is None or run.tenant is None or run.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+    if run is None or run.tenant is None or run.status not in RESUMABLE:
         return None
     tenant = run.tenant
     selection = Selection.from_params(run.params)
@@ -254,8 +256,14 @@ def revocation_run(*, run_id, batch_size: int | None = None, on_batch=None) -> J
             if on_batch is not None:
                 on_batch(base + n, total)
 
-        revoked = revoke_now(tenant=tenant, selection=selection, batch_size=batch_size, progress=progress,
-                             check_cancelled=job.check_cancelled)
+        try:
+            revoked = revoke_now(tenant=tenant, selection=selection, batch_size=batch_size, progress=progress,
+                                 check_cancelled=job.check_cancelled)
+        except Exception:
+            # The failing batch rolled back with its progress row: keep the committed count, not the
+            # in-memory one, so a retry resumes from the truth.
+            job.run.done = JobRun.objects.filter(pk=run.pk).values_list("done", flat=True).first() or 0
+            raise
         job.run.done = base + revoked
         job.run.result = {"revoked": base + revoked}
     return job.run

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError
 
-from jobs.models import JobRun, JobStatus
+from jobs.models import JobRun
 from jobs.services import job_run
 
 from . import revocation, rotation
@@ -79,7 +79,7 @@ def rotate_signing_keys():
 @shared_task(name="oauth.revoke_tokens", **RETRY)
 def revoke_tokens(run_id: str):
     """Runs or resumes one revocation job (oauth.revocation.revocation_request queued it)."""
-    if not JobRun.objects.filter(pk=run_id, status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).exists():
+    if not JobRun.objects.filter(pk=run_id, status__in=revocation.RESUMABLE).exists():
         return  # finished, cancelled, or its tenant was deleted while it waited: nothing to do
     lease = Lease(run_id)
     if not lease.acquire():

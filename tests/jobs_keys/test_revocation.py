@@ -128,3 +128,26 @@ def test_purge_drops_expired_rows_but_keeps_a_live_refresh_tokens_pair(setup, ma
     assert run.status == JobStatus.SUCCEEDED and run.result["access_tokens"] == 19 and run.result["codes"] == 1
     assert live(tenant) == 6 and AccessToken.objects.filter(pk=paired.pk).exists()  # the refresh grant needs it
     assert revocation.purge_run() is None  # nothing left to purge: no job-log row, no audit noise
+
+
+@pytest.mark.django_db
+def test_a_run_that_failed_mid_way_is_resumed_by_its_retry_and_counts_exactly(setup, two_clients):
+    from django.db import OperationalError
+
+    mine, _ = two_clients
+    run = revocation.revocation_request(tenant=setup.tenant, actor=ACTOR, client=mine, enqueue=False)
+
+    def database_goes_away(done, total):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    with pytest.raises(OperationalError):
+        revocation.revocation_run(run_id=run.pk, batch_size=500, on_batch=database_goes_away)
+    run.refresh_from_db()
+    assert run.status == JobStatus.FAILED and run.done == 0  # the failing batch rolled back with its progress
+    assert live(setup.tenant, application=mine) == 1200
+    finished = revocation.revocation_run(run_id=run.pk, batch_size=500)  # what the task's autoretry does
+    assert finished.status == JobStatus.SUCCEEDED and finished.result == {"revoked": 1200}
+    assert live(setup.tenant, application=mine) == 0
+    starts = AuditEvent.objects.filter(tenant=setup.tenant, action="job.started", target_id=str(run.pk))
+    assert [bool(e.data.get("resumed")) for e in starts.order_by("id")] == [False, True]
+    assert AuditEvent.objects.filter(tenant=setup.tenant, action="job.failed", target_id=str(run.pk)).exists()
