@@ -78,7 +78,11 @@ def _address_allowed(ip: str) -> bool:
 def _check_url(url: str):
     if len(url) > 255:
         raise CIMDError("client_id URL is longer than 255 characters")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (an out-of-range port raises here)
+    except ValueError as exc:
+        raise CIMDError(f"client_id is not a valid URL: {exc}") from exc
     if parts.scheme == "http" and loopback_allowed() and parts.hostname:
         if parts.username or parts.password or parts.fragment or not parts.path:
             raise CIMDError("client_id URL must have a path and no userinfo or fragment")
@@ -235,8 +239,10 @@ def cimd_client(tenant, url: str, request=None) -> Application | None:
                 services.cimd_refresh(registration=registration, document=fetched.document, fetched=fetched,
                                       request=request)
             return registration.application
-        except (CIMDError, RegistrationError) as exc:
-            reason = exc.description if isinstance(exc, RegistrationError) else str(exc)
+        except (CIMDError, RegistrationError, ValueError, OSError, urllib3.exceptions.HTTPError) as exc:
+            # A client-controlled URL on the pre-authentication path: every failure is "unknown client",
+            # never a 500 (a malformed URL, a TLS failure, a socket error alike).
+            reason = exc.description if isinstance(exc, RegistrationError) else str(exc) or type(exc).__name__
             log.info("CIMD client %s refused at %s: %s", url, tenant.slug, reason)
             services.cimd_failed(tenant=tenant, url=url, reason=reason, request=request, address=address)
             cache.set(backoff, True, oauth2_settings.CIMD_FAILURE_BACKOFF_SECONDS)

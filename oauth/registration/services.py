@@ -34,7 +34,7 @@ from .models import (
     RuleKind,
     TrustedPublisher,
 )
-from .policy import Arrival, decide, policy_of
+from .policy import Arrival, Decision, decide, policy_of
 
 STATEMENT_ALGS = ["RS256", "PS256", "ES256", "EdDSA"]
 SYSTEM = Actor("job", "registration", "registration")
@@ -244,6 +244,7 @@ def dcr_update(*, registration: ClientRegistration, body, request=None, address:
                                                                          "registration_client_uri")})
     if metadata["token_endpoint_auth_method"] != client.token_endpoint_auth_method:
         raise md.invalid("token_endpoint_auth_method cannot change; register a new client instead")
+    old_uris = client.redirect_uris.split()
     try:
         oauth_services.client_update(client=client, actor=registrant(address), request=request,
                                      name=md.display_name(metadata), redirect_uris=metadata["redirect_uris"],
@@ -254,7 +255,34 @@ def dcr_update(*, registration: ClientRegistration, body, request=None, address:
         raise md.invalid(str(exc)) from exc
     registration.metadata = metadata
     registration.save(update_fields=["metadata"])
+    _recheck_after_change(registration, old_uris=old_uris, request=request)
     return registration
+
+
+def _recheck_after_change(registration: ClientRegistration, *, old_uris: list[str], request=None) -> None:
+    """An approval covered the redirect URIs the client had then. New ones go through the policy again:
+    a client approved for 127.0.0.1 must not move its codes to another host unseen. If the policy would
+    now queue it, the client goes back to pending (and loses its tokens) until an admin decides."""
+    client = registration.application
+    new_uris = client.redirect_uris.split()
+    if client.status != ClientStatus.APPROVED or set(new_uris) <= set(old_uris):
+        return
+    arrival = Arrival(source=registration.source, redirect_uris=tuple(new_uris), cimd_url=registration.cimd_url,
+                      publisher=registration.publisher)
+    try:
+        decision = decide(registration.tenant, arrival)
+    except RegistrationError:
+        decision = Decision(ClientStatus.PENDING, f"policy: {registration.source} closed")
+    if decision.status == ClientStatus.PENDING:
+        oauth_services.client_set_status(client=client, status=ClientStatus.PENDING, actor=SYSTEM, request=request,
+                                         reason=f"new redirect URIs {', '.join(sorted(set(new_uris) - set(old_uris)))}"
+                                                [:300])
+        registration.decision_rule = f"changed redirect URIs: {decision.rule}"[:300]
+        registration.decided_by, registration.decided_at = "", None
+        registration.save(update_fields=["decision_rule", "decided_by", "decided_at"])
+        from .notifications import notify_pending
+
+        notify_pending(registration)
 
 
 @transaction.atomic
@@ -294,6 +322,7 @@ def cimd_refresh(*, registration: ClientRegistration, document: dict | None, fet
     if document is not None and fetched.sha256 != registration.cimd_document_sha256:
         metadata = md.normalise({k: v for k, v in document.items() if k != "client_id"}, cimd=True)
         client = registration.application
+        old_uris = client.redirect_uris.split()
         try:
             oauth_services.client_update(client=client, actor=SYSTEM, request=request,
                                          name=md.display_name(metadata), redirect_uris=metadata["redirect_uris"],
@@ -306,6 +335,9 @@ def cimd_refresh(*, registration: ClientRegistration, document: dict | None, fet
         fields += ["metadata", "cimd_document_sha256"]
         audit.record(client.tenant, SYSTEM, "registration.cimd_changed", client, request, client_id=client.client_id,
                      cimd_url=registration.cimd_url, redirect_uris=metadata["redirect_uris"])
+        registration.save(update_fields=fields)
+        _recheck_after_change(registration, old_uris=old_uris, request=request)
+        return registration
     registration.save(update_fields=fields)
     return registration
 

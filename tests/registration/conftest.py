@@ -8,6 +8,7 @@ import json
 import pytest
 
 from audit.services import Actor
+from tests.registry.conftest import no_persistent_db_connections, serve_asgi  # noqa: F401  (uvicorn peers)
 
 ACTOR = Actor("test", "", "pytest")
 REDIRECT_URI = "http://127.0.0.1:33418/callback"

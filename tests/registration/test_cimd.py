@@ -271,3 +271,11 @@ def test_cimd_url_rule_approves_matching_documents(world, resource, https_docume
     assert _resolve(world.tenant, other_url).status == "pending"
     assert ClientRegistration.objects.unscoped().get(cimd_url=approved_url).decision_rule.startswith(
         "rule #10 cimd_url")
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "https://[::1/x", "https://host.example:99999/x",
+                                 "https://exa mple.com/x", "https://%zz/x", "https:///nohost"])
+def test_malformed_client_id_urls_are_unknown_clients_not_errors(world, fixed_dns, url):
+    set_policy(world.tenant, cimd_mode="open")
+    assert _resolve(world.tenant, url) is None
+    assert events_of(world.tenant, "registration.cimd_failed")

@@ -250,3 +250,22 @@ def test_software_statement_of_a_trusted_publisher_is_verified_and_can_approve(w
     assert response.status_code == 400 and response.json()["error"] == "unapproved_software_statement"
     response = registrar.register(world.tenant, metadata(software_statement="not-a-jwt"))
     assert response.status_code == 400 and response.json()["error"] == "invalid_software_statement"
+
+
+def test_new_redirect_uris_send_a_rule_approved_client_back_to_the_queue(world, resource, registrar):
+    from oauth.registration import services
+
+    services.rule_create(tenant=world.tenant, actor=ACTOR, kind="redirect_host", pattern="loopback")
+    body = registrar.register(world.tenant).json()
+    assert body["status"] == "approved"
+    same_host = registrar.configuration(world.tenant, body["client_id"], body["registration_access_token"], "put",
+                                        metadata(client_id=body["client_id"],
+                                                 redirect_uris=["http://127.0.0.1:9000/cb"]))
+    assert same_host.json()["status"] == "approved"  # still inside what the rule allows
+    moved = registrar.configuration(world.tenant, body["client_id"], body["registration_access_token"], "put",
+                                    metadata(client_id=body["client_id"], redirect_uris=["https://evil.example/cb"],
+                                             application_type="web"))
+    assert moved.status_code == 200 and moved.json()["status"] == "pending"
+    registration = ClientRegistration.objects.unscoped().get(application__client_id=body["client_id"])
+    assert registration.decision_rule == "changed redirect URIs: policy: dcr approval"
+    assert events_of(world.tenant, "client.pending")[-1].data["reason"].startswith("new redirect URIs")

@@ -17,7 +17,7 @@ from django.test import Client as DjangoClient
 from oauth.models import Application, ClientStatus
 from oauth.registration.models import ClientRegistration
 from tests.oauth_admin.peers import REDIRECT_URI, UserAgent, notes_server, query_of
-from tests.registry.conftest import free_port, serve_asgi  # noqa: F401  (fixture)
+from tests.registry.conftest import free_port
 from tests.registry.peers import MemoryStorage
 
 from .conftest import ACTOR, set_policy
@@ -31,7 +31,7 @@ class AwaitingApproval(Exception):
 
 
 @pytest.fixture
-def mcp_world(live_public_url, make_world, serve_asgi):  # noqa: F811
+def mcp_world(live_public_url, make_world, serve_asgi):
     from mcp_registry import services as registry
 
     world = make_world("acme")
@@ -82,6 +82,15 @@ async def _call_whoami(server_url: str, user: UserAgent, storage: MemoryStorage,
     return result.is_error, result.content[0].text
 
 
+def run_sdk(*args):
+    """anyio.run in a thread of its own: Playwright's sync API (the session's browser fixture) keeps an
+    event loop running on the main thread once any browser test has run, and anyio refuses to nest."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(anyio.run, *args).result()
+
+
 def _contains(error: BaseException, kind) -> bool:
     """The SDK's task groups wrap what the redirect handler raised in exception groups."""
     if isinstance(error, kind):
@@ -95,7 +104,7 @@ def test_sdk_registers_by_dcr_under_open_policy_and_calls_a_tool(mcp_world):
     set_policy(world.tenant, dcr_mode="open")
     storage = MemoryStorage()  # no client info: the SDK must register
 
-    is_error, text = anyio.run(_call_whoami, resource.uri, user, storage)
+    is_error, text = run_sdk(_call_whoami, resource.uri, user, storage)
 
     client_id = storage.client_info.client_id
     assert not is_error and text == f"{world.member.pk} via {client_id} with notes:read offline_access"
@@ -111,7 +120,7 @@ def test_sdk_under_approval_waits_then_succeeds_after_an_admin_approves_through_
     held: list[str] = []
 
     with pytest.raises(BaseException) as first_attempt:
-        anyio.run(_call_whoami, resource.uri, user, storage, None, held)
+        run_sdk(_call_whoami, resource.uri, user, storage, None, held)
     assert _contains(first_attempt.value, AwaitingApproval), first_attempt.value
     assert len(held) == 1 and "Notes CLI is awaiting approval" in held[0]
     client_id = storage.client_info.client_id
@@ -126,7 +135,7 @@ def test_sdk_under_approval_waits_then_succeeds_after_an_admin_approves_through_
                           content_type="application/json", HTTP_X_TENANT=world.slug)
     assert approved.status_code == 200 and approved.json()["status"] == "approved", approved.content
 
-    is_error, text = anyio.run(_call_whoami, resource.uri, user, storage)
+    is_error, text = run_sdk(_call_whoami, resource.uri, user, storage)
     assert not is_error and text.startswith(f"{world.member.pk} via {client_id} with notes:read")
     assert ClientRegistration.objects.unscoped().filter(tenant=world.tenant).count() == 1  # no second DCR
 
@@ -138,7 +147,7 @@ def test_sdk_uses_its_client_id_metadata_document_over_https(mcp_world, https_do
     https_documents.put("/oauth/client.json", cimd_document(url), headers={"Cache-Control": "max-age=600"})
     storage = MemoryStorage()
 
-    is_error, text = anyio.run(_call_whoami, resource.uri, user, storage, url)
+    is_error, text = run_sdk(_call_whoami, resource.uri, user, storage, url)
 
     assert not is_error and text.startswith(f"{world.member.pk} via ")
     assert storage.client_info.client_id == url  # no DCR: the URL is the client_id
