@@ -19,7 +19,7 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass, field
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 import httpx
 import jwt
@@ -271,8 +271,6 @@ def client_authentication(idp, metadata: dict, *, secret: str | None, private_ke
     if method == "client_secret_post":
         return None, {"client_id": idp.client_id, "client_secret": secret or ""}
     # RFC 6749 §2.3.1: both parts form-urlencoded before Basic encoding.
-    from urllib.parse import quote_plus
-
     return httpx.BasicAuth(quote_plus(idp.client_id), quote_plus(secret or "")), {}
 
 
