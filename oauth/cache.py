@@ -5,8 +5,7 @@ client_credentials request.
 Invalidation is explicit and per tenant: every save or delete of a client, a resource or a resource
 scope, and every change of a client's allowed resources, moves the tenant's *generation*; entries are
 keyed by it, so after a change no process can read an entry written before it. A suspended client or a
-disabled resource is refused by the next request, on every server. The generation is read once per
-request (it is kept on the request's tenant object). The TTL only bounds memory.
+disabled resource is refused by the next request, on every server. The TTL only bounds memory.
 
 The cache holds what the database holds: the client's keyed secret digest (tenants.crypto), never a
 secret.
@@ -33,14 +32,14 @@ def _generation_key(tenant_id) -> str:
 
 
 def generation(tenant) -> str:
-    current = getattr(tenant, "_oauth_cache_generation", None)
+    """Read at every lookup, never remembered on an object: a tenant object can outlive a change (a job
+    holding it across a loop), a generation read from the cache cannot."""
+    key = _generation_key(tenant.pk)
+    current = cache.get(key)
     if current is None:
-        current = cache.get(_generation_key(tenant.pk))
-        if current is None:
-            current = uuid.uuid4().hex
-            if not cache.add(_generation_key(tenant.pk), current, None):
-                current = cache.get(_generation_key(tenant.pk)) or current
-        tenant._oauth_cache_generation = current
+        current = uuid.uuid4().hex
+        if not cache.add(key, current, None):
+            current = cache.get(key) or current
     return current
 
 
