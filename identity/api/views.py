@@ -6,6 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from identity import selectors, services
+from identity.models import FederatedIdentity, IdentityProvider
 from tenants.api.base import TenantEndpoint
 
 from .serializers import FederatedIdentitySerializer, IdentityProviderSerializer, IdentityProviderUpdateSerializer
@@ -14,6 +15,7 @@ from .serializers import FederatedIdentitySerializer, IdentityProviderSerializer
 class IdentityProviderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndpoint):
     api_area = "sso"
     serializer_class = IdentityProviderSerializer
+    queryset = IdentityProvider.objects.none()  # for the schema; requests use get_queryset
 
     def get_queryset(self):
         return selectors.identity_providers_of(self.tenant)
@@ -69,6 +71,7 @@ class FederatedIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
 
     api_area = "sso"
     serializer_class = FederatedIdentitySerializer
+    queryset = FederatedIdentity.objects.none()  # for the schema; requests use get_queryset
 
     @extend_schema(parameters=[OpenApiParameter("user", description="the person's e-mail"),
                                OpenApiParameter("identity_provider", description="a provider's slug")])
