@@ -279,3 +279,13 @@ def test_malformed_client_id_urls_are_unknown_clients_not_errors(world, fixed_dn
     set_policy(world.tenant, cimd_mode="open")
     assert _resolve(world.tenant, url) is None
     assert events_of(world.tenant, "registration.cimd_failed")
+
+
+def test_a_document_behind_an_untrusted_certificate_is_refused(world, https_documents, settings):
+    set_policy(world.tenant, cimd_mode="open")
+    settings.REGISTRATION_CIMD_CA_FILE = ""  # the system trust store does not know the test CA
+    url = https_documents.url + "/client.json"
+    https_documents.put("/client.json", cimd_document(url))
+    assert _resolve(world.tenant, url) is None
+    (event,) = events_of(world.tenant, "registration.cimd_failed")
+    assert "CERTIFICATE_VERIFY_FAILED" in event.data["reason"] or "certificate" in event.data["reason"].lower()
