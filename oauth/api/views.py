@@ -14,6 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from oauth import selectors, services
+from oauth.models import AccessToken, Consent
 from tenants.api.base import TenantEndpoint
 from tenants.api.pagination import CreatedCursorPagination
 
@@ -121,12 +122,14 @@ _TOKEN_FILTERS = [OpenApiParameter("client_id", str), OpenApiParameter("user", s
 class _ByClientUserResource:
     """Query parameters ``client_id``, ``user`` and ``resource`` shared by the token and grant lists."""
 
-    def filters(self) -> dict:
+    def filters(self) -> dict | None:
+        """The filters, or None when they can match nothing (an unknown or another tenant's client id)."""
         params = self.request.query_params
         client = None
         if params.get("client_id"):
-            # An unknown (or another tenant's) client id matches nothing rather than everything.
-            client = selectors.client_by_id(self.tenant, params["client_id"]) or False
+            client = selectors.client_by_id(self.tenant, params["client_id"])
+            if client is None:
+                return None
         return {"client": client, "user_email": params.get("user", "").strip(),
                 "audience": params.get("resource", "").strip()}
 
@@ -137,11 +140,12 @@ class TokenViewSet(_ByClientUserResource, mixins.ListModelMixin, mixins.Retrieve
 
     api_area = "tokens"
     serializer_class = AccessTokenSerializer
+    queryset = AccessToken.objects.none()  # for the schema; get_queryset scopes every request
     pagination_class = DotCreatedPagination
 
     def get_queryset(self):
         found = self.filters()
-        if found["client"] is False:
+        if found is None:
             return selectors.tokens_of(self.tenant).none()
         qs = selectors.tokens_of(self.tenant, client=found["client"], audience=found["audience"])
         if found["user_email"]:
@@ -181,11 +185,12 @@ class GrantViewSet(_ByClientUserResource, mixins.ListModelMixin, mixins.Retrieve
 
     api_area = "tokens"
     serializer_class = GrantSerializer
+    queryset = Consent.objects.none()  # for the schema; get_queryset scopes every request
     pagination_class = UpdatedPagination
 
     def get_queryset(self):
         found = self.filters()
-        if found["client"] is False:
+        if found is None:
             return selectors.grants_of(self.tenant).none()
         return selectors.grants_of(self.tenant, client=found["client"], user_email=found["user_email"],
                                    audience=found["audience"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from audit.models import AuditEvent
-from oauth.models import AccessToken, Application, Consent, KeyState, RefreshToken, SigningKey
+from oauth.models import AccessToken, Application, Consent, KeyState, RefreshToken, SigningKey, TenantAuthSettings
 from tenants import crypto
 from tests.oauth.factories import basic, client_credentials
 
@@ -275,6 +275,7 @@ def test_another_tenants_admin_gets_404_for_every_object_of_this_tenant(estates,
                                                                          credential):
     a, b = estates
     api = session_api(b.world.admin, "bravo") if credential == "session" else token_api(b)
+    foreign_kid = SigningKey.objects.unscoped().get(tenant=a.tenant, state=KeyState.ACTIVE).kid
     for method, path, data in _foreign_calls(a):
         response = getattr(api, method)(path, data)
         assert response.status_code == 404, (method, path, response.status_code)
@@ -291,6 +292,11 @@ def test_another_tenants_admin_gets_404_for_every_object_of_this_tenant(estates,
     assert revoked.json() == {"revoked": 0}
     api.post("tokens/revoke", {"resource": a.resource.uri})
     assert AccessToken.objects.unscoped().filter(application=a.client).exists()
+    # Settings and key rotation have no ids: they act on the caller's own tenant only.
+    assert api.patch("authorization-settings", {"access_token_lifetime": 90}).json()["access_token_lifetime"] == 90
+    assert api.post("keys/rotate").status_code == 200
+    assert SigningKey.objects.unscoped().filter(tenant=a.tenant, state=KeyState.ACTIVE).get().kid == foreign_kid
+    assert not TenantAuthSettings.objects.unscoped().filter(tenant=a.tenant, access_token_lifetime=90).exists()
 
 
 def test_naming_another_tenant_with_x_tenant_is_refused(estates, signed_in):
