@@ -12,7 +12,7 @@ from mcp_registry.models import MCPResource
 
 from .conftest import free_port
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db  # the peers are plain HTTP servers; only the test thread uses the database
 
 
 def tool_server(tools: dict[str, str]):
