@@ -77,3 +77,28 @@ def test_other_tenants_admin_gets_404_for_every_console_page(two_tenants, signed
             assert response.status_code == 404, (slug, verb)
     fresh = MCPResource.objects.unscoped().get(pk=a_resource.pk)
     assert fresh.status == "active" and fresh.tools.count() == 1 and fresh.management_token_encrypted == ""
+
+
+def test_management_tokens_reach_only_their_own_tenants_resources(two_tenants, client, a_resource, make_resource):
+    """A tenant's client_credentials token for the platform API (admin:resources) sees its tenant only;
+    a read-only token cannot change anything."""
+    from oauth.models import api_audience
+    from tests.oauth.factories import client_credentials, make_agent
+
+    _, b = two_tenants
+    make_resource(b.tenant, "theirs")
+    writer, secret = make_agent(b.tenant, scopes=["admin:resources"], name="Bravo bot")
+    token = client_credentials(client, b.tenant, writer, secret, resource=api_audience()).json()["access_token"]
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    assert [r["name"] for r in client.get("/api/v1/resources", **auth).json()["results"]] == ["theirs"]
+    for method, suffix, payload in API_CALLS:
+        kwargs = {"data": payload} if payload is not None else {}
+        response = getattr(client, method)(f"/api/v1/resources/{a_resource.pk}{suffix}",
+                                           content_type="application/json", **auth, **kwargs)
+        assert response.status_code == 404, (method, suffix, response.content)
+
+    reader, secret = make_agent(b.tenant, scopes=["admin:resources.read"], name="Bravo reader")
+    token = client_credentials(client, b.tenant, reader, secret, resource=api_audience()).json()["access_token"]
+    refused = client.post("/api/v1/resources", {"name": "x", "uri": "https://x.bravo.example/mcp"},
+                          content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert refused.status_code == 403 and "admin:resources" in refused.json()["error"]["message"]
