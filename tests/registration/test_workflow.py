@@ -234,3 +234,42 @@ def test_settings_api_policy_rules_tokens_and_publishers(world, registrar):
         tenant=world.tenant, action__startswith="registration.")}
     assert {"registration.policy_updated", "registration.rule_created", "registration.iat_created",
             "registration.publisher_created", "registration.publisher_deleted"} <= actions
+
+
+def test_anonymous_person_sees_the_waiting_page_with_a_way_to_sign_in(world, resource, registrar, client):
+    app, _ = _registered(registrar, world.tenant)
+    page = _authorize_page(client, world.tenant, app, resource)
+    assert page.status_code == 403 and b"awaiting approval" in page.content
+    assert f'href="/t/{world.slug}/login?next=/t/{world.slug}/authorize%3F'.encode() in page.content
+    assert b"justification-form" not in page.content
+
+
+def test_console_settings_edit_policy_rules_tokens_and_stay_in_their_tenant(two_tenants, signed_in):
+    from oauth.registration.models import ApprovalRule, InitialAccessToken, RegistrationPolicy
+
+    a, b = two_tenants
+    console = signed_in(a.admin)
+    url = f"/console/{a.slug}/approvals/settings"
+    assert console.get(url).status_code == 200
+    saved = console.post(url, {"action": "policy", "dcr_mode": "open", "cimd_mode": "approval", "pending_cap": 50,
+                               "unused_expiry_days": 10, "address_rate_per_minute": 5, "tenant_rate_per_minute": 60,
+                               "notify_emails": "sec@alpha.example", "webhook_url": "", "webhook_secret": ""})
+    assert saved.status_code == 302
+    policy = RegistrationPolicy.objects.unscoped().get(tenant=a.tenant)
+    assert (policy.dcr_mode, policy.pending_cap, policy.notify_email_list) == ("open", 50, ["sec@alpha.example"])
+    console.post(url, {"action": "rule_create", "kind": "redirect_host", "pattern": "loopback"})
+    console.post(url, {"action": "iat_create", "label": "CI", "days": 3, "max_uses": 2})
+    page = console.get(url)
+    assert b"new-token" in page.content  # shown once ...
+    assert b"new-token" not in console.get(url).content  # ... and only once
+    assert ApprovalRule.objects.unscoped().filter(tenant=a.tenant).count() == 1
+    assert InitialAccessToken.objects.unscoped().filter(tenant=a.tenant).count() == 1
+
+    rule = ApprovalRule.objects.unscoped().get(tenant=a.tenant)
+    other = signed_in(b.admin)
+    assert other.get(url).status_code == 404
+    other.post(f"/console/{b.slug}/approvals/settings", {"action": "rule_delete", "id": str(rule.pk)})
+    assert ApprovalRule.objects.unscoped().filter(pk=rule.pk).exists()  # B cannot delete A's rule
+    auditor = signed_in(a.auditor)
+    assert auditor.get(url).status_code == 200
+    assert auditor.post(url, {"action": "rule_delete", "id": str(rule.pk)}).status_code == 403
