@@ -42,6 +42,9 @@ class MCPResource(TenantOwned):
     # the platform KEK and bound to this row (tenants.crypto), never shown again after it is set.
     management_token_encrypted = models.TextField(blank=True)
     tools_synced_at = models.DateTimeField(null=True, blank=True)
+    # Gateway resources: the secret the platform signs the X-MCP-Identity assertion with (shared with the
+    # upstream, which verifies it); encrypted like the management token. Empty: no assertion is sent.
+    gateway_identity_secret_encrypted = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -72,6 +75,10 @@ class MCPResource(TenantOwned):
     @property
     def management_token_aad(self) -> bytes:
         return f"mcp-resource-management-token:{self.pk}".encode()
+
+    @property
+    def gateway_identity_secret_aad(self) -> bytes:
+        return f"mcp-resource-gateway-identity-secret:{self.pk}".encode()
 
 
 class ResourceScope(models.Model):

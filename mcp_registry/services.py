@@ -203,6 +203,35 @@ def management_token(resource: MCPResource) -> str:
     return crypto.decrypt(resource.management_token_encrypted, aad=resource.management_token_aad).decode()
 
 
+MIN_IDENTITY_SECRET_LENGTH = 32
+
+
+@transaction.atomic
+def resource_set_gateway_identity_secret(*, resource: MCPResource, actor, secret: str,
+                                         request=None) -> MCPResource:
+    """Sets (or, empty, clears) the secret the gateway signs its X-MCP-Identity assertion with."""
+    if not resource.is_gateway:
+        raise RegistryError("only gateway resources send an identity assertion upstream; an external server "
+                            "reads the verified token from mcp_guard itself", field="secret")
+    secret = (secret or "").strip()
+    if secret and len(secret) < MIN_IDENTITY_SECRET_LENGTH:
+        raise RegistryError(f"use a random secret of at least {MIN_IDENTITY_SECRET_LENGTH} characters; the "
+                            "upstream verifies the assertion with it", field="secret")
+    resource.gateway_identity_secret_encrypted = (
+        crypto.encrypt(secret.encode(), aad=resource.gateway_identity_secret_aad) if secret else "")
+    resource.save(update_fields=["gateway_identity_secret_encrypted", "updated_at"])
+    audit.record(resource.tenant, actor, "resource.updated", resource, request,
+                 changed=["gateway_identity_secret"], gateway_identity_secret="set" if secret else "cleared")
+    return resource
+
+
+def gateway_identity_secret(resource: MCPResource) -> str:
+    if not resource.gateway_identity_secret_encrypted:
+        return ""
+    return crypto.decrypt(resource.gateway_identity_secret_encrypted,
+                          aad=resource.gateway_identity_secret_aad).decode()
+
+
 # --- Scopes ---------------------------------------------------------------------------------------
 
 @transaction.atomic

@@ -231,6 +231,13 @@ class ResourceActionView(ResourceMixin, View):
                                                token=data["token"])
         messages.success(request, "Management token saved." if data["token"] else "Management token cleared.")
 
+    def do_gateway_identity_secret(self, request, resource):
+        secret = request.POST.get("secret", "")
+        services.resource_set_gateway_identity_secret(resource=resource, actor=request.user, request=request,
+                                                      secret=secret)
+        messages.success(request, "Identity assertion secret saved: the upstream now gets X-MCP-Identity."
+                         if secret.strip() else "Identity assertion turned off.")
+
     def do_import_preview(self, request, resource):
         listed = importer.list_server_tools(importer.import_target(resource),
                                             token=services.management_token(resource))

@@ -34,19 +34,23 @@ class ResourceSerializer(serializers.ModelSerializer):
     tools = ToolSerializer(many=True, read_only=True)
     verification_status = serializers.CharField(read_only=True)
     has_management_token = serializers.SerializerMethodField()
+    sends_identity_assertion = serializers.SerializerMethodField()
 
     class Meta:
         model = MCPResource
         fields = ["id", "name", "display_name", "description", "uri", "hosting_mode", "upstream_url",
                   "documentation_url", "status", "access_token_lifetime", "scopes", "tools", "verification_status",
                   "verified_at", "verification_checked_at", "verification_error", "has_management_token",
-                  "tools_synced_at", "created_at", "updated_at"]
+                  "sends_identity_assertion", "tools_synced_at", "created_at", "updated_at"]
         read_only_fields = ["id", "status", "verified_at", "verification_checked_at", "verification_error",
                             "tools_synced_at", "created_at", "updated_at"]
         extra_kwargs = {"name": {"validators": []}}
 
     def get_has_management_token(self, resource) -> bool:
         return bool(resource.management_token_encrypted)
+
+    def get_sends_identity_assertion(self, resource) -> bool:
+        return bool(resource.gateway_identity_secret_encrypted)
 
 
 class ResourceUpdateSerializer(serializers.Serializer):
@@ -60,6 +64,10 @@ class ResourceUpdateSerializer(serializers.Serializer):
 
 class ManagementTokenSerializer(serializers.Serializer):
     token = serializers.CharField(allow_blank=True, write_only=True)
+
+
+class GatewayIdentitySecretSerializer(serializers.Serializer):
+    secret = serializers.CharField(allow_blank=True, write_only=True, trim_whitespace=True)
 
 
 class PRMPreviewSerializer(serializers.Serializer):

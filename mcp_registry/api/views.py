@@ -12,6 +12,7 @@ from mcp_registry.views import guard_snippet
 from tenants.api.base import TenantEndpoint
 
 from .serializers import (
+    GatewayIdentitySecretSerializer,
     ImportApplySerializer,
     ImportRequestSerializer,
     ManagementTokenSerializer,
@@ -93,6 +94,17 @@ class ResourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEn
         data.is_valid(raise_exception=True)
         services.resource_set_management_token(resource=self.get_object(), actor=self.get_actor(), request=request,
                                                token=data.validated_data["token"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=GatewayIdentitySecretSerializer, responses={204: None},
+                   description="Gateway resources: the secret that signs the X-MCP-Identity assertion sent "
+                               "upstream (empty clears it). Never shown again.")
+    @action(detail=True, methods=["put"], url_path="gateway-identity-secret")
+    def gateway_identity_secret(self, request, pk=None):
+        data = GatewayIdentitySecretSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.resource_set_gateway_identity_secret(resource=self.get_object(), actor=self.get_actor(),
+                                                      request=request, secret=data.validated_data["secret"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     # --- scopes and tools -------------------------------------------------------------------------

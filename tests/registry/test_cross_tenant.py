@@ -17,6 +17,7 @@ API_CALLS = [
     ("post", "/verify", None),
     ("get", "/prm", None),
     ("put", "/management-token", {"token": "x"}),
+    ("put", "/gateway-identity-secret", {"secret": "x" * 40}),
     ("get", "/scopes", None),
     ("post", "/scopes", {"name": "evil"}),
     ("delete", "/scopes/files:read", None),
@@ -28,7 +29,7 @@ API_CALLS = [
 ]
 
 CONSOLE_VERBS = ["update", "disable", "enable", "delete", "verify", "scope-save", "scope-delete", "tool-save",
-                 "tool-delete", "management-token", "import-preview", "import-apply"]
+                 "tool-delete", "management-token", "gateway-identity-secret", "import-preview", "import-apply"]
 
 
 @pytest.fixture

@@ -144,7 +144,10 @@ def test_platform_serves_gateway_resources_through_its_asgi_app(make_world, make
                                                                serve_asgi, settings):
     """The platform's ASGI app is the resource server for gateway-mode resources: the SDK client reaches
     the upstream at /t/<slug>/mcp/<name> with a token from the real tenant issuer, and nothing else does."""
+    from mcp_registry import services
     from tests.oauth.factories import REDIRECT_URI, authorize, exchange, make_client
+
+    from .conftest import TEST_ACTOR
 
     tap, upstream_url = upstream
     port = free_port()
@@ -156,6 +159,7 @@ def test_platform_serves_gateway_resources_through_its_asgi_app(make_world, make
                              scopes=["files:read"], tools={"read_file": ["files:read"]})
     client, _ = make_client(world.tenant, resources=[resource], redirect_uris=[REDIRECT_URI])
     serve_asgi(application, port=port)
+    services.resource_set_gateway_identity_secret(resource=resource, actor=TEST_ACTOR, secret=SECRET)
     http = signed_in(world.member)
     auth = authorize(http, world.tenant, client, resource=resource.uri, scope="files:read")
     token = exchange(http, world.tenant, client, auth, resource=resource.uri).json()["access_token"]
@@ -163,6 +167,11 @@ def test_platform_serves_gateway_resources_through_its_asgi_app(make_world, make
     assert resource.uri == f"http://127.0.0.1:{port}/t/alpha/mcp/files"
     assert run_async(call_tools, resource.uri, token, [("read_file", {"path": "y"})]) == ["contents of y"]
     assert tap.seen and all("authorization" not in headers for headers in tap.seen)
+    identity = IdentityAssertion(SECRET, issuer=resource.uri, audience=upstream_url).verify(
+        tap.seen[-1]["x-mcp-identity"])  # the platform's assertion, not the caller's forged header
+    import jwt
+    assert identity["sub"] == jwt.decode(token, options={"verify_signature": False})["sub"]
+    assert identity["client_id"] == client.client_id and identity["scope"] == "files:read"
     challenge = httpx.post(resource.uri, json={}).headers["www-authenticate"]
     prm_url = f"http://127.0.0.1:{port}/.well-known/oauth-protected-resource/t/alpha/mcp/files"
     assert f'resource_metadata="{prm_url}"' in challenge

@@ -230,3 +230,18 @@ def test_periodic_reverification_checks_external_resources_and_audits_only_chang
                                                                              "resource.verification_failed"]
     run = JobRun.objects.filter(name=REVERIFY_JOB).order_by("-created_at").first()
     assert run.status == "succeeded" and run.result == {"checked": 1, "failing": 1} and run.done == 1
+
+
+def test_gateway_identity_secret_is_long_encrypted_and_for_gateway_resources_only(two_tenants, make_resource):
+    a, _ = two_tenants
+    external = make_resource(a.tenant)
+    gateway = make_resource(a.tenant, "hosted", hosting_mode="gateway", upstream_url="http://127.0.0.1:9/mcp")
+    with pytest.raises(services.RegistryError, match="only gateway resources"):
+        services.resource_set_gateway_identity_secret(resource=external, actor=TEST_ACTOR, secret="s" * 40)
+    with pytest.raises(services.RegistryError, match="at least 32"):
+        services.resource_set_gateway_identity_secret(resource=gateway, actor=TEST_ACTOR, secret="short")
+    services.resource_set_gateway_identity_secret(resource=gateway, actor=TEST_ACTOR, secret="s" * 40)
+    stored = MCPResource.objects.unscoped().get(pk=gateway.pk).gateway_identity_secret_encrypted
+    assert "ssss" not in stored and services.gateway_identity_secret(gateway) == "s" * 40
+    event = AuditEvent.objects.filter(tenant=a.tenant, action="resource.updated").latest("seq")
+    assert event.data == {"changed": ["gateway_identity_secret"], "gateway_identity_secret": "set"}
