@@ -139,7 +139,7 @@ def _admin_target(client, requested: list[str], grant_type: str) -> Target:
     return Target(audience=api_audience(), scopes=tuple(requested))
 
 
-def narrow(*, tenant, client, original: Target | None, audience: str, original_scopes: list[str],
+def narrow(*, tenant, client, audience: str, original_scopes: list[str],
            resources: list[str], scopes: list[str] | None, grant_type: str) -> Target:
     """Token endpoint: re-check what the code/refresh token carries (the resource may have been disabled
     or disallowed since), letting the request narrow but never widen it."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from datetime import timedelta
 
 from django.db import transaction
@@ -239,13 +240,13 @@ class TenantOAuth2Validator(OAuth2Validator):
             elif request.grant_type == "authorization_code":
                 grant = self._grant_for(request.code, request)
                 audience = (grant.resource or [""])[0] or targets.userinfo_audience(tenant)
-                target = targets.narrow(tenant=tenant, client=client, original=None, audience=audience,
+                target = targets.narrow(tenant=tenant, client=client, audience=audience,
                                         original_scopes=grant.scope.split(), resources=resources, scopes=None,
                                         grant_type=request.grant_type)
                 request.code_checksum = services.checksum(request.code)
             else:
                 rt = request.refresh_token_instance
-                target = targets.narrow(tenant=tenant, client=client, original=None, audience=rt.audience,
+                target = targets.narrow(tenant=tenant, client=client, audience=rt.audience,
                                         original_scopes=list(request.scopes or []), resources=resources,
                                         scopes=None, grant_type=request.grant_type)
                 request.code_checksum = rt.code_checksum
@@ -279,8 +280,6 @@ class TenantOAuth2Validator(OAuth2Validator):
             resource=[request.token_target.audience], audience=request.token_target.audience,
             code_checksum=getattr(request, "code_checksum", "") or "")
         if refresh.token_family is None:
-            import uuid
-
             refresh.token_family = uuid.uuid4()
         self._set_token_value(refresh, refresh_token_code)
         refresh.save()
