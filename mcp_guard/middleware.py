@@ -4,7 +4,8 @@
 - answers requests without a token with 401 and ``WWW-Authenticate: Bearer resource_metadata=..., scope=...``
   (RFC 9728 §5.1, RFC 6750 §3), invalid tokens with 401 ``error="invalid_token"``;
 - reads JSON-RPC ``tools/call`` requests and answers 403 ``error="insufficient_scope"`` with every scope
-  the call needs when the token lacks one (step-up, RFC 6750 §3.1);
+  the call needs when the token lacks one (step-up, RFC 6750 §3.1); a tool the registry does not list needs
+  only a valid token (the registry requires a scope for every tool it knows, and import keeps it complete);
 - refuses tokens in the query string (they leak into logs and Referer headers);
 - hands the application the verified claims in ``scope["mcp_guard.token"]`` and removes the
   ``Authorization`` header, so the application never handles, logs or forwards the raw token.
