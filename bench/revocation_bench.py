@@ -52,7 +52,7 @@ def recreate_database():
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def bench_revocation(count: int):
+def bench_revocation(count: int, batch_size: int):
     from django.db import connection
 
     from audit.services import Actor
@@ -76,13 +76,14 @@ def bench_revocation(count: int):
     print(f"inserted {count + count // 10:,} access tokens in {time.perf_counter() - start:.1f} s")
 
     start = time.perf_counter()
-    revoked = revocation.revoke_now(tenant=tenant, selection=revocation.Selection(client=victim.pk))
+    revoked = revocation.revoke_now(tenant=tenant, selection=revocation.Selection(client=victim.pk),
+                                    batch_size=batch_size)
     elapsed = time.perf_counter() - start
     assert revoked == count, revoked
     assert not AccessToken.objects.filter(application=victim).exists()
     assert AccessToken.objects.filter(application=bystander).count() == count // 10
     print(f"revoked {revoked:,} tokens of one client in {elapsed:.1f} s: {revoked / elapsed:,.0f} tokens/s "
-          f"(batches of {revocation.BATCH_SIZE}; {count // 10:,} tokens of another client untouched)")
+          f"(batches of {batch_size:,}; {count // 10:,} tokens of another client untouched)")
     return revoked / elapsed
 
 
@@ -132,6 +133,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tokens", type=int, default=1_000_000)
     parser.add_argument("--tenants", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=5000, help="tokens per batch (the job's default)")
     args = parser.parse_args()
     recreate_database()
     import django
@@ -140,7 +142,7 @@ def main():
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    bench_revocation(args.tokens)
+    bench_revocation(args.tokens, args.batch_size)
     bench_rotation(args.tenants)
 
 
