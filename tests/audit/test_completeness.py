@@ -34,11 +34,15 @@ EXEMPT = {
 
 
 def our_service_modules() -> list[tuple[str, Path]]:
+    """Every services.py of our apps, sub-packages included (oauth/registration/services.py)."""
     found = []
     for config in apps.get_app_configs():
         path = Path(config.path)
-        if ROOT in path.parents and (path / "services.py").exists():
-            found.append((f"{config.name}.services", path / "services.py"))
+        if ROOT not in path.parents:
+            continue
+        for file in path.rglob("services.py"):
+            module = ".".join(file.relative_to(ROOT).with_suffix("").parts)
+            found.append((module, file))
     return sorted(found)
 
 
@@ -94,7 +98,8 @@ def analyse() -> dict[str, dict]:
 
 def test_the_static_check_sees_every_app_with_services():
     modules = {m for m, _ in our_service_modules()}
-    assert {"tenants.services", "jobs.services", "identity.services", "audit.services"} <= modules
+    assert {"tenants.services", "jobs.services", "identity.services", "audit.services", "oauth.services",
+            "oauth.registration.services", "mcp_registry.services"} <= modules
     functions = analyse()
     assert functions["tenants.services.tenant_create"]["writes"] and functions["tenants.services.tenant_create"][
         "records"]
