@@ -63,6 +63,9 @@ def test_rotate_keys_command_rotates_one_tenant_or_does_an_emergency(setup, make
     assert f"{current} removed" in out and "12 tokens revoked" in out
     with pytest.raises(CommandError, match="no active tenant nope"):
         run_command("rotate_keys", "--tenant", "nope")
+    with pytest.raises(CommandError, match="--all-tenants"):
+        run_command("rotate_keys", "--emergency")  # no platform-wide emergency by omission
+    assert rotation.active_key_of(other).kid == other_before
 
 
 @pytest.mark.django_db

@@ -18,11 +18,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--tenant", action="append", metavar="SLUG",
                             help="tenant to rotate (repeatable); default: every active tenant")
+        parser.add_argument("--all-tenants", action="store_true",
+                            help="required with --emergency and no --tenant (revokes tokens platform-wide)")
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument("--emergency", action="store_true", help="the active key is compromised")
         mode.add_argument("--scheduled", action="store_true", help="run the policy-driven lifecycle step only")
 
-    def handle(self, *args, tenant=None, emergency=False, scheduled=False, **options):
+    def handle(self, *args, tenant=None, emergency=False, scheduled=False, all_tenants=False, **options):
+        if emergency and not tenant and not all_tenants:
+            raise CommandError("--emergency revokes every token the active keys signed: name the tenant(s) with "
+                               "--tenant, or say --all-tenants if every tenant's key is compromised")
         tenants = Tenant.objects.filter(status=TenantStatus.ACTIVE).order_by("slug")
         if tenant:
             tenants = tenants.filter(slug__in=tenant)
