@@ -1,0 +1,141 @@
+"""Fixtures of the security area: one estate per tenant holding one of everything a tenant owns, built
+through the real services and endpoints, so probes can aim one tenant's credentials at the other's objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from tests.oauth.factories import ACTOR, authorize, client_credentials, exchange, make_agent, make_client, make_resource
+
+
+@dataclass
+class FullEstate:
+    """Everything tenant ``world`` owns, with the secrets that were shown once (for the at-rest scan)."""
+
+    world: object
+    resource: object
+    client: object
+    agent: object
+    agent_secret: str
+    user_token: dict
+    api_token: str
+    consent: object
+    idp: object
+    idp_secret: str
+    sink: object
+    sink_secret: str
+    registration: object
+    registration_secret: str | None
+    registration_token: str
+    rule: object
+    iat: object
+    iat_token: str
+    publisher: object
+    job: object
+    key: object
+    event: object
+    secrets: list[str] = field(default_factory=list)
+
+    @property
+    def tenant(self):
+        return self.world.tenant
+
+    @property
+    def slug(self):
+        return self.world.slug
+
+    def access_token_row(self):
+        from oauth.models import AccessToken
+
+        return AccessToken.objects.unscoped().filter(application=self.client).first()
+
+    def membership_ids(self) -> list:
+        from tenants.models import Membership
+
+        return list(Membership.objects.unscoped().filter(tenant=self.tenant).values_list("pk", flat=True))
+
+    def markers(self) -> list[str]:
+        """Strings that identify this estate's objects: none may appear in an answer to another tenant."""
+        w = self.world
+        values = [str(self.resource.pk), self.resource.uri, self.resource.name, self.client.client_id,
+                  self.client.name, self.agent.client_id, self.agent.name, str(self.consent.pk), str(self.idp.pk),
+                  self.idp.slug, self.idp.name, str(self.sink.pk), self.sink.name, str(self.registration.pk),
+                  self.registration.application.client_id, str(self.rule.pk), str(self.iat.pk), self.iat.label,
+                  str(self.publisher.pk), self.publisher.issuer, str(self.job.pk), self.key.kid,
+                  w.owner.email, w.admin.email, w.auditor.email, w.member.email,
+                  *[str(pk) for pk in self.membership_ids()], *self.secrets]
+        return [v for v in values if v]
+
+
+def build_full_estate(world, http_client, signed_in) -> FullEstate:
+    """One of each tenant-owned thing of ``world``, named after its slug so markers are unique."""
+    from audit.services import record
+    from identity import services as sso
+    from jobs.models import JobRun
+    from audit.services import sink_create
+    from oauth.models import ADMIN_SCOPES, Consent, SigningKey, api_audience
+    from oauth.registration import services as reg
+
+    slug = world.slug
+    tenant = world.tenant
+    resource = make_resource(tenant, f"https://mcp.{slug}.example/mcp", name=f"{slug}-files")
+    client, _ = make_client(tenant, resources=[resource], name=f"{slug.title()} Desktop")
+    auth = authorize(signed_in(world.member), tenant, client, resource=resource.uri)
+    user_token = exchange(http_client, tenant, client, auth, resource=resource.uri).json()
+    assert "access_token" in user_token, user_token
+    http_client.logout()
+    agent, agent_secret = make_agent(tenant, scopes=list(ADMIN_SCOPES), name=f"{slug.title()} ops bot")
+    answer = client_credentials(http_client, tenant, agent, agent_secret, resource=api_audience())
+    assert answer.status_code == 200, answer.content
+    api_token = answer.json()["access_token"]
+    consent = Consent.objects.unscoped().get(tenant=tenant, application=client)
+
+    idp_secret = f"idp-secret-{slug}-9f1c2e7d4b"
+    idp = sso.identity_provider_create(
+        tenant=tenant, name=f"{slug.title()} Corp IdP", slug=f"{slug}-corp", actor=ACTOR,
+        client_secret=idp_secret, issuer=f"https://idp.{slug}.example",
+        discovery_url=f"https://idp.{slug}.example/.well-known/openid-configuration",
+        client_id=f"{slug}-platform", domains=[f"{slug}corp.example"])
+    sink, sink_secret = sink_create(tenant=tenant, name=f"{slug}-siem", url=f"https://siem.{slug}.example/hook",
+                                    actor=ACTOR)
+    registration, registration_secret, registration_token, _ = reg.dcr_register(
+        tenant=tenant, address="203.0.113.9", body={
+            "client_name": f"{slug.title()} Registered Agent", "redirect_uris": ["https://agent.example/cb"],
+            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+            "token_endpoint_auth_method": "client_secret_basic"})
+    rule = reg.rule_create(tenant=tenant, actor=ACTOR, kind="redirect_host", pattern=f"{slug}.rules.example")
+    iat, iat_token = reg.initial_access_token_create(tenant=tenant, actor=ACTOR, label=f"{slug} onboarding")
+    publisher = reg.publisher_create(tenant=tenant, actor=ACTOR, name=f"{slug} publisher",
+                                     issuer=f"https://publisher.{slug}.example", jwks=_public_jwks())
+    job = JobRun.objects.create(name="oauth.revoke_tokens", tenant=tenant, status="succeeded")
+    key = SigningKey.objects.unscoped().filter(tenant=tenant).first()
+    assert key is not None, "issuing a token creates the tenant's signing key"
+    event = record(tenant, ACTOR, "tenant.updated", tenant, changes={"probe": slug})
+    secrets = [agent_secret, user_token["access_token"], user_token.get("refresh_token", ""), api_token,
+               idp_secret, sink_secret, registration_secret or "", registration_token, iat_token, auth.code]
+    return FullEstate(world, resource, client, agent, agent_secret, user_token, api_token, consent, idp, idp_secret,
+                      sink, sink_secret, registration, registration_secret, registration_token, rule, iat,
+                      iat_token, publisher, job, key, event, [s for s in secrets if s])
+
+
+def _public_jwks() -> dict:
+    import json
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key))
+    jwk.update({"kid": "publisher-1", "use": "sig", "alg": "ES256"})
+    return {"keys": [jwk]}
+
+
+@pytest.fixture
+def full_estates(two_tenants, client, signed_in, settings):
+    a, b = two_tenants
+    estate_a = build_full_estate(a, client, signed_in)
+    estate_b = build_full_estate(b, client, signed_in)
+    client.logout()
+    return estate_a, estate_b
