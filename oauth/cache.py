@@ -2,9 +2,10 @@
 a client may get tokens for. Measured in bench/README.md: these reads were 3 of the 9 statements of a
 client_credentials request.
 
-Invalidation is explicit and per tenant: every save or delete of a client, a resource or a resource
-scope, and every change of a client's allowed resources, moves the tenant's *generation*; entries are
-keyed by it, so after a change no process can read an entry written before it. A suspended client or a
+Invalidation is explicit. A client's entry is deleted when its row is saved or deleted. Allowed
+resources are keyed by the tenant's *generation*, which every save or delete of a client, a resource or
+a resource scope, and every change of a client's allowed resources, moves: after a change no process can
+read an entry written before it. A suspended client or a
 disabled resource is refused by the next request, on every server. The TTL only bounds memory.
 
 The cache holds what the database holds: the client's keyed secret digest (tenants.crypto), never a
@@ -49,8 +50,14 @@ def forget_tenant(tenant_id) -> None:
     transaction.on_commit(lambda: cache.delete(_generation_key(tenant_id)))
 
 
+def _client_key(tenant_id, client_id: str) -> str:
+    return f"oauth:client:{tenant_id}:{client_id}"
+
+
 def cached_client(tenant, client_id: str) -> Application | None:
-    key = f"oauth:client:{tenant.pk}:{generation(tenant)}:{client_id}"
+    """Keyed by the client itself (no generation read): only a change of its own row can make it stale,
+    and that change deletes it (client_id never changes)."""
+    key = _client_key(tenant.pk, client_id)
     found = cache.get(key)
     if found is None:
         found = Application.objects.for_tenant(tenant).filter(client_id=client_id).first()
@@ -73,8 +80,16 @@ def allowed_resource(tenant, client_row: Application, canonical_uri: str) -> MCP
 
 
 @receiver([post_save, post_delete], sender=Application, dispatch_uid="oauth.cache.client")
+def _client_changed(sender, instance, **kwargs):
+    if instance.tenant_id is not None:
+        key = _client_key(instance.tenant_id, instance.client_id)
+        cache.delete(key)
+        transaction.on_commit(lambda: cache.delete(key))
+        forget_tenant(instance.tenant_id)  # the allowed-resource entries are keyed by client too
+
+
 @receiver([post_save, post_delete], sender=MCPResource, dispatch_uid="oauth.cache.resource")
-def _row_changed(sender, instance, **kwargs):
+def _resource_changed(sender, instance, **kwargs):
     if instance.tenant_id is not None:
         forget_tenant(instance.tenant_id)
 
