@@ -315,9 +315,6 @@ def _account_for_new_identity(idp: IdentityProvider, claims: MappedClaims):
         raise _refuse("email_unverified", f"did not vouch for {claims.email} (email_verified is not true)")
     if user is None:
         return None
-    if user.is_staff:
-        raise _refuse("account_not_linkable", f"asserted {claims.email}, a platform operator account, which "
-                      "never signs in through a tenant's provider")
     # A provider of this tenant may vouch only for accounts that live at this tenant: linking a member of
     # another tenant would hand this tenant's IdP admin a session at that other tenant.
     elsewhere = Membership.objects.unscoped().filter(user=user).exclude(tenant=idp.tenant).exists()
@@ -344,6 +341,9 @@ def federated_sign_in(*, identity_provider: IdentityProvider, claims: MappedClai
     user = identity.user if identity else _account_for_new_identity(idp, claims)
     if user is not None and not user.is_active:
         raise _refuse("account_disabled", f"signed in {user.email}, whose account here is disabled")
+    if user is not None and user.is_staff:  # also an identity linked before the account became an operator
+        raise _refuse("account_not_linkable", f"asserted {user.email}, a platform operator account, which "
+                      "never signs in through a tenant's provider")
     membership = Membership.objects.for_tenant(tenant).filter(user=user).first() if user else None
     role = role_for_groups(idp, claims.groups)
     provisioned = False

@@ -152,3 +152,25 @@ def test_without_jit_provisioning_an_unknown_person_is_refused(two_tenants, make
     before = rows()
     response, _ = sign_in_via_idp(client, oidc_provider, "/t/alpha/sso/corp/start", login)
     assert_refused(response, client, a.tenant, "not_provisioned", before)
+
+
+def test_a_platform_operator_never_signs_in_through_a_tenants_provider(two_tenants, make_idp, oidc_provider,
+                                                                      make_user, client_factory):
+    a, _ = two_tenants
+    make_idp(a.tenant, domains=["platform.example"])
+    operator = make_user("operator@platform.example", is_staff=True)
+    login = new_account(oidc_provider, email=operator.email)
+    before, client = rows(), client_factory()
+    response, _ = sign_in_via_idp(client, oidc_provider, "/t/alpha/sso/corp/start", login)
+    assert_refused(response, client, a.tenant, "account_not_linkable", before)
+
+    # Nor through an identity linked while the account was an ordinary member.
+    operator.is_staff = False
+    operator.save()
+    Membership.objects.create(tenant=a.tenant, user=operator)
+    assert sign_in_via_idp(client_factory(), oidc_provider, "/t/alpha/sso/corp/start", login)[0].status_code == 302
+    operator.is_staff = True
+    operator.save()
+    before, client = rows(), client_factory()
+    response, _ = sign_in_via_idp(client, oidc_provider, "/t/alpha/sso/corp/start", login)
+    assert_refused(response, client, a.tenant, "account_not_linkable", before)
