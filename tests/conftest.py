@@ -51,6 +51,13 @@ def pytest_sessionstart(session):
         raise pytest.UsageError("CI needs Redis: set REDIS_URL and start redis-server")
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """Browser tests run last. Playwright's sync API keeps an asyncio loop running in the main thread from
+    the first browser test to the end of the session, and MCP SDK peers (anyio.run) cannot start in a
+    thread that has one; ordering keeps every test independent of what ran before it."""
+    items.sort(key=lambda item: "browser" in getattr(item, "fixturenames", ()))
+
+
 def pytest_report_header(config):
     from django.conf import settings
 
