@@ -157,6 +157,11 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
+if SESSION_COOKIE_SECURE and not env.str("SESSION_COOKIE_DOMAIN", default=""):
+    # __Host-: the browser only accepts these cookies over https, for exactly this host, on path /, so a
+    # sibling subdomain cannot plant or shadow a session (RFC 6265bis §4.1.3.2).
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -169,9 +174,13 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=IS_PRODUCTION and 
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SILENCED_SYSTEM_CHECKS = [
+    # http redirect URIs are accepted for loopback hosts only (RFC 8252 §7.3, oauth.services), which DOT's
+    # scheme-wide switch cannot express.
+    "oauth2_provider.W008",
+] + ([
     # TLS terminates at the reverse proxy in front of the platform (README, "Production").
     "security.W008",
-] if not SECURE_SSL_REDIRECT else []
+] if not SECURE_SSL_REDIRECT else [])
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
