@@ -61,6 +61,8 @@ event("audit.verification_failed", "The hash chain or a checkpoint did not verif
 event("signin.succeeded", "A person signed in", INFO, "identity.user")
 event("signin.signed_out", "A person signed out", INFO, "identity.user")
 event("signin.failed", "A sign-in attempt failed (wrong e-mail or password)", NOTICE, "identity.user")
+event("signin.locked", "An account's password sign-in was locked after repeated failures", WARNING,
+      "identity.user")
 event("user.password_set", "A person's password was set or changed", NOTICE, "identity.user")
 
 # --- identity: SSO federation (upstream identity providers) -------------------------------------------

@@ -1,10 +1,13 @@
 """Sign-in success and failure are security events."""
 
+from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
 import audit
 from audit.services import Actor
+
+from . import throttle
 
 
 @receiver(user_logged_in)
@@ -22,5 +25,10 @@ def _signed_out(sender, request, user, **kwargs):
 @receiver(user_login_failed)
 def _sign_in_failed(sender, credentials, request=None, **kwargs):
     email = (credentials.get("username") or credentials.get("email") or "")[:254]
-    audit.record(getattr(request, "tenant", None), Actor("anonymous", "", email), "signin.failed",
-                 ("identity.user", "", email), request, severity="notice", email=email)
+    actor = Actor("anonymous", "", email)
+    audit.record(getattr(request, "tenant", None), actor, "signin.failed", ("identity.user", "", email), request,
+                 severity="notice", email=email)
+    if throttle.failure_counted(email):
+        audit.record(getattr(request, "tenant", None), actor, "signin.locked", ("identity.user", "", email), request,
+                     email=email, failures=settings.SIGNIN_LOCKOUT_FAILURES,
+                     seconds=settings.SIGNIN_LOCKOUT_SECONDS)

@@ -20,7 +20,7 @@ from django.views.generic import TemplateView
 
 from tenants.models import CONSOLE_ROLES, Membership
 
-from . import selectors, services
+from . import selectors, services, throttle
 from .forms import EmailSignInForm, TenantSignInForm
 from .sso import oidc
 from .sso.flows import flow_begin, flow_take
@@ -58,7 +58,27 @@ def provider_urls(idp) -> dict:
             "jwks_uri": _public("sso-jwks", idp)}
 
 
-class ConsoleSignInView(auth_views.LoginView):
+class ThrottledSignInMixin:
+    """429 with Retry-After for an address over its attempt rate or an account locked by failed passwords
+    (identity/throttle.py), before any password is checked."""
+
+    def post(self, request, *args, **kwargs):
+        wait = throttle.address_wait(request.META.get("REMOTE_ADDR", ""))
+        message = "Too many sign-in attempts from your network."
+        if wait is None:
+            wait = throttle.account_wait(request.POST.get("username", ""))
+            message = "This account is locked after too many failed passwords."
+        if wait is None:
+            return super().post(request, *args, **kwargs)
+        form = self.get_form_class()(request=request, initial={"username": request.POST.get("username", "")})
+        form.cleaned_data = {}  # an unbound form that carries the refusal, so no password is checked
+        form.add_error(None, f"{message} Try again in {max(1, wait // 60)} minute(s).")
+        response = self.render_to_response(self.get_context_data(form=form), status=429)
+        response["Retry-After"] = str(wait)
+        return response
+
+
+class ConsoleSignInView(ThrottledSignInMixin, auth_views.LoginView):
     """Sign-in for the admin console (tenant administrators and platform operators)."""
 
     form_class = EmailSignInForm
@@ -66,7 +86,7 @@ class ConsoleSignInView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
-class TenantSignInView(auth_views.LoginView):
+class TenantSignInView(ThrottledSignInMixin, auth_views.LoginView):
     """The tenant-branded sign-in page that end users see during an OAuth authorization.
 
     Home-realm discovery: an address whose domain belongs to one of the tenant's providers goes to that

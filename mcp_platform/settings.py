@@ -181,6 +181,12 @@ SILENCED_SYSTEM_CHECKS = [
     # TLS terminates at the reverse proxy in front of the platform (README, "Production").
     "security.W008",
 ] if not SECURE_SSL_REDIRECT else [])
+# Rate limits (tenants/ratelimit.py; SECURITY.md says which fail open and why).
+SIGNIN_RATE_PER_ADDRESS = env.int("SIGNIN_RATE_PER_ADDRESS", default=30)  # attempts a minute
+SIGNIN_LOCKOUT_FAILURES = env.int("SIGNIN_LOCKOUT_FAILURES", default=10)  # failed passwords per account ...
+SIGNIN_LOCKOUT_SECONDS = env.int("SIGNIN_LOCKOUT_SECONDS", default=900)  # ... within this window lock it
+TOKEN_RATE_PER_CLIENT = env.int("TOKEN_RATE_PER_CLIENT", default=600)  # token requests a minute
+INTROSPECTION_RATE_PER_CALLER = env.int("INTROSPECTION_RATE_PER_CALLER", default=3000)  # a minute
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"

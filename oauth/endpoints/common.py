@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+from urllib.parse import unquote
+
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
+
+from tenants import ratelimit
 
 MAX_PARAMETER_LENGTH = 8192
 
@@ -17,6 +22,29 @@ def malformed_parameter(request) -> str | None:
                 if len(value) > MAX_PARAMETER_LENGTH or any(ord(c) < 0x20 and c not in "\t\n\r" for c in value):
                     return name[:40]
     return None
+
+
+def claimed_client_id(request) -> str:
+    """The client_id a request names (HTTP Basic user or form field), before anything is verified."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header[:6].lower() == "basic ":
+        try:
+            return unquote(base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")[0])[:255]
+        except (ValueError, UnicodeDecodeError):
+            return ""
+    return (request.POST.get("client_id") or "")[:255]
+
+
+def rate_limited(request, endpoint: str, limit: int, client_id: str):
+    """429 with Retry-After when ``client_id`` has made more than ``limit`` requests to ``endpoint`` of
+    this tenant this minute. Fails open: a Redis outage must not stop token issuance (SECURITY.md)."""
+    tenant = tenant_of(request)
+    wait = ratelimit.over(f"oauth:rl:{endpoint}:{tenant.pk}:{client_id or request.META.get('REMOTE_ADDR', '')}",
+                          limit=limit, window=60, fail_open=True)
+    if wait is None:
+        return None
+    return oauth_error("temporarily_unavailable", f"more than {limit} {endpoint} requests a minute from this "
+                       f"client; wait {wait} seconds and try again", status=429, headers={"Retry-After": str(wait)})
 
 
 def refuse_malformed(request):

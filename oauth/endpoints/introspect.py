@@ -3,6 +3,7 @@
 A token of another tenant (or unknown, expired, revoked) is ``{"active": false}`` and nothing more.
 """
 
+from django.conf import settings
 from django.http import JsonResponse
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -10,7 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.views.mixins import OAuthLibMixin
 
 from ..selectors import access_token_by_value, refresh_token_by_value
-from .common import no_store, oauth_error, refuse_malformed, tenant_of
+from .common import claimed_client_id, no_store, oauth_error, rate_limited, refuse_malformed, tenant_of
 from .token import client_auth_challenge
 
 
@@ -48,6 +49,9 @@ class IntrospectView(OAuthLibMixin, View):
             return no_store(client_auth_challenge(request, oauth_error(
                 "invalid_client", "authenticate as a confidential client of this tenant to introspect tokens",
                 status=401)))
+        if (limited := rate_limited(request, "introspect", settings.INTROSPECTION_RATE_PER_CALLER,
+                                    claimed_client_id(request))) is not None:
+            return limited
         token = request.POST.get("token")
         if not token:
             return oauth_error("invalid_request", "token is required")

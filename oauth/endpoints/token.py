@@ -7,6 +7,7 @@ the token's audience and scopes. This view adds what RFC 6749 and OAuth 2.1 ask 
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -15,7 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider.views.mixins import OAuthLibMixin
 
 from ..models import GRANT_TYPES
-from .common import no_store, oauth_error, refuse_malformed, tenant_of
+from .common import claimed_client_id, no_store, oauth_error, rate_limited, refuse_malformed, tenant_of
 
 
 def client_auth_challenge(request, response):
@@ -50,5 +51,8 @@ class TokenView(OAuthLibMixin, View):
             return oauth_error("unsupported_grant_type",
                                f"grant_type must be one of {', '.join(GRANT_TYPES)}; implicit, password and "
                                "device_code do not exist here")
+        if (limited := rate_limited(request, "token", settings.TOKEN_RATE_PER_CLIENT,
+                                    claimed_client_id(request))) is not None:
+            return limited
         _, headers, body, status = self.create_token_response(request)
         return no_store(client_auth_challenge(request, as_response(headers, body, status)))

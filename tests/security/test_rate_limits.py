@@ -1,0 +1,105 @@
+"""Rate limits and lockout (tenants/ratelimit.py): sign-in per address and per account with an audited
+lockout, the token endpoint per client, introspection per caller; 429 with Retry-After; the token path
+fails open when Redis is down."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from audit.models import AuditEvent
+from tests.conftest import PASSWORD
+from tests.oauth.factories import basic, client_credentials, make_agent, make_resource
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counters(settings):
+    """Each test starts with empty windows (addresses and accounts repeat across tests)."""
+    import redis
+
+    r = redis.Redis.from_url(settings.REDIS_URL)
+    for pattern in ("signin:rl:*", "oauth:rl:*"):
+        keys = list(r.scan_iter(pattern, count=1000))
+        if keys:
+            r.delete(*keys)
+    yield
+
+
+@pytest.fixture
+def world(make_world):
+    return make_world("acme")
+
+
+def _sign_in(http, world, password, address="198.51.100.7"):
+    return http.post(f"/t/{world.slug}/login", {"username": world.member.email, "password": password},
+                     REMOTE_ADDR=address)
+
+
+def test_an_account_is_locked_after_repeated_failed_passwords_and_the_lockout_is_audited(world, settings):
+    settings.SIGNIN_LOCKOUT_FAILURES = 3
+    http = Client()
+    for n in range(3):  # from different addresses: the lock is on the account
+        assert _sign_in(http, world, "wrong", address=f"198.51.100.{n}").status_code == 200
+    locked = _sign_in(http, world, PASSWORD, address="198.51.100.99")
+    assert locked.status_code == 429 and int(locked["Retry-After"]) > 0
+    assert b"locked" in locked.content and "_auth_user_id" not in http.session
+    events = AuditEvent.objects.filter(action="signin.locked")
+    assert events.count() == 1 and events.get().data["email"] == world.member.email
+    other = Client().post(f"/t/{world.slug}/login", {"username": world.admin.email, "password": PASSWORD})
+    assert other.status_code == 302  # another account is not affected
+
+
+def test_one_address_is_limited_across_accounts(world, settings):
+    settings.SIGNIN_RATE_PER_ADDRESS = 4
+    http = Client()
+    statuses = [http.post(f"/t/{world.slug}/login", {"username": f"guess{n}@acme.example", "password": "x"},
+                          REMOTE_ADDR="203.0.113.50").status_code for n in range(6)]
+    assert statuses == [200] * 4 + [429] * 2
+    elsewhere = Client().post(f"/t/{world.slug}/login", {"username": world.member.email, "password": PASSWORD},
+                              REMOTE_ADDR="203.0.113.51")
+    assert elsewhere.status_code == 302
+
+
+def test_the_console_sign_in_is_throttled_too(world, settings):
+    settings.SIGNIN_RATE_PER_ADDRESS = 1
+    http = Client()
+    assert http.post("/login", {"username": world.admin.email, "password": "x"}).status_code == 200
+    assert http.post("/login", {"username": world.admin.email, "password": PASSWORD}).status_code == 429
+
+
+def test_the_token_endpoint_limits_each_client(world, settings):
+    settings.TOKEN_RATE_PER_CLIENT = 3
+    resource = make_resource(world.tenant, "https://mcp.acme.example/mcp", name="files")
+    agent, secret = make_agent(world.tenant, resources=[resource], scopes=["tools:read"])
+    other, other_secret = make_agent(world.tenant, resources=[resource], scopes=["tools:read"], name="Other")
+    http = Client()
+    statuses = [client_credentials(http, world.tenant, agent, secret, resource=resource.uri).status_code
+                for _ in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]
+    refused = client_credentials(http, world.tenant, agent, secret, resource=resource.uri)
+    assert refused.json()["error"] == "temporarily_unavailable" and int(refused["Retry-After"]) > 0
+    assert refused["Cache-Control"] == "no-store"
+    assert client_credentials(http, world.tenant, other, other_secret, resource=resource.uri).status_code == 200
+
+
+def test_introspection_limits_each_caller(world, settings):
+    settings.INTROSPECTION_RATE_PER_CALLER = 2
+    agent, secret = make_agent(world.tenant)
+    http = Client()
+    statuses = [http.post(f"/t/{world.slug}/introspect", {"token": "nope"},
+                          HTTP_AUTHORIZATION=basic(agent.client_id, secret)).status_code for _ in range(4)]
+    assert statuses == [200, 200, 429, 429]
+
+
+def test_token_issuance_and_sign_in_continue_when_the_limiter_is_down(world, settings):
+    """Fail open: a Redis outage is not an outage of the authorization server."""
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    settings.TOKEN_RATE_PER_CLIENT = 1
+    resource = make_resource(world.tenant, "https://mcp.acme.example/mcp", name="files")
+    agent, secret = make_agent(world.tenant, resources=[resource], scopes=["tools:read"])
+    http = Client()
+    for _ in range(3):
+        assert client_credentials(http, world.tenant, agent, secret, resource=resource.uri).status_code == 200
+    assert _sign_in(Client(), world, PASSWORD).status_code == 302
