@@ -303,3 +303,36 @@ def test_naming_another_tenant_with_x_tenant_is_refused(estates, signed_in):
     a, b = estates
     response = signed_in(b.world.admin).get(f"/api/v1/clients/{a.client.client_id}", HTTP_X_TENANT="alpha")
     assert response.status_code == 404 and a.client.client_id not in response.content.decode()
+
+
+# --- cost -----------------------------------------------------------------------------------------
+
+def test_list_endpoints_cost_a_constant_number_of_queries_as_rows_grow(estates, token_api):
+    """Clients, tokens, grants and keys lists are prefetched: more rows, no more queries."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from oauth.services import consent_grant, key_rotate
+    from tests.oauth.factories import ACTOR, make_agent
+
+    a, _ = estates
+    api = token_api(a, "admin:clients.read admin:tokens.read admin:keys.read")
+    paths = ("clients", "tokens", "grants", "keys")
+
+    def cost(path):
+        with CaptureQueriesContext(connection) as queries:
+            assert api.get(path).status_code == 200
+        return len(queries)
+
+    before = {path: cost(path) for path in paths}
+    for n in range(3):
+        agent, secret = make_agent(a.tenant, resources=[a.resource], name=f"Agent {n}")
+        assert client_credentials(Client(), a.tenant, agent, secret, resource=a.resource.uri).status_code == 200
+        consent_grant(tenant=a.tenant, user=a.world.auditor, client=agent, audience=a.resource.uri,
+                      scopes=["tools:read"])
+    key_rotate(tenant=a.tenant, actor=ACTOR)
+    after = {path: cost(path) for path in paths}
+    assert after == before, (before, after)
+    # The rows did grow: the estate's token, this API token and three more; one grant and three more.
+    assert [len(api.get(p).json()["results"]) for p in ("tokens", "grants")] == [5, 4]
