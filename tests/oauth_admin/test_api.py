@@ -60,6 +60,33 @@ def test_public_client_has_no_secret_and_bad_shapes_are_explained(estates, sessi
     assert implicit.status_code == 400 and "grant_types" in implicit.json()["error"]["fields"]
 
 
+def test_confidential_clients_may_prefer_client_secret_post_or_private_key_jwt(estates, session_api):
+    import json
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    a, _ = estates
+    api = session_api(a.world.admin, "alpha")
+    post = api.post("clients", {"name": "Poster", "client_type": "confidential",
+                                "grant_types": ["client_credentials"], "resources": ["files"],
+                                "token_endpoint_auth_method": "client_secret_post"})
+    assert post.status_code == 201 and post.json()["token_endpoint_auth_method"] == "client_secret_post"
+    assert post.json()["client_secret"]
+
+    public_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key()))
+    keyed = api.post("clients", {"name": "Keyed agent", "client_type": "confidential",
+                                 "grant_types": ["client_credentials"], "resources": ["files"],
+                                 "jwks": {"keys": [{**public_jwk, "kid": "k1"}]}})
+    assert keyed.status_code == 201, keyed.content
+    assert keyed.json()["token_endpoint_auth_method"] == "private_key_jwt" and keyed.json()["client_secret"] is None
+    assert api.post(f"clients/{keyed.json()['client_id']}/rotate-secret").status_code == 400
+    no_keys = api.post("clients", {"name": "Keyless", "client_type": "confidential",
+                                   "grant_types": ["client_credentials"],
+                                   "token_endpoint_auth_method": "private_key_jwt"})
+    assert no_keys.status_code == 400 and "jwks" in no_keys.json()["error"]["message"]
+
+
 def test_rotating_a_secret_shows_the_new_one_once_and_the_old_one_stops_working(estates, session_api, client):
     a, _ = estates
     api = session_api(a.world.admin, "alpha")
