@@ -219,6 +219,19 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_rate_limits(settings):
+    # Sign-in and token counters (tenants/ratelimit.py) are per address and account; every test signs in
+    # from 127.0.0.1 with the same few e-mails, so each test starts with empty windows.
+    if settings.REDIS_URL and _reachable(settings.REDIS_URL, 6379):
+        import redis
+
+        r = redis.Redis.from_url(settings.REDIS_URL)
+        keys = [k for pattern in ("signin:rl:*", "oauth:rl:*") for k in r.scan_iter(pattern, count=1000)]
+        if keys:
+            r.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
 def _strict_audit(settings):
     # An audit action missing from audit/events.py fails the test that records it (production logs a warning).
     settings.AUDIT_STRICT = True

@@ -14,19 +14,6 @@ from tests.oauth.factories import basic, client_credentials, make_agent, make_re
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fresh_counters(settings):
-    """Each test starts with empty windows (addresses and accounts repeat across tests)."""
-    import redis
-
-    r = redis.Redis.from_url(settings.REDIS_URL)
-    for pattern in ("signin:rl:*", "oauth:rl:*"):
-        keys = list(r.scan_iter(pattern, count=1000))
-        if keys:
-            r.delete(*keys)
-    yield
-
-
 @pytest.fixture
 def world(make_world):
     return make_world("acme")
