@@ -8,12 +8,15 @@ import audit
 from audit.services import Actor
 
 from . import throttle
+from .session_binding import bind_session
 
 
 @receiver(user_logged_in)
 def _signed_in(sender, request, user, **kwargs):
+    method = getattr(request, "signin_method", "password")
+    bind_session(request, tenant=request.tenant if method.startswith("sso:") else None)
     audit.record(getattr(request, "tenant", None), user, "signin.succeeded", user, request,
-                 method=getattr(request, "signin_method", "password"))
+                 method=method)
 
 
 @receiver(user_logged_out)

@@ -50,16 +50,30 @@ def tenants_for_platform(*, search: str = ""):
     return qs.order_by("slug")
 
 
+def bound_tenant_id(user):
+    """The tenant a user's session is bound to, or None for a platform-wide session.
+
+    A session opened through a tenant's own identity provider is worth something at that tenant only: that
+    tenant's administrators control the provider and could otherwise assert a person who is also a member
+    elsewhere. identity's SessionTenantBindingMiddleware sets the attribute from the session.
+    """
+    return getattr(user, "bound_tenant_id", None)
+
+
 def membership_of(user, tenant: Tenant) -> Membership | None:
     if not getattr(user, "is_authenticated", False):
+        return None
+    if bound_tenant_id(user) not in (None, tenant.pk):
         return None
     return Membership.objects.for_tenant(tenant).filter(user=user).select_related("tenant").first()
 
 
 def console_memberships(user):
     """The tenants a user can administer or audit, for the tenant switcher."""
-    return (Membership.objects.unscoped().filter(user=user, role__in=CONSOLE_ROLES)
-            .select_related("tenant").order_by("tenant__slug"))
+    qs = Membership.objects.unscoped().filter(user=user, role__in=CONSOLE_ROLES)
+    if bound_tenant_id(user) is not None:
+        qs = qs.filter(tenant_id=bound_tenant_id(user))
+    return qs.select_related("tenant").order_by("tenant__slug")
 
 
 def members_of(tenant: Tenant, *, search: str = "", role: str = ""):

@@ -13,8 +13,8 @@ from rest_framework.exceptions import NotAuthenticated, NotFound, PermissionDeni
 
 from tenants.console import SESSION_TENANT_KEY
 from tenants.context import bind_tenant
-from tenants.models import ADMIN_ROLES, CONSOLE_ROLES, Membership
-from tenants.selectors import membership_of, tenant_by_slug
+from tenants.models import ADMIN_ROLES, CONSOLE_ROLES
+from tenants.selectors import console_memberships, membership_of, tenant_by_slug
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -31,8 +31,7 @@ def resolve_api_tenant(request):
         raise NotAuthenticated()
     slug = request.headers.get("X-Tenant") or request.session.get(SESSION_TENANT_KEY)
     if not slug:
-        memberships = list(Membership.objects.unscoped().filter(user=user, role__in=CONSOLE_ROLES)
-                           .select_related("tenant")[:2])
+        memberships = list(console_memberships(user)[:2])
         if len(memberships) != 1:
             raise PermissionDenied("name the tenant with the X-Tenant header (you belong to several or none)")
         return memberships[0].tenant, memberships[0], None
