@@ -90,3 +90,18 @@ def test_token_issuance_and_sign_in_continue_when_the_limiter_is_down(world, set
     for _ in range(3):
         assert client_credentials(http, world.tenant, agent, secret, resource=resource.uri).status_code == 200
     assert _sign_in(Client(), world, PASSWORD).status_code == 302
+
+
+def test_behind_trusted_proxies_each_person_has_their_own_address_budget(world, settings):
+    """With TRUSTED_PROXY_COUNT, the limit follows the address the proxy saw, not the proxy's own, and a
+    client-written X-Forwarded-For entry cannot move it."""
+    settings.TRUSTED_PROXY_COUNT = 1
+    settings.SIGNIN_RATE_PER_ADDRESS = 2
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}
+    attempts = [Client().post(f"/t/{world.slug}/login", {"username": "x@acme.example", "password": "x"},
+                              HTTP_X_FORWARDED_FOR=f"{forged}, 198.51.100.20", **proxy).status_code
+                for forged in ("1.1.1.1", "2.2.2.2", "3.3.3.3")]
+    assert attempts == [200, 200, 429]
+    someone_else = Client().post(f"/t/{world.slug}/login", {"username": world.member.email, "password": PASSWORD},
+                                 HTTP_X_FORWARDED_FOR="198.51.100.21", **proxy)
+    assert someone_else.status_code == 302
