@@ -80,6 +80,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "mcp_platform.proxy.ForwardedForMiddleware",
+    "mcp_platform.metrics.MetricsMiddleware",
     "mcp_platform.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -173,6 +174,8 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _https else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=IS_PRODUCTION and _https)
+# /metrics answers only this bearer token, and is absent without one (mcp_platform/metrics.py).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # How many reverse proxies in front append to X-Forwarded-For (0: REMOTE_ADDR is the client; mcp_platform/proxy.py).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):

@@ -17,7 +17,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from identity.views import ConsoleSignInView, SignOutView
 
-from . import health
+from . import health, metrics
 
 APPS_WITH_URLS = ["tenants", "identity", "jobs", "mcp_registry", "oauth", "oauth.registration", "audit"]
 
@@ -49,6 +49,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="console:home", permanent=False)),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("login", ConsoleSignInView.as_view(), name="login"),
     path("logout", SignOutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

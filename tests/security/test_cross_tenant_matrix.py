@@ -31,7 +31,7 @@ PUBLIC, PLATFORM, CONSOLE, CONSOLE_OBJECT, API_LIST, API_OBJECT, PROTOCOL = (
     "public", "platform", "console", "console-object", "api-list", "api-object", "protocol")
 
 CLASSIFICATION = {
-    "healthz": PUBLIC, "readyz": PUBLIC, "login": PUBLIC, "logout": PUBLIC,
+    "healthz": PUBLIC, "readyz": PUBLIC, "metrics": PLATFORM, "login": PUBLIC, "logout": PUBLIC,
     "api:schema": PUBLIC, "api:docs": PUBLIC, "api:redoc": PUBLIC,
     "tenant-login": PUBLIC, "tenant-brand-css": PUBLIC, "tenant-home": PUBLIC, "sso-jwks": PUBLIC,
     "oauth-jwks": PUBLIC, "oauth-openid-configuration": PUBLIC, "oauth-as-metadata": PUBLIC,
