@@ -47,7 +47,7 @@ class ClientSerializer(serializers.ModelSerializer):
         read_only_fields = ["client_id", "status", "registration_source", "created", "updated", "client_uri",
                             "logo_uri"]
         extra_kwargs = {"client_type": {"choices": [Application.CLIENT_PUBLIC, Application.CLIENT_CONFIDENTIAL]},
-                        "token_endpoint_auth_method": {"required": False}}
+                        "token_endpoint_auth_method": {"required": False}, "name": {"required": True}}
 
     def get_client_secret(self, obj) -> str | None:
         return self.context.get("client_secret")

@@ -65,7 +65,9 @@ class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndp
         return selectors.clients_of(self.tenant, search=params.get("search", ""), status=params.get("status", ""))
 
     def _answer(self, client, http_status=status.HTTP_200_OK, secret: str | None = None):
-        client = self.get_queryset().get(pk=client.pk)  # fresh, with its resources
+        # fresh, with its resources; not through the list filters of the query string, which would lose a
+        # client just created by POST /clients?status=... together with its only-shown-once secret
+        client = selectors.clients_of(self.tenant).get(pk=client.pk)
         return Response(ClientSerializer(client, context={"client_secret": secret}).data, status=http_status)
 
     @extend_schema(request=ClientSerializer, responses={201: ClientSerializer},

@@ -4,6 +4,7 @@
 """
 
 from django.core.exceptions import PermissionDenied
+from django.db import DataError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -42,6 +43,11 @@ def exception_handler(exc, context):
         http_status = {"duplicate": 409, "forbidden": 403, "last_owner": 409}.get(exc.code, 400)
         fields = {exc.field: [str(exc)]} if exc.field else None
         return error_response(exc.code, str(exc), http_status, fields)
+    if isinstance(exc, DataError):
+        # The database refused a value the serializers let through (a NUL byte, an integer or a time zone
+        # out of range): the caller's input, so a 400, never a 500.
+        return error_response("validation_error", "a value is out of range or contains characters that cannot be "
+                              "stored (such as NUL); check the request's values", 400)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -33,6 +33,7 @@ class MembershipSerializer(serializers.ModelSerializer):
         model = Membership
         fields = ["id", "email", "name", "role", "created_at"]
         read_only_fields = ["id", "name", "created_at"]
+        extra_kwargs = {"role": {"required": True}}
 
 
 class MembershipRoleSerializer(serializers.Serializer):
