@@ -125,6 +125,13 @@ def _user():
     return User.objects.get(email="bench-user@bench.example")
 
 
+def _code_at_rest(code: str) -> str:
+    """What the authorization endpoint stores for a code: its sha256 (a database dump redeems none)."""
+    from oauth.services import checksum
+
+    return checksum(code)
+
+
 def mint_codes(slug: str, n: int, path: str) -> None:
     """N authorization codes as the authorization endpoint stores them (PKCE S256, resource, 1 h expiry
     instead of 60 s so that they survive until wrk sends them)."""
@@ -136,7 +143,8 @@ def mint_codes(slug: str, n: int, path: str) -> None:
     expires, user = timezone.now() + timedelta(hours=1), _user()
     codes = [secrets.token_urlsafe(30) for _ in range(n)]
     Grant.objects.bulk_create([
-        Grant(tenant=tenant, application=app, user=user, code=code, expires=expires, redirect_uri=REDIRECT_URI,
+        Grant(tenant=tenant, application=app, user=user, code=_code_at_rest(code), expires=expires,
+              redirect_uri=REDIRECT_URI,
               scope="mcp:tools", code_challenge=CHALLENGE, code_challenge_method="S256",
               resource=[resource_uri(slug)])
         for code in codes], batch_size=2000)
