@@ -77,6 +77,8 @@ def build_full_estate(world, http_client, signed_in) -> FullEstate:
     from audit.services import sink_create
     from oauth.models import ADMIN_SCOPES, Consent, SigningKey, api_audience
     from oauth.registration import services as reg
+    from oauth.rotation import rotation_policy_update
+    from oauth.services import tenant_auth_settings_update
 
     slug = world.slug
     tenant = world.tenant
@@ -112,9 +114,17 @@ def build_full_estate(world, http_client, signed_in) -> FullEstate:
     job = JobRun.objects.create(name="oauth.revoke_tokens", tenant=tenant, status="succeeded")
     key = SigningKey.objects.unscoped().filter(tenant=tenant).first()
     assert key is not None, "issuing a token creates the tenant's signing key"
+    webhook_secret = f"webhook-{slug}-3b8e1f0c7a9d5e2f"
+    reg.policy_update(tenant=tenant, actor=ACTOR, webhook_url=f"https://hooks.{slug}.example/registrations",
+                      webhook_secret=webhook_secret)
+    rotation_policy_update(tenant=tenant, actor=ACTOR, enabled=True)
+    tenant_auth_settings_update(tenant=tenant, actor=ACTOR, access_token_lifetime=900)
+    pending = authorize(signed_in(world.member), tenant, client, resource=resource.uri)  # an unredeemed code
+    http_client.logout()
     event = record(tenant, ACTOR, "tenant.updated", tenant, changes={"probe": slug})
     secrets = [agent_secret, user_token["access_token"], user_token.get("refresh_token", ""), api_token,
-               idp_secret, sink_secret, registration_secret or "", registration_token, iat_token, auth.code]
+               idp_secret, sink_secret, registration_secret or "", registration_token, iat_token, webhook_secret,
+               pending.code, auth.code]
     return FullEstate(world, resource, client, agent, agent_secret, user_token, api_token, consent, idp, idp_secret,
                       sink, sink_secret, registration, registration_secret, registration_token, rule, iat,
                       iat_token, publisher, job, key, event, [s for s in secrets if s])
