@@ -218,17 +218,34 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits(settings):
-    # Sign-in and token counters (tenants/ratelimit.py) are per address and account; every test signs in
-    # from 127.0.0.1 with the same few e-mails, so each test starts with empty windows.
-    if settings.REDIS_URL and _reachable(settings.REDIS_URL, 6379):
-        import redis
+@pytest.fixture(scope="session")
+def _redis_client():
+    from django.conf import settings
 
-        r = redis.Redis.from_url(settings.REDIS_URL)
-        keys = [k for pattern in ("signin:rl:*", "oauth:rl:*") for k in r.scan_iter(pattern, count=1000)]
-        if keys:
-            r.delete(*keys)
+    if not (settings.REDIS_URL and _reachable(settings.REDIS_URL, 6379)):
+        return None
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache_and_rate_limits(_redis_client):
+    """Each test starts with an empty cache and empty rate-limit windows.
+
+    Cached tenants and clients outlive a rolled-back or truncated test database (no delete signal fires),
+    and every test signs in from 127.0.0.1 with the same few e-mails. The Celery broker shares the Redis
+    database, so only Django's cache keys (":1:" prefix) and the limiter's counters are deleted, not FLUSHDB.
+    """
+    from django.core.cache import cache
+
+    if _redis_client is None:
+        cache.clear()  # the local-memory cache of a run without Redis
+        return
+    patterns = (":1:*", "signin:rl:*", "oauth:rl:*")
+    keys = [k for pattern in patterns for k in _redis_client.scan_iter(pattern, count=1000)]
+    if keys:
+        _redis_client.delete(*keys)
 
 
 @pytest.fixture(autouse=True)
