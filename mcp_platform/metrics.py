@@ -80,7 +80,8 @@ class _StateCollector:
             try:
                 import redis
 
-                depth.add_metric([queue], redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=1).llen(queue))
+                broker = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=1)
+                depth.add_metric([queue], broker.llen(queue))
             except Exception as exc:  # the scrape still answers; the gap in the series shows the outage
                 log.warning("queue depth unavailable: %s", exc)
         yield depth

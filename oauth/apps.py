@@ -8,6 +8,8 @@ class OAuthConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import receivers  # noqa: F401  (connects the signal receivers)
-        from . import cache  # noqa: F401  (invalidates the token path's cached clients and resources)
+        from . import (
+            cache,  # noqa: F401  (invalidates the token path's cached clients and resources)
+            receivers,  # noqa: F401  (connects the signal receivers)
+        )
         from .registration import receivers as registration_receivers  # noqa: F401  (discovery fields)

@@ -71,10 +71,9 @@ class FullEstate:
 
 def build_full_estate(world, http_client, signed_in) -> FullEstate:
     """One of each tenant-owned thing of ``world``, named after its slug so markers are unique."""
-    from audit.services import record
+    from audit.services import record, sink_create
     from identity import services as sso
     from jobs.models import JobRun
-    from audit.services import sink_create
     from oauth.models import ADMIN_SCOPES, Consent, SigningKey, api_audience
     from oauth.registration import services as reg
     from oauth.rotation import rotation_policy_update

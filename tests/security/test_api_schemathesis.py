@@ -10,7 +10,8 @@ import os
 import pytest
 import schemathesis
 from django.db import transaction
-from hypothesis import HealthCheck, given, settings as hypothesis_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 
 from tests.oauth.factories import client_credentials, make_agent, make_resource
 
@@ -26,7 +27,8 @@ def _wsgi():
 
 @pytest.fixture
 def api_schema(admin_token):
-    # After admin_token (its test-client request reconnects the handler), as django.test.Client does: the test's transaction must survive each in-process request.
+    # After admin_token (its test-client request reconnects the handler), as django.test.Client does: the
+    # test's transaction must survive each in-process request.
     from django.core.signals import request_finished, request_started
     from django.db import close_old_connections
 

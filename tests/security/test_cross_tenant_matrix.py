@@ -136,7 +136,7 @@ def _fill(route: Route, values: dict) -> str:
     """The route's path with named groups replaced by ``values`` (missing ones: a fixed alternative)."""
     path = route.regex
     for group in route.kwargs:
-        match = re.search(r"\(\?P<%s>" % group, path)
+        match = re.search(rf"\(\?P<{group}>", path)
         depth, end = 0, match.end()
         for i in range(match.start(), len(path)):  # the group's closing parenthesis
             if path[i] == "(" and path[i - 1] != "\\":

@@ -9,14 +9,21 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
 
 from tests.conftest import PASSWORD
-from tests.oauth.factories import (REDIRECT_URI, authorize, authorize_url, exchange, make_client, make_resource,
-                                   pkce_pair, query_of)
+from tests.oauth.factories import (
+    REDIRECT_URI,
+    authorize,
+    authorize_url,
+    exchange,
+    make_client,
+    make_resource,
+    pkce_pair,
+    query_of,
+)
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -247,6 +254,7 @@ def test_production_settings_pass_djangos_deployment_checklist():
     env = {**os.environ, "PLATFORM_MODE": "production", "PUBLIC_URL": "https://auth.example.com",
            "SECRET_KEY": "Zq8" * 20 + "-production-test-not-a-real-key", "PLATFORM_KEK": "v1:" + "A" * 43 + "=",
            "ALLOWED_HOSTS": "auth.example.com", "SECURE_SSL_REDIRECT": "true", "DEBUG": "false"}
-    out = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--tag", "security", "--fail-level", "WARNING"], cwd=ROOT,
+    command = [sys.executable, "manage.py", "check", "--deploy", "--tag", "security", "--fail-level", "WARNING"]
+    out = subprocess.run(command, cwd=ROOT,
                          env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

@@ -1,8 +1,8 @@
 """Secrets at rest: after one of everything that has a secret exists (client secrets, registration access
 tokens, initial access tokens, IdP client secrets, audit sink secrets, a registration webhook secret, a
-resource's management token, signing keys, access and refresh tokens, a pending authorization code), no column of any table holds one in the
-clear. The scan reads the database the way an attacker with a dump would: every text, JSON and binary
-column of every table."""
+resource's management token, signing keys, access and refresh tokens, a pending authorization code), no
+column of any table holds one in the clear. The scan reads the database the way an attacker with a dump
+would: every text, JSON and binary column of every table."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def _secret_values(estates) -> dict[str, str]:
         shown = [estate.agent_secret, estate.user_token["access_token"], estate.user_token.get("refresh_token"),
                  estate.api_token, estate.idp_secret, estate.sink_secret, estate.registration_secret,
                  estate.registration_token, estate.iat_token, estate.secrets[-3], estate.secrets[-2]]
-        for name, value in zip(names, shown):
+        for name, value in zip(names, shown, strict=True):
             assert value, f"{estate.slug}: the builder produced no {name}"
             values[f"{estate.slug} {name}"] = value
         token = f"mgmt-{estate.slug}-7c1e9a4b2d5f8e3a"
