@@ -23,7 +23,7 @@ from mcp_registry.models import MCPResource
 from tenants.console import TenantConsoleMixin
 from tenants.errors import TenantError
 
-from . import selectors, services
+from . import rotation, selectors, services
 from .models import ADMIN_SCOPES, GRANT_TYPES, Application, KeyAlgorithm, KeyState, TenantAuthSettings, api_audience
 
 # --- forms ----------------------------------------------------------------------------------------
@@ -288,7 +288,9 @@ class KeysView(TenantConsoleMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        active = rotation.active_key_of(self.tenant)
         context.update(keys=selectors.signing_keys_of(self.tenant), algorithms=KeyAlgorithm.choices,
+                       active_kid=active.kid if active else "",
                        default_alg=selectors.tenant_settings(self.tenant).signing_alg,
                        jwks_url=f"{self.tenant.issuer}/jwks.json", retired=KeyState.RETIRED,
                        rotation_url=_optional_url("console:key-rotation", self.tenant.slug))
@@ -307,7 +309,12 @@ class KeysView(TenantConsoleMixin, TemplateView):
                 alg = request.POST.get("alg") or None
                 if alg is not None and alg not in KeyAlgorithm.values:
                     raise TenantError(f"algorithm must be one of {', '.join(KeyAlgorithm.values)}")
-                key = services.key_rotate(tenant=self.tenant, actor=request.user, request=request, alg=alg)
+                key = rotation.key_rotate_now(tenant=self.tenant, actor=request.user, request=request, alg=alg,
+                                              expected_kid=request.POST.get("expected_kid") or None)
+                if key is None:
+                    messages.info(request, "The keys were rotated by another request meanwhile; nothing more "
+                                           "was rotated.")
+                    return redirect("console:keys", slug=slug)
                 messages.success(request, f"Rotated: {key.kid} ({key.alg}) signs new tokens; the previous key stays "
                                           "published until its tokens expire.")
         except TenantError as exc:

@@ -222,7 +222,8 @@ def active_key_of(tenant) -> SigningKey | None:
 
 
 @transaction.atomic
-def key_rotate_now(*, tenant, actor, expected_kid: str | None = None, request=None) -> SigningKey | None:
+def key_rotate_now(*, tenant, actor, expected_kid: str | None = None, alg: str | None = None,
+                   request=None) -> SigningKey | None:
     """Rotates at once (console "rotate now", ``rotate_keys`` command). ``expected_kid`` is the active key
     the caller saw: if another rotation replaced it meanwhile, this one is a no-op (audited) and returns
     None, so two clicks or two operators rotate once, not twice."""
@@ -233,7 +234,7 @@ def key_rotate_now(*, tenant, actor, expected_kid: str | None = None, request=No
         audit.record(tenant, actor, "key.rotation_skipped", active, request, expected_kid=expected_kid,
                      active_kid=active.kid if active else None, reason="the key was rotated by another request")
         return None
-    return key_rotate(tenant=tenant, actor=actor, request=request)
+    return key_rotate(tenant=tenant, actor=actor, alg=alg, request=request)
 
 
 @dataclass

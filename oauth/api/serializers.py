@@ -121,6 +121,9 @@ class SigningKeySerializer(serializers.ModelSerializer):
 class KeyRotateSerializer(serializers.Serializer):
     alg = serializers.ChoiceField(choices=KeyAlgorithm.choices, required=False,
                                   help_text="Algorithm of the new active key; default: the tenant's setting.")
+    expected_kid = serializers.CharField(required=False, max_length=100,
+                                         help_text="The active key you saw: if another request rotated it "
+                                                   "meanwhile, nothing is rotated (409) instead of twice.")
 
 
 class AuthSettingsSerializer(serializers.ModelSerializer):

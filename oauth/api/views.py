@@ -13,9 +13,10 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from oauth import selectors, services
+from oauth import rotation, selectors, services
 from oauth.models import AccessToken, Consent
 from tenants.api.base import TenantEndpoint
+from tenants.api.errors import error_response
 from tenants.api.pagination import CreatedCursorPagination
 
 from .serializers import (
@@ -223,8 +224,12 @@ class SigningKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     def rotate(self, request):
         data = KeyRotateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        key = services.key_rotate(tenant=self.tenant, actor=self.get_actor(), request=request,
-                                  alg=data.validated_data.get("alg"))
+        key = rotation.key_rotate_now(tenant=self.tenant, actor=self.get_actor(), request=request,
+                                      alg=data.validated_data.get("alg"),
+                                      expected_kid=data.validated_data.get("expected_kid"))
+        if key is None:
+            return error_response("conflict", "the active key changed meanwhile (another rotation); nothing was "
+                                  "rotated: read the keys again and retry if you still want to", 409)
         return Response(SigningKeySerializer(key).data)
 
     @extend_schema(request=None, responses=SigningKeySerializer,
