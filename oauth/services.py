@@ -14,10 +14,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 import audit
+from audit.services import Actor
 from mcp_registry.models import MCPResource
 from mcp_registry.uris import is_loopback_host
 from tenants import crypto
 from tenants.errors import TenantError
+from tenants.models import Tenant
 
 from . import keys
 from .models import (
@@ -301,6 +303,28 @@ def refresh_family_revoke(*, refresh_token: RefreshToken, request=None) -> None:
 
 
 @transaction.atomic
+def pkce_failure_record(*, client: Application, request=None) -> None:
+    """A code redeemed with the wrong code_verifier: someone holds a code but not its verifier."""
+    audit.record(client.tenant, client, "security.pkce_failed", client, request, client_id=client.client_id)
+
+
+def cross_tenant_client_record(*, tenant, client_id: str, request=None) -> bool:
+    """A client id unknown here but registered at another tenant: recorded in both chains. This tenant's
+    event does not name the owner (its admins must learn nothing of other tenants); the owner's names
+    where its credential was presented."""
+    owner_id = (Application.objects.unscoped().filter(client_id=client_id).exclude(tenant=tenant)
+                .values_list("tenant_id", flat=True).first())
+    if owner_id is None:
+        return False
+    owner = Tenant.objects.get(pk=owner_id)
+    actor = Actor("anonymous", "", client_id)
+    audit.record(tenant, actor, "security.cross_tenant_attempt", ("oauth.application", "", client_id), request,
+                 credential="client_id")
+    audit.record(owner, actor, "security.cross_tenant_attempt", ("oauth.application", "", client_id), request,
+                 credential="client_id", presented_at=tenant.slug)
+    return True
+
+
 def code_replay_revoke(*, client: Application, code: str, request=None) -> bool:
     """A second use of an authorization code: revoke what the first use got (RFC 6749 §4.1.2)."""
     digest = checksum(code)

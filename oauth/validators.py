@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
+from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challenge_method_s256
 
 from tenants.context import get_current_tenant
 
@@ -59,6 +60,8 @@ class TenantOAuth2Validator(OAuth2Validator):
                 client = None
         else:
             client = cached_client(tenant, client_id)
+            if client is None:  # the failure path only: is it another tenant's client id?
+                services.cross_tenant_client_record(tenant=tenant, client_id=client_id)
         if client is None or not client.is_usable(request):
             return None
         client.tenant = tenant  # the bound tenant is this row's tenant: spare the query
@@ -184,7 +187,12 @@ class TenantOAuth2Validator(OAuth2Validator):
         return (grant.code_challenge or None) if grant else None
 
     def get_code_challenge_method(self, code, request):
+        # oauthlib compares the verifier right after asking for the method; a mismatch is a security event
+        # (a stolen code redeemed without its verifier), recorded here because oauthlib only raises.
         grant = self._grant_for(code, request)
+        if grant and grant.code_challenge and request.code_verifier is not None and not code_challenge_method_s256(
+                request.code_verifier, grant.code_challenge):
+            services.pkce_failure_record(client=grant.application)
         return (grant.code_challenge_method or None) if grant else None
 
     def get_authorization_code_scopes(self, client_id, code, redirect_uri, request):
