@@ -5,10 +5,42 @@ redis-py 8 fills a ~170-entry response-callback table in each constructor: about
 ``cache.get``, more than the Redis round trip itself and, on the token endpoint, more than the SQL
 statements the cache was meant to save (bench/README.md). A ``redis.Redis`` bound to a pool is safe
 to share between threads and survives fork (the pool reconnects in the child), so one per pool is kept.
+
+The cache is also fail-soft: with Redis unreachable a read is a miss and a write does nothing, so the
+token endpoint falls back to the database instead of answering 500 (the cache only ever saves reads).
+Short socket timeouts (settings.CACHES) keep a hanging Redis from hanging requests. The price: an
+invalidation lost during an outage leaves an entry stale until its TTL (5 minutes) once Redis is back.
 """
 
+import logging
+import time
+
+import redis
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from django.utils.functional import cached_property
+
+log = logging.getLogger(__name__)
+UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError)
+_last_warning = 0.0
+
+
+def _warn(operation: str, exc: Exception) -> None:
+    global _last_warning
+    if time.monotonic() - _last_warning > 10:  # one line per 10 s during an outage, not one per request
+        _last_warning = time.monotonic()
+        log.warning("cache unavailable (%s: %s); serving from the database", operation, exc)
+
+
+def _fail_soft(operation: str, fallback):
+    def wrap(method):
+        def call(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except UNAVAILABLE as exc:
+                _warn(operation, exc)
+                return fallback(*args, **kwargs) if callable(fallback) else fallback
+        return call
+    return wrap
 
 
 class ReusingRedisCacheClient(RedisCacheClient):
@@ -22,6 +54,16 @@ class ReusingRedisCacheClient(RedisCacheClient):
         if client is None:
             client = self._clients[index] = self._client(connection_pool=self._get_connection_pool(write))
         return client
+
+    get = _fail_soft("get", lambda key, default=None: default)(RedisCacheClient.get)
+    get_many = _fail_soft("get_many", {})(RedisCacheClient.get_many)
+    has_key = _fail_soft("has_key", False)(RedisCacheClient.has_key)
+    add = _fail_soft("add", False)(RedisCacheClient.add)
+    set = _fail_soft("set", None)(RedisCacheClient.set)
+    set_many = _fail_soft("set_many", None)(RedisCacheClient.set_many)
+    touch = _fail_soft("touch", False)(RedisCacheClient.touch)
+    delete = _fail_soft("delete", False)(RedisCacheClient.delete)
+    delete_many = _fail_soft("delete_many", None)(RedisCacheClient.delete_many)
 
 
 class ReusingRedisCache(RedisCache):
