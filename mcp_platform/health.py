@@ -49,3 +49,23 @@ def readyz(request):
         results["scheduler_last_heartbeat"] = None
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": results},
                         status=200 if ready else 503)
+
+
+def server_error(request):
+    """handler500. A lost database (a PostgreSQL restart or failover) is an outage, not a bug: the caller
+    gets 503 with Retry-After and an RFC 6749 error code, and the platform recovers by itself once the
+    database is back (CONN_HEALTH_CHECKS reconnects on the next request). Everything else is the 500 page."""
+    import sys
+
+    from django.db import InterfaceError, OperationalError
+    from django.views.defaults import server_error as django_server_error
+
+    exc = sys.exc_info()[1]
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return django_server_error(request)
+    response = JsonResponse({"error": "temporarily_unavailable",
+                             "error_description": "the database is unavailable; retry in a few seconds"},
+                            status=503)
+    response["Retry-After"] = "5"
+    response["Cache-Control"] = "no-store"
+    return response

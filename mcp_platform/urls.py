@@ -58,3 +58,5 @@ urlpatterns = [
     path("t/<str:slug>/", include(_collect("tenant_urlpatterns"))),
     *_collect("root_urlpatterns"),
 ]
+
+handler500 = "mcp_platform.health.server_error"

@@ -1,0 +1,111 @@
+"""Fault injection: the platform's own PostgreSQL is stopped while it serves, then started again.
+
+During the outage callers get clean 503s (RFC 6749 ``temporarily_unavailable``, ``Retry-After``), never a
+500 page; once the database is back the same processes serve again, with no restart of the platform.
+The PostgreSQL cluster is the test's own (initdb on a free loopback port), never the machine's.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class OwnPostgres:
+    def __init__(self, base: Path, port: int):
+        self.data, self.port = base / "data", port
+        self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    def _ctl(self, *args):
+        subprocess.run([*self.as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(self.data), *args], check=True,
+                       capture_output=True, timeout=60)
+
+    def init(self):
+        if self.as_postgres:
+            shutil.chown(self.data.parent, "postgres")
+        subprocess.run([*self.as_postgres, str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U",
+                        "postgres"], check=True, capture_output=True, timeout=60)
+
+    def start(self):
+        self._ctl("-o", f"-p {self.port} -k {self.data.parent} -c listen_addresses=127.0.0.1", "-l",
+                  str(self.data.parent / "log"), "-w", "start")
+
+    def stop(self):
+        self._ctl("-m", "immediate", "-w", "stop")
+
+
+@pytest.fixture
+def platform_on_own_postgres(tmp_path):
+    if PG_BIN is None:
+        pytest.fail("PostgreSQL's server binaries are required (Debian package postgresql)")
+    # Not under tmp_path: pytest's directories are private to root and the server runs as postgres.
+    pg_base = Path(tempfile.mkdtemp(prefix="mcp-platform-pg-"))
+    pg_base.chmod(0o755)
+    pg = OwnPostgres(pg_base, _free_port())
+    pg.init()
+    pg.start()
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_QUEUE")}
+    env.update(DATABASE_URL=f"postgres://postgres@127.0.0.1:{pg.port}/postgres", VAR_DIR=str(tmp_path / "var"),
+               PUBLIC_URL=f"http://127.0.0.1:{port}")
+    manage = [sys.executable, "manage.py"]
+    for step in (["migrate", "--noinput", "-v0"], ["collectstatic", "--noinput", "-v0"], ["seed_demo"]):
+        subprocess.run(manage + step, cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+    log = open(tmp_path / "serve.log", "w")
+    proc = subprocess.Popen(manage + ["serve", "--no-jobs", "--bind", f"127.0.0.1:{port}", "--web-workers", "1"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    else:
+        pytest.fail(f"the platform did not start: {(tmp_path / 'serve.log').read_text()[-2000:]}")
+    yield base, pg
+    os.killpg(proc.pid, 15)
+    proc.wait(timeout=20)
+    log.close()
+    if (pg.data / "postmaster.pid").exists():
+        pg.stop()
+    shutil.rmtree(pg_base, ignore_errors=True)
+
+
+def test_database_outage_answers_503_and_recovers_without_a_restart(platform_on_own_postgres):
+    base, pg = platform_on_own_postgres
+    metadata = f"{base}/.well-known/oauth-authorization-server/t/demo"
+    assert httpx.get(metadata).status_code == 200
+
+    pg.stop()
+    for url in (metadata, f"{base}/t/demo/token", f"{base}/readyz"):
+        response = httpx.get(url) if "token" not in url else httpx.post(
+            url, data={"grant_type": "client_credentials", "client_id": "agent", "client_secret": "s"})
+        assert response.status_code == 503, (url, response.status_code, response.text[:300])
+    outage = httpx.get(metadata)
+    assert outage.json()["error"] == "temporarily_unavailable" and outage.headers["Retry-After"] == "5"
+    assert httpx.get(f"{base}/healthz").status_code == 200  # the process itself is alive
+
+    pg.start()
+    deadline = time.time() + 20
+    while time.time() < deadline and httpx.get(metadata).status_code != 200:
+        time.sleep(0.5)
+    assert httpx.get(metadata).status_code == 200
+    assert httpx.get(f"{base}/readyz").json()["checks"]["database"] == "ok"
