@@ -275,3 +275,17 @@ def test_jwt_library_contract_public_key_cannot_be_used_as_hmac_secret(issuer):
                                                              serialization.PublicFormat.SubjectPublicKeyInfo)
     with pytest.raises(jwt.InvalidKeyError):
         jwt.encode({"a": 1}, pem, algorithm="HS256")
+
+
+@pytest.mark.parametrize("skew, accepted", [(20, True), (-20, True), (90, False), (-90, False)])
+def test_a_resource_server_clock_skewed_within_the_leeway_accepts_and_beyond_refuses(guarded, issuer, skew,
+                                                                                      accepted):
+    """The issuer's clock runs `skew` seconds ahead of (positive) or behind the resource server's: tokens
+    just minted there look issued in the future or already expired here. 30 s of leeway absorbs the first
+    and not the second."""
+    now = int(time.time()) + skew
+    lifetime = 60
+    claims = {"iat": now, "nbf": now, "exp": now + lifetime} if skew > 0 else {"iat": now - lifetime,
+                                                                             "exp": now}
+    response = guarded(token=issuer.mint(RESOURCE, scope="files:read", **claims))
+    assert (response.status_code == 200) is accepted, response.text
