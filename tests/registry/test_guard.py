@@ -289,3 +289,15 @@ def test_a_resource_server_clock_skewed_within_the_leeway_accepts_and_beyond_ref
                                                                              "exp": now}
     response = guarded(token=issuer.mint(RESOURCE, scope="files:read", **claims))
     assert (response.status_code == 200) is accepted, response.text
+
+
+@pytest.mark.parametrize("kid", ["../../../etc/passwd", "https://evil.example/jwks.json", "rsa-1' OR '1'='1",
+                                 "rsa-1\u0000", "x" * 4000, ""])
+def test_kid_injection_is_an_unknown_key_not_a_lookup(guarded, issuer, kid):
+    """The kid only ever selects among the keys of the issuer's own JWKS: paths, URLs, quotes, NUL and huge
+    values are unknown keys (401), never a file, a fetch or a 500; the only request is the issuer's JWKS."""
+    assert guarded(token=issuer.mint(RESOURCE)).status_code == 200
+    fetched = issuer.jwks_hits
+    response = guarded(token=issuer.mint(RESOURCE, headers={"kid": kid}))
+    assert response.status_code == 401 and challenge_of(response)["error"] == "invalid_token"
+    assert issuer.jwks_hits == fetched
