@@ -4,6 +4,9 @@ from .models import AuditCheckpoint, AuditEvent, AuditSigningKey, AuditSink, Aud
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    """For every app's operator admin: rows change only through services, which validate, encrypt and
+    audit; the admin looks."""
+
     def has_add_permission(self, request):
         return False
 

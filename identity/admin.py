@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
+from audit.admin import ReadOnlyAdmin
+
 from .models import FederatedIdentity, IdentityProvider, User
 
 
@@ -17,20 +19,8 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 
 
-# Read-only for operators: every change goes through the services (validation, encryption, audit).
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(IdentityProvider)
-class IdentityProviderAdmin(_ReadOnly):
+class IdentityProviderAdmin(ReadOnlyAdmin):
     list_display = ("name", "slug", "tenant", "preset", "issuer", "enabled", "sso_required")
     list_filter = ("preset", "enabled", "sso_required")
     search_fields = ("name", "slug", "tenant__slug", "issuer")
@@ -41,7 +31,7 @@ class IdentityProviderAdmin(_ReadOnly):
 
 
 @admin.register(FederatedIdentity)
-class FederatedIdentityAdmin(_ReadOnly):
+class FederatedIdentityAdmin(ReadOnlyAdmin):
     list_display = ("email", "subject", "identity_provider", "tenant", "last_sign_in_at")
     search_fields = ("email", "subject", "user__email")
 

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from audit.admin import ReadOnlyAdmin
+
 from .models import MCPResource, ResourceScope, ResourceTool
 
 
@@ -9,7 +11,7 @@ class ResourceScopeInline(admin.TabularInline):
 
 
 @admin.register(MCPResource)
-class MCPResourceAdmin(admin.ModelAdmin):
+class MCPResourceAdmin(ReadOnlyAdmin):
     """Platform operators look; tenants change resources in the console or API (audited services)."""
 
     list_display = ("name", "tenant", "uri", "hosting_mode", "status", "verified_at")
@@ -23,20 +25,9 @@ class MCPResourceAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return MCPResource.objects.unscoped().select_related("tenant")
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ResourceTool)
-class ResourceToolAdmin(admin.ModelAdmin):
+class ResourceToolAdmin(ReadOnlyAdmin):
     list_display = ("name", "resource")
     search_fields = ("name", "resource__name")
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -3,20 +3,14 @@
 
 from django.contrib import admin
 
+from audit.admin import ReadOnlyAdmin
+
 from .models import AccessToken, Application, Consent, Grant, IDToken, RefreshToken, SigningKey, TenantAuthSettings
 
 # DOT registers its (swapped) models with admins that show and edit secrets; ours replace them.
 for _model in (Application, AccessToken, RefreshToken, Grant, IDToken):
     if admin.site.is_registered(_model):
         admin.site.unregister(_model)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Application)
