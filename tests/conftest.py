@@ -32,6 +32,13 @@ def require_service(name: str, reason: str):
     pytest.fail(f"{name} is required: {reason}")
 
 
+def free_port() -> int:
+    """A free TCP port on loopback for a server the test starts (uvicorn, node, redis-server, ...)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _reachable(url: str, default_port: int) -> bool:
     parts = urlsplit(url)
     try:

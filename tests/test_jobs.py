@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from jobs.models import JobRun, JobStatus
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,18 +43,11 @@ def test_job_failures_are_logged_and_audited():
     assert AuditEvent.objects.filter(action="job.failed", target_id=str(run.pk), severity="warning").exists()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
 def embedded_platform(tmp_path):
     """The README's run path (manage.py migrate, seed_demo, serve) with no PostgreSQL and no Redis."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_QUEUE")}
     env.update(VAR_DIR=str(tmp_path / "var"), HEARTBEAT_INTERVAL_SECONDS="2", PUBLIC_URL=f"http://127.0.0.1:{port}")
     manage = [sys.executable, "manage.py"]

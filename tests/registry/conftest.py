@@ -5,7 +5,6 @@ free loopback ports."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from audit.services import Actor
+from tests.conftest import free_port  # noqa: F401  (re-exported: peer tests import it from here)
 
 TEST_ACTOR = Actor("test", "", "pytest")
 
@@ -51,12 +51,6 @@ def run_async(fn, *args):
 
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(target).result()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class DocumentServer:

