@@ -10,11 +10,12 @@ disabled resource is refused by the next request, on every server. The TTL only 
 
 The cache holds what the database holds: the client's keyed secret digest (tenants.crypto), never a
 secret.
+
+Each process keeps a copy of these entries in front of Redis, kept fresh by the tenant's
+generation (tenants/cache.py): one Redis read per request for all of them.
 """
 
 from __future__ import annotations
-
-import uuid
 
 from django.core.cache import cache
 from django.db import transaction
@@ -22,32 +23,11 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 from mcp_registry.models import MCPResource, ResourceScope, ResourceStatus
+from tenants.cache import forget_tenant, near, request_generation
 
 from .models import Application
 
 TTL = 300
-
-
-def _generation_key(tenant_id) -> str:
-    return f"oauth:gen:{tenant_id}"
-
-
-def generation(tenant) -> str:
-    """Read at every lookup, never remembered on an object: a tenant object can outlive a change (a job
-    holding it across a loop), a generation read from the cache cannot."""
-    key = _generation_key(tenant.pk)
-    current = cache.get(key)
-    if current is None:
-        current = uuid.uuid4().hex
-        if not cache.add(key, current, None):
-            current = cache.get(key) or current
-    return current
-
-
-def forget_tenant(tenant_id) -> None:
-    """A new generation now and again after commit (a request may have cached the old rows meanwhile)."""
-    cache.delete(_generation_key(tenant_id))
-    transaction.on_commit(lambda: cache.delete(_generation_key(tenant_id)))
 
 
 def _client_key(tenant_id, client_id: str) -> str:
@@ -55,8 +35,12 @@ def _client_key(tenant_id, client_id: str) -> str:
 
 
 def cached_client(tenant, client_id: str) -> Application | None:
-    """Keyed by the client itself (no generation read): only a change of its own row can make it stale,
-    and that change deletes it (client_id never changes)."""
+    """Keyed by the client itself in Redis: only a change of its own row can make it stale, and that
+    change deletes it (client_id never changes) and moves the tenant's generation (the near copies)."""
+    return near(tenant.pk, "client", client_id, lambda: _shared_client(tenant, client_id))
+
+
+def _shared_client(tenant, client_id: str) -> Application | None:
     key = _client_key(tenant.pk, client_id)
     found = cache.get(key)
     if found is None:
@@ -68,7 +52,12 @@ def cached_client(tenant, client_id: str) -> Application | None:
 
 def allowed_resource(tenant, client_row: Application, canonical_uri: str) -> MCPResource | None:
     """The tenant's active resource at this URI if the client may get tokens for it, scopes prefetched."""
-    key = f"oauth:resource:{tenant.pk}:{generation(tenant)}:{client_row.pk}:{canonical_uri}"
+    return near(tenant.pk, "allowed-resource", (client_row.pk, canonical_uri),
+                lambda: _shared_allowed_resource(tenant, client_row, canonical_uri))
+
+
+def _shared_allowed_resource(tenant, client_row: Application, canonical_uri: str) -> MCPResource | None:
+    key = f"oauth:resource:{tenant.pk}:{request_generation(tenant.pk)}:{client_row.pk}:{canonical_uri}"
     found = cache.get(key)
     if found is None:
         found = (MCPResource.objects.for_tenant(tenant)

@@ -19,6 +19,7 @@ from jwcrypto import jwk
 
 from tenants import crypto
 
+from tenants.cache import forget_tenant, near
 from .models import KeyAlgorithm, KeyState, SigningKey
 
 PUBLISHED_STATES = (KeyState.NEXT, KeyState.ACTIVE, KeyState.RETIRED)
@@ -60,10 +61,16 @@ def forget_active_key(tenant_id) -> None:
     after commit, in case another request cached the old answer meanwhile."""
     cache.delete(_active_cache_key(tenant_id))
     transaction.on_commit(lambda: cache.delete(_active_cache_key(tenant_id)))
+    forget_tenant(tenant_id)  # and every process's near copy (oauth/cache.py)
 
 
 def active_key(tenant) -> tuple[str, str, object]:
-    """(kid, alg, private key object) of the tenant's active key: no query and no decryption once warm."""
+    """(kid, alg, private key object) of the tenant's active key: no query, no decryption and no Redis
+    read of its own once warm (near-cached under the tenant's generation, oauth/cache.py)."""
+    return near(tenant.pk, "active-key", None, lambda: _shared_active_key(tenant))
+
+
+def _shared_active_key(tenant) -> tuple[str, str, object]:
     cached = cache.get(_active_cache_key(tenant.pk))
     if cached is not None and cached[0] in _private_keys:
         return cached[0], cached[1], _private_keys[cached[0]]

@@ -75,10 +75,9 @@ def _resource_of(tenant, client, uri: str) -> MCPResource:
         canonical = canonical_resource_uri(uri)
     except InvalidResourceURI as exc:
         raise TargetError("invalid_target", f"resource '{uri[:200]}' is not a valid resource URI: {exc}") from exc
-    active = MCPResource.objects.for_tenant(tenant).filter(uri=canonical, status=ResourceStatus.ACTIVE)
     resource = allowed_resource(tenant, client, canonical)  # cached: no query once warm (oauth/cache.py)
     if resource is None:
-        if not active.exists():
+        if not MCPResource.objects.for_tenant(tenant).filter(uri=canonical, status=ResourceStatus.ACTIVE).exists():
             raise TargetError("invalid_target", f"resource '{canonical}' is not registered for tenant "
                                                 f"'{tenant.slug}'")
         raise TargetError("invalid_target", f"client '{client.name or client.client_id}' is not allowed to get "

@@ -8,6 +8,7 @@ from django.db.models import Count, Q
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from .cache import NEAR_MAX_ENTRIES, forget_tenant, near
 from .models import CONSOLE_ROLES, Membership, Role, Tenant
 
 # Every request under /t/<slug>/ resolves its tenant: cached (bench/README.md: one statement of each
@@ -20,9 +21,30 @@ def _slug_key(slug: str) -> str:
     return f"tenants:by-slug:{slug}"
 
 
+# slug -> tenant id, per process: which tenant's generation to read before trusting its near copy.
+_tenant_ids_by_slug: dict[str, object] = {}
+
+
 def tenant_by_slug(slug: str) -> Tenant | None:
     if not slug or len(slug) > SLUG_MAX:
         return None
+    tenant_id = _tenant_ids_by_slug.get(slug)
+    if tenant_id is None:
+        found = _shared_tenant_by_slug(slug)
+        if found is None:
+            return None
+        if len(_tenant_ids_by_slug) >= NEAR_MAX_ENTRIES:
+            _tenant_ids_by_slug.clear()
+        _tenant_ids_by_slug[slug] = tenant_id = found.pk
+    # The one Redis read of a warm request (the tenant's generation), shared with the lookups after it.
+    tenant = near(tenant_id, "tenant", None, lambda: _shared_tenant_by_slug(slug))
+    if tenant is not None and tenant.pk == tenant_id and tenant.slug == slug:
+        return tenant
+    _tenant_ids_by_slug.pop(slug, None)  # renamed or deleted since: ask again, remember nothing
+    return _shared_tenant_by_slug(slug)
+
+
+def _shared_tenant_by_slug(slug: str) -> Tenant | None:
     tenant = cache.get(_slug_key(slug))
     if tenant is None:
         tenant = Tenant.objects.filter(slug=slug).first()
@@ -37,6 +59,7 @@ def forget_cached_tenant(sender, instance, **kwargs):
     key = _slug_key(instance.slug)
     cache.delete(key)
     transaction.on_commit(lambda: cache.delete(key))
+    forget_tenant(instance.pk)  # every process's near copy of it (tenants/cache.py)
 
 
 def tenant_by_domain(host: str) -> Tenant | None:

@@ -97,3 +97,65 @@ def test_the_redis_cache_reuses_one_client_per_connection_pool(settings):
     cache.set("bench:probe", 1, 5)
     assert cache.get("bench:probe") == 1
     assert cache._cache.get_client("bench:probe") is first  # Django's own backend builds a new one each time
+
+
+def redis_round_trips(monkeypatch, call):
+    """Commands sent to Redis while ``call`` runs (pipelines count once)."""
+    import redis.connection
+
+    sent = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def spy(self, command, check_health=True):
+        sent.append(command)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", spy)
+    try:
+        result = call()
+    finally:
+        monkeypatch.undo()
+    return result, sent
+
+
+@pytest.mark.django_db
+def test_a_warm_token_request_costs_two_redis_round_trips_and_one_statement(client, scene, monkeypatch):
+    # The tenant's generation (which validates this process's copies of tenant, client, resource, key and
+    # settings, tenants/cache.py) and the rate limiter's pipeline; the access-token INSERT.
+    scene.client_credentials(client)
+    (response, sql), trips = redis_round_trips(monkeypatch, lambda: statements(
+        lambda: scene.client_credentials(client)))
+    assert response.status_code == 200
+    assert len(trips) == 2, trips
+    assert [s.split()[0] for s in sql] == ["INSERT"], sql
+
+
+@pytest.mark.django_db
+def test_a_change_made_by_another_process_is_seen_by_this_processs_next_request(client, scene):
+    """This process holds copies of the client and tenant (tenants/cache.py). Another process changing
+    them touches only the database and Redis; the generation it moves must retire the copies here."""
+    from django.core.cache import cache
+
+    from oauth.models import Application, ClientStatus
+    from tenants.cache import _generation_key
+
+    assert scene.client_credentials(client).status_code == 200
+    # What another process's client_suspend leaves behind here: the row changed, its Redis entries gone.
+    Application.objects.filter(pk=scene.agent.pk).update(status=ClientStatus.SUSPENDED)
+    cache.delete(f"oauth:client:{scene.tenant.pk}:{scene.agent.client_id}")
+    cache.delete(_generation_key(scene.tenant.pk))
+    assert scene.client_credentials(client).json()["error"] == "invalid_client"
+
+
+@pytest.mark.django_db
+def test_a_rotated_key_and_changed_token_settings_apply_to_the_next_token(client, scene):
+    import jwt
+
+    first = scene.client_credentials(client).json()["access_token"]
+    oauth.key_rotate(tenant=scene.tenant, actor=ACTOR)
+    second = scene.client_credentials(client).json()
+    assert jwt.get_unverified_header(second["access_token"])["kid"] != jwt.get_unverified_header(first)["kid"]
+    lifetime = second["expires_in"] + 77
+    oauth.tenant_auth_settings_update(tenant=scene.tenant, actor=ACTOR, access_token_lifetime=lifetime)
+    assert scene.resource.access_token_lifetime is None  # so the tenant's lifetime applies
+    assert scene.client_credentials(client).json()["expires_in"] == lifetime
