@@ -6,9 +6,13 @@
 The database named in DATABASE_URL is dropped and recreated (its name must start with "bench"). Then:
 
 1. **Bulk revocation**: ``--tokens`` access tokens of one client (plus 10% as many of a bystander client,
-   which must survive) are inserted set-based (``INSERT ... SELECT generate_series``), then revoked by the
-   revocation job's engine (oauth.revocation.revoke_now: batches of 5 000, each one short transaction of
-   a few set-based statements). Prints tokens revoked per second.
+   which must survive) are inserted set-based (``INSERT ... SELECT generate_series``), then revoked as the
+   console and API do it: ``revocation_request`` commits a revocation mark, from which moment every lookup
+   refuses the tokens. Prints (a) how long until revocation is effective: the request's commit plus the
+   introspection-path lookup (``selectors.access_token_by_value``) of a sample of the revoked tokens, all
+   refused, the bystander's sample still loading, and the lookup latency with and without a live mark;
+   (b) the background purge, ``revocation_run`` (batches of 5 000, each one short transaction of a few
+   set-based statements, the mark deleted with the last): tokens purged per second.
 2. **Key rotation**: ``--tenants`` tenants (ES256 keys, so key generation does not dominate) whose active
    key is due and whose next key has been published long enough; one ``rotation_sweep`` rotates them all
    (row lock, promote, retire, publish a fresh next key, two audit events per tenant). Prints the time
@@ -52,12 +56,32 @@ def recreate_database():
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
+SAMPLE = 1000
+
+
+def _lookups(tenant, values) -> tuple[list, float]:
+    """The introspection path's lookup of each value: (rows or None, median ms per lookup)."""
+    from statistics import median
+
+    from oauth.selectors import access_token_by_value
+
+    rows, times = [], []
+    for value in values:
+        start = time.perf_counter()
+        rows.append(access_token_by_value(tenant, value))
+        times.append(time.perf_counter() - start)
+    return rows, median(times) * 1000
+
+
 def bench_revocation(count: int, batch_size: int):
+    import random
+
     from django.db import connection
 
     from audit.services import Actor
+    from jobs.models import JobStatus
     from oauth import revocation
-    from oauth.models import AccessToken
+    from oauth.models import AccessToken, RevocationMark
     from oauth.services import client_create
     from tenants.services import tenant_create
 
@@ -75,16 +99,44 @@ def bench_revocation(count: int, batch_size: int):
         cursor.execute("ANALYZE oauth_accesstoken")
     print(f"inserted {count + count // 10:,} access tokens in {time.perf_counter() - start:.1f} s")
 
+    rng = random.Random(9)
+    victims = [f"v{rng.randint(1, count)}" for _ in range(SAMPLE)]
+    bystanders = [f"b{rng.randint(1, count // 10)}" for _ in range(SAMPLE)]
+    rows, unmarked_ms = _lookups(tenant, victims)
+    assert all(rows), "a victim token did not load before the revocation"
+
+    # (a) Effective: the request commits its mark; the very next lookup refuses, and so does every other
+    # sampled token (looked up one by one afterwards), while the bystander's still load.
     start = time.perf_counter()
-    revoked = revocation.revoke_now(tenant=tenant, selection=revocation.Selection(client=victim.pk),
-                                    batch_size=batch_size)
+    run = revocation.revocation_request(tenant=tenant, actor=actor, client=victim, enqueue=False,
+                                        batch_size=batch_size)
+    committed = time.perf_counter() - start
+    rows, _ = _lookups(tenant, victims[:1])
+    effective = time.perf_counter() - start
+    assert rows == [None], "the first revoked token looked up still loads"
+    rows, marked_ms = _lookups(tenant, victims)
+    verified = time.perf_counter() - start
+    assert not any(rows), "a revoked token still loads"
+    rows, bystander_ms = _lookups(tenant, bystanders)
+    assert all(rows), "a bystander token was refused"
+    print(f"revocation of {count:,} tokens effective {effective * 1000:,.0f} ms after the request started "
+          f"(request and mark committed in {committed * 1000:.0f} ms, plus the first lookup); all {SAMPLE:,} "
+          f"sampled tokens refused {verified:.1f} s after it (looked up one by one), {SAMPLE:,} of the "
+          f"bystander's still load")
+    print(f"introspection lookup, median: {unmarked_ms:.2f} ms with no mark, {marked_ms:.2f} ms refused by the "
+          f"mark, {bystander_ms:.2f} ms for a bystander token while the mark lives")
+
+    # (b) The purge, as the worker runs it.
+    start = time.perf_counter()
+    finished = revocation.revocation_run(run_id=run.pk)
     elapsed = time.perf_counter() - start
-    assert revoked == count, revoked
+    assert finished.status == JobStatus.SUCCEEDED and finished.result == {"revoked": count}, finished.result
     assert not AccessToken.objects.filter(application=victim).exists()
+    assert not RevocationMark.objects.exists()
     assert AccessToken.objects.filter(application=bystander).count() == count // 10
-    print(f"revoked {revoked:,} tokens of one client in {elapsed:.1f} s: {revoked / elapsed:,.0f} tokens/s "
-          f"(batches of {batch_size:,}; {count // 10:,} tokens of another client untouched)")
-    return revoked / elapsed
+    print(f"purged {count:,} revoked tokens of one client in {elapsed:.1f} s: {count / elapsed:,.0f} tokens/s "
+          f"(batches of {batch_size:,}; {count // 10:,} tokens of another client untouched; mark deleted)")
+    return effective, count / elapsed
 
 
 def bench_rotation(tenants: int):

@@ -249,9 +249,32 @@ class ClientAssertion(TenantOwned):
         constraints = [models.UniqueConstraint(fields=["application", "jti"], name="clientassertion_jti")]
 
 
+class RevocationMark(TenantOwned):
+    """A bulk revocation in force: tokens of the tenant issued before ``issued_before`` that match every
+    criterion set here are refused by every lookup (oauth.selectors.not_revoked_by_mark), from the commit
+    of the request on. The revocation job then deletes the rows and, with its last batch, this mark
+    (oauth/revocation.py). No criterion set (``everything``) covers the whole tenant."""
+
+    # SET_NULL: losing the job-log row must not bring the tokens back.
+    job = models.ForeignKey("jobs.JobRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    issued_before = models.DateTimeField()
+    application = models.ForeignKey(Application, null=True, blank=True, on_delete=models.CASCADE,
+                                    related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="+")
+    audience = models.CharField(max_length=2000, blank=True)
+    kid = models.CharField(max_length=64, blank=True, help_text="Access tokens signed by this key only.")
+    everything = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Looked up by tenant on every token lookup: the tenant foreign key's own index serves it.
+
+    def __str__(self):
+        return f"revocation mark of {self.tenant_id} before {self.issued_before:%Y-%m-%d %H:%M:%S}"
+
+
 from .policy import KeyRotationPolicy  # noqa: E402  (defined beside the rotation engine, oauth/rotation.py)
 
 __all__ = ["Application", "Grant", "AccessToken", "RefreshToken", "IDToken", "Consent", "SigningKey",
-           "TenantAuthSettings", "ClientAssertion", "KeyRotationPolicy"]
+           "TenantAuthSettings", "ClientAssertion", "RevocationMark", "KeyRotationPolicy"]
 
 from .registration.models import *  # noqa: E402,F401,F403  (registration models live in oauth/registration/)

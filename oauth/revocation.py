@@ -6,10 +6,21 @@ half-way is finished by running it again and a second run finds nothing left (id
 its own short transaction of a few set-based statements (``SELECT id ... LIMIT n``, one ``UPDATE``, one
 ``DELETE``), whatever the batch size, so locks are held briefly and token issuance goes on meanwhile.
 
-What "revoked" means is the authorization server's own (oauth.services): access-token rows are deleted
-(introspection then answers ``active: false``), refresh tokens get ``revoked`` set, authorization codes
-are deleted. A revocation by signing key is narrower on purpose: the key signed the access tokens only,
-so their refresh tokens stay valid and clients recover by refreshing onto the new key.
+Revocation takes effect when the request commits, not when the job ends: the request writes a
+``RevocationMark`` (tenant, criteria, ``issued_before`` = now) in its own transaction, and every lookup that
+accepts a token refuses what a live mark covers in the same SQL statement (selectors.not_revoked_by_mark),
+so 1M tokens are revoked by one row. The job then makes it physical as before, on the tokens issued before
+the mark only (a user who signs in again afterwards keeps the new tokens): access-token rows are deleted
+(introspection then answers ``active: false``), refresh tokens get ``revoked`` set; and it deletes the mark
+in the transaction of its last, empty batch. A cancelled job stops the purge only: its mark stays and the
+tokens stay refused (cancelling cannot un-revoke). A failed job keeps its mark until it is resumed.
+Authorization codes matching the selection are deleted by the request itself (at most a minute's worth:
+they live 60 s), so no code issued before the mark is exchanged for a fresh token after it.
+
+A revocation by refresh-token family writes no mark (a family is a handful of rows; the job revokes it at
+once). A revocation by signing key is narrower on purpose: the key signed the access tokens only, so their
+refresh tokens stay valid (its mark covers access tokens only) and clients recover by refreshing onto the
+new key.
 
 Progress and cancellation go through the job log (jobs.services): ``done``/``total`` per batch,
 ``JobRun.cancel_requested`` checked between batches.
@@ -26,13 +37,23 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 import audit
 from jobs.models import JobRun, JobStatus
 from jobs.services import JobCancelled, job_enqueue, job_run
 from mcp_registry.models import MCPResource
 
-from .models import AccessToken, Application, ClientAssertion, Grant, IDToken, RefreshToken, TenantAuthSettings
+from .models import (
+    AccessToken,
+    Application,
+    ClientAssertion,
+    Grant,
+    IDToken,
+    RefreshToken,
+    RevocationMark,
+    TenantAuthSettings,
+)
 from .services import OAuthServiceError
 
 log = logging.getLogger(__name__)
@@ -84,10 +105,13 @@ class Querysets:
     grants: object
 
 
-def querysets(tenant, selection: Selection) -> Querysets:
+def querysets(tenant, selection: Selection, issued_before=None) -> Querysets:
+    """What ``selection`` names; with ``issued_before`` (the job's mark), only what was issued before it."""
     access = AccessToken.objects.for_tenant(tenant)
     refresh = RefreshToken.objects.for_tenant(tenant).filter(revoked__isnull=True)
     grants = Grant.objects.for_tenant(tenant)
+    if issued_before is not None:
+        access, refresh, grants = (qs.filter(created__lt=issued_before) for qs in (access, refresh, grants))
     if selection.client is not None:
         access, refresh, grants = (qs.filter(application_id=selection.client) for qs in (access, refresh, grants))
     if selection.user is not None:
@@ -106,14 +130,14 @@ def querysets(tenant, selection: Selection) -> Querysets:
     return Querysets(access=access, refresh=refresh, grants=grants)
 
 
-def remaining(tenant, selection: Selection) -> int:
-    qs = querysets(tenant, selection)
+def remaining(tenant, selection: Selection, issued_before=None) -> int:
+    qs = querysets(tenant, selection, issued_before)
     return qs.access.count() + qs.refresh.count() + qs.grants.count()
 
 
-def revoke_batch(*, tenant, selection: Selection, batch_size: int = BATCH_SIZE) -> int:
+def revoke_batch(*, tenant, selection: Selection, batch_size: int = BATCH_SIZE, issued_before=None) -> int:
     """Revokes up to ``batch_size`` matching tokens in one transaction; 0 when nothing matches any more."""
-    qs = querysets(tenant, selection)
+    qs = querysets(tenant, selection, issued_before)
     now = timezone.now()
     with transaction.atomic():
         revoked = _revoke_access_batch(qs.access, batch_size=batch_size, now=now,
@@ -161,17 +185,22 @@ def _revoke_access_batch(access_qs, *, batch_size: int, now, revoke_refresh: boo
 
 
 def revoke_now(*, tenant, selection: Selection, batch_size: int = BATCH_SIZE, progress=None,
-               check_cancelled=None) -> int:
-    """Runs batches until nothing matches; returns how many tokens and codes were revoked."""
+               check_cancelled=None, issued_before=None, job=None) -> int:
+    """Runs batches until nothing matches; returns how many tokens and codes were revoked. With
+    ``issued_before``, only what was issued before it; the marks of ``job`` go with the last, empty batch."""
     done = 0
     while True:
         if check_cancelled is not None:
             check_cancelled()
         # The progress update commits with its batch: after a crash, ``done`` is exactly what was revoked.
         with transaction.atomic():
-            revoked = revoke_batch(tenant=tenant, selection=selection, batch_size=batch_size)
+            revoked = revoke_batch(tenant=tenant, selection=selection, batch_size=batch_size,
+                                   issued_before=issued_before)
             if revoked and progress is not None:
                 progress(done + revoked)
+            if not revoked and job is not None:
+                # Nothing the mark covers is left as a live row: it has nothing more to refuse.
+                RevocationMark.objects.for_tenant(tenant).filter(job=job).delete()
         if not revoked:
             return done
         done += revoked
@@ -208,12 +237,30 @@ def revocation_request(*, tenant, actor, request=None, client: Application | Non
     params = selection.as_params()
     if batch_size != BATCH_SIZE:
         params["batch_size"] = max(1, int(batch_size))
+    marked = selection.family is None
+    issued_before = timezone.now()
+    if marked:
+        # In the job's params, not only on the mark: a run resumed after its mark went still purges
+        # only what the mark covered.
+        params["issued_before"] = issued_before.isoformat()
     run = job_enqueue(REVOKE_JOB, tenant=tenant, params=params)
+    codes = 0
+    if marked:
+        _mark(tenant, selection, issued_before, run)
+        codes, _ = querysets(tenant, selection).grants.delete()
     audit.record(tenant, actor, "tokens.revocation_requested", run, request, job=str(run.pk),
-                 **selection.as_params(), **_describe(tenant, selection))
+                 **selection.as_params(), **_describe(tenant, selection),
+                 **({"issued_before": params["issued_before"], "codes_deleted": codes} if marked else {}))
     if enqueue:  # a management command runs the job in its own process instead
         transaction.on_commit(lambda: send(run.pk))
     return run
+
+
+def _mark(tenant, selection: Selection, issued_before, run) -> RevocationMark:
+    return RevocationMark.objects.create(
+        tenant=tenant, job=run, issued_before=issued_before, application_id=selection.client,
+        user_id=selection.user, audience=selection.resource or "", kid=selection.kid or "",
+        everything=selection.everything)
 
 
 def send(run_id) -> bool:
@@ -242,13 +289,15 @@ def revocation_run(*, run_id, batch_size: int | None = None, on_batch=None) -> J
         return None
     tenant = run.tenant
     selection = Selection.from_params(run.params)
+    # Runs queued before marks existed have none: they revoke everything that matches, as they did.
+    issued_before = parse_datetime(run.params["issued_before"]) if run.params.get("issued_before") else None
     batch_size = batch_size or run.params.get("batch_size") or BATCH_SIZE
     with job_run(REVOKE_JOB, tenant=tenant, run=run) as job:
         if run.cancel_requested:
             raise JobCancelled()
         # done/total count this run's work across restarts: what was revoked before a crash stays counted.
         base = run.done
-        total = base + remaining(tenant, selection)
+        total = base + remaining(tenant, selection, issued_before)
         job.progress(base, total)
 
         def progress(n):
@@ -258,7 +307,7 @@ def revocation_run(*, run_id, batch_size: int | None = None, on_batch=None) -> J
 
         try:
             revoked = revoke_now(tenant=tenant, selection=selection, batch_size=batch_size, progress=progress,
-                                 check_cancelled=job.check_cancelled)
+                                 check_cancelled=job.check_cancelled, issued_before=issued_before, job=run)
         except Exception:
             # The failing batch rolled back with its progress row: keep the committed count, not the
             # in-memory one, so a retry resumes from the truth.

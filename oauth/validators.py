@@ -215,9 +215,12 @@ class TenantOAuth2Validator(OAuth2Validator):
         tenant = _tenant()
         if tenant is None or not isinstance(refresh_token, str) or len(refresh_token) > 512:
             return False
-        rt = (RefreshToken.objects.for_tenant(tenant).select_related("access_token", "user")
-              .filter(token_checksum=token_checksum(refresh_token), application=client)
-              .order_by("-created").first())
+        from .selectors import not_revoked_by_mark
+
+        # A token under a bulk revocation mark is refused like an unknown one (no family revocation).
+        rt = not_revoked_by_mark(RefreshToken.objects.for_tenant(tenant).select_related("access_token", "user")
+                                 .filter(token_checksum=token_checksum(refresh_token), application=client)
+                                 .order_by("-created")).first()
         if rt is None:
             return False
         if rt.revoked is not None:

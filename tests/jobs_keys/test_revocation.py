@@ -38,7 +38,8 @@ def test_revoking_a_client_in_batches_revokes_all_of_it_and_nothing_else(setup, 
     mine, other = two_clients
     assert describe(setup.tenant, token_value("mine", 7))["active"] is True
     run = revocation.revocation_request(tenant=setup.tenant, actor=ACTOR, client=mine, enqueue=False)
-    assert run.status == JobStatus.QUEUED and run.params == {"client": mine.pk}
+    assert run.status == JobStatus.QUEUED
+    assert run.params == {"client": mine.pk, "issued_before": run.params["issued_before"]}
     seen = []
     finished = revocation.revocation_run(run_id=run.pk, batch_size=500, on_batch=lambda d, t: seen.append((d, t)))
     assert finished.status == JobStatus.SUCCEEDED and finished.result == {"revoked": 1200}
