@@ -127,6 +127,8 @@ event("client.suspended", "An OAuth client was suspended and its tokens revoked"
 event("consent.granted", "A person granted a client access", INFO, "oauth.consent")
 event("consent.revoked", "A grant of access to a client was revoked", NOTICE, "oauth.consent")
 event("token.issued", "Tokens were issued to a client", INFO, "oauth.application")
+event("tokens.issued", "Machine tokens (client_credentials) issued to a client in one minute, counted per "
+      "resource and scope (oauth/summaries.py)", INFO, "oauth.application")
 event("token.revoked", "A token was revoked", NOTICE, "")
 event("tokens.revoked", "Tokens were revoked in bulk (by client, user, resource or tenant)", NOTICE, "")
 event("token.code_replay", "An authorization code was presented twice; its tokens were revoked", CRITICAL,

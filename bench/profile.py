@@ -1,17 +1,20 @@
 """Where a hot endpoint spends its time, in-process (no server, no network, no load generator):
 
-    python -m bench.profile cc|code|refresh|introspection [N]
+    python -m bench.profile cc|cc-es|code|refresh|introspection [N] [--no-profile]
 
-Runs N warm requests through Django's test client against the benchmark database with the benchmark's
-production settings and prints the cProfile functions by own time and by cumulative time. CPU time of
-one process is far less disturbed by a loaded machine than wall-clock throughput, so this is the tool
-for deciding what to optimise; wrk (python -m bench) then says whether it mattered.
+Runs N warm requests straight through Django's WSGI handler (the object gunicorn calls; no test client
+in between) against the benchmark database with the benchmark's production settings, and prints the CPU
+per request and the cProfile functions by own time and by cumulative time. ``--no-profile`` prints the
+CPU per request without the profiler's overhead. CPU time of one process is far less disturbed by a
+loaded machine than wall-clock throughput, so this is the tool for deciding what to optimise; wrk
+(python -m bench) then says whether it mattered.
 """
 
 from __future__ import annotations
 
 import base64
 import cProfile
+import io
 import os
 import pstats
 import sys
@@ -20,47 +23,84 @@ import time
 from .harness import platform_env
 
 
+def wsgi_caller(application, path: str, body: str, authorization: str = ""):
+    """A callable sending one POST to ``application`` as gunicorn would; returns the status code."""
+    payload = body.encode()
+    base = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8100", "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "127.0.0.1:8100", "wsgi.url_scheme": "http",
+            "CONTENT_TYPE": "application/x-www-form-urlencoded", "CONTENT_LENGTH": str(len(payload)),
+            "wsgi.errors": sys.stderr, "wsgi.multithread": False, "wsgi.multiprocess": True,
+            "wsgi.run_once": False, "wsgi.version": (1, 0)}
+    if authorization:
+        base["HTTP_AUTHORIZATION"] = authorization
+    status = []
+
+    def start_response(line, headers, exc_info=None):
+        status.append(int(line[:3]))
+
+    def call(body_bytes: bytes = payload) -> int:
+        environ = dict(base, CONTENT_LENGTH=str(len(body_bytes)))
+        environ["wsgi.input"] = io.BytesIO(body_bytes)
+        response = application(environ, start_response)
+        b"".join(response)
+        response.close()
+        return status.pop()
+
+    return call
+
+
 def main(argv: list[str]) -> None:
     os.environ.update(platform_env(8100))
     from . import seed
 
     seed._django()
-    from django.test import Client
+    from django.core.handlers.wsgi import WSGIHandler
 
+    flags = {a for a in argv if a.startswith("--")}
+    argv = [a for a in argv if not a.startswith("--")]
     kind, n = argv[0], int(argv[1]) if len(argv) > 1 else 300
     fixture = seed._fixture()
-    entry = fixture["tenants"]["bench-rs"]
-    http = Client()
-    auth = "Basic " + base64.b64encode(f"{entry['agent']['client_id']}:{entry['agent']['secret']}".encode()).decode()
-    rs_auth = "Basic " + base64.b64encode(f"{entry['rs']['client_id']}:{entry['rs']['secret']}".encode()).decode()
-    form = "application/x-www-form-urlencoded"
+    slug = "bench-es" if kind.endswith("-es") else "bench-rs"
+    entry = fixture["tenants"][slug]
+    application = WSGIHandler()
+
+    def basic(credentials):
+        return "Basic " + base64.b64encode(f"{credentials['client_id']}:{credentials['secret']}".encode()).decode()
+
     cc_body = f"grant_type=client_credentials&resource={entry['resource']}"
+    token_path = f"/t/{slug}/token"
     if kind in ("code", "refresh"):
         path = seed.FIXTURE.parent / f"profile-{kind}.txt"
-        (seed.mint_codes if kind == "code" else seed.mint_refresh)("bench-rs", n + 5, str(path))
+        (seed.mint_codes if kind == "code" else seed.mint_refresh)(slug, n + 5, str(path))
         bodies = iter(path.read_text().splitlines())
-        call = lambda: http.post("/t/bench-rs/token", next(bodies), content_type=form)  # noqa: E731
+        post = wsgi_caller(application, token_path, "")
+        call = lambda: post(next(bodies).encode())  # noqa: E731
     elif kind == "introspection":
-        token = http.post("/t/bench-rs/token", cc_body, content_type=form,
-                          HTTP_AUTHORIZATION=auth).json()["access_token"]
-        call = lambda: http.post("/t/bench-rs/introspect", f"token={token}", content_type=form,  # noqa: E731
-                                 HTTP_AUTHORIZATION=rs_auth)
+        from django.test import Client
+
+        token = Client().post(token_path, cc_body, content_type="application/x-www-form-urlencoded",
+                              HTTP_AUTHORIZATION=basic(entry["agent"])).json()["access_token"]
+        call = wsgi_caller(application, f"/t/{slug}/introspect", f"token={token}", basic(entry["rs"]))
     else:
-        call = lambda: http.post("/t/bench-rs/token", cc_body, content_type=form, HTTP_AUTHORIZATION=auth)  # noqa: E731
+        call = wsgi_caller(application, token_path, cc_body, basic(entry["agent"]))
     for _ in range(5):
-        assert call().status_code == 200
-    profiler = cProfile.Profile()
+        assert call() == 200
+    profiler = cProfile.Profile(time.process_time) if "--no-profile" not in flags else None
     started, cpu = time.perf_counter(), time.process_time()
-    profiler.enable()
+    if profiler:
+        profiler.enable()
     for _ in range(n):
         call()
-    profiler.disable()
+    if profiler:
+        profiler.disable()
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-    print(f"{kind}: {n} requests, {1000 * wall / n:.2f} ms wall and {1000 * cpu / n:.2f} ms CPU per request "
-          "(profiler overhead included)")
-    stats = pstats.Stats(profiler, stream=sys.stdout)
-    stats.sort_stats("tottime").print_stats(25)
-    stats.sort_stats("cumulative").print_stats(45)
+    print(f"{kind}: {n} requests, {1000 * wall / n:.2f} ms wall and {1000 * cpu / n:.2f} ms CPU per request"
+          + (" (profiler overhead included)" if profiler else ""))
+    if profiler:
+        stats = pstats.Stats(profiler, stream=sys.stdout)
+        stats.sort_stats("tottime").print_stats(30)
+        stats.sort_stats("cumulative").print_stats(60)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ def beat_schedule(settings) -> dict:
                                       "schedule": timedelta(seconds=settings.KEY_ROTATION_CHECK_SECONDS)},
         "oauth-resume-stalled-jobs": {"task": "oauth.resume_stalled_jobs",
                                       "schedule": timedelta(seconds=settings.JOB_LEASE_SECONDS)},
+        "oauth-summarise-machine-tokens": {"task": "oauth.summarise_machine_tokens",
+                                           "schedule": timedelta(seconds=60)},
         "oauth-purge-expired-tokens": {"task": "oauth.purge_expired_tokens", "schedule": crontab(minute=41)},
         "registry-reverify-resources": {"task": "mcp_registry.reverify_resources",
                                         "schedule": crontab(hour="*/6", minute=29)},

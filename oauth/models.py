@@ -142,6 +142,9 @@ class AccessToken(_TenantFromApplication, dot.AbstractAccessToken):
 
     class Meta(dot.AbstractAccessToken.Meta):
         swappable = "OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL"
+        # The per-minute audit summary of machine tokens reads them by time (oauth/summaries.py).
+        indexes = [models.Index(fields=["created"], name="oauth_at_machine_created",
+                                condition=models.Q(grant_type="client_credentials"))]
 
     @property
     def scope_list(self) -> list[str]:
@@ -272,9 +275,21 @@ class RevocationMark(TenantOwned):
         return f"revocation mark of {self.tenant_id} before {self.issued_before:%Y-%m-%d %H:%M:%S}"
 
 
+class TokenSummaryCursor(models.Model):
+    """Up to when issued machine tokens are summarised in the audit log (oauth/summaries.py). Platform-wide:
+    one row per kind of summary, advanced in the same transaction as the events it vouches for."""
+
+    key = models.CharField(max_length=40, primary_key=True)
+    summarised_until = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.key} summarised until {self.summarised_until:%Y-%m-%d %H:%M}"
+
+
 from .policy import KeyRotationPolicy  # noqa: E402  (defined beside the rotation engine, oauth/rotation.py)
 
 __all__ = ["Application", "Grant", "AccessToken", "RefreshToken", "IDToken", "Consent", "SigningKey",
-           "TenantAuthSettings", "ClientAssertion", "RevocationMark", "KeyRotationPolicy"]
+           "TenantAuthSettings", "ClientAssertion", "RevocationMark", "TokenSummaryCursor",
+           "KeyRotationPolicy"]
 
 from .registration.models import *  # noqa: E402,F401,F403  (registration models live in oauth/registration/)

@@ -54,6 +54,7 @@ from .models import (
     RevocationMark,
     TenantAuthSettings,
 )
+from . import summaries
 from .services import OAuthServiceError
 
 log = logging.getLogger(__name__)
@@ -336,6 +337,9 @@ def _purge_querysets(now) -> list:
     live_pairs = RefreshToken.objects.unscoped().filter(revoked__isnull=True, access_token__isnull=False)
     access = AccessToken.objects.unscoped().filter(expires__lt=now).exclude(
         pk__in=live_pairs.values("access_token_id"))
+    summarised_until = summaries.summarised_until()
+    if summarised_until is not None:  # a machine token goes once the audit summary has counted it
+        access = access.exclude(grant_type__in=summaries.SUMMARISED_GRANTS, created__gte=summarised_until)
     # Revoked refresh tokens are kept as long as a replay of them could still be attempted (reuse
     # detection revokes the family), i.e. the tenant's refresh lifetime after revocation.
     default = TenantAuthSettings._meta.get_field("refresh_token_lifetime").default

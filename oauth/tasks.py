@@ -26,7 +26,7 @@ from django.db import DatabaseError
 from jobs.models import JobRun
 from jobs.services import job_run
 
-from . import revocation, rotation
+from . import revocation, rotation, summaries
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,13 @@ def _resume_after_restart(sender=None, **kwargs):
     for run_id in revocation.revocation_stalled(lease_alive=lambda pk: False, queued_for=timedelta(0)):
         log.warning("resuming revocation job %s after a restart", run_id)
         revocation.send(run_id)
+
+
+@shared_task(name="oauth.summarise_machine_tokens", **RETRY)
+def summarise_machine_tokens():
+    """Periodic: the audit summary of the machine tokens issued in every closed minute (oauth/summaries.py);
+    exactly once per minute however often it runs."""
+    summaries.summarise_machine_tokens()
 
 
 @shared_task(name="oauth.purge_expired_tokens", **RETRY)

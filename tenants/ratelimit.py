@@ -46,7 +46,7 @@ def hit(name: str, *, window: int, fail_open: bool, amount: int = 1) -> int:
     key = _key(name, window)
     if settings.REDIS_URL:
         try:
-            pipe = _redis(settings.REDIS_URL).pipeline()
+            pipe = _redis(settings.REDIS_URL).pipeline(transaction=False)  # no MULTI/EXEC: order is enough
             pipe.incrby(key, amount)
             pipe.expire(key, window + 5, nx=True)
             return int(pipe.execute()[0])
