@@ -216,8 +216,6 @@ class TenantOAuth2Validator(OAuth2Validator):
         tenant = _tenant()
         if tenant is None or not isinstance(refresh_token, str) or len(refresh_token) > 512:
             return False
-        from .selectors import not_revoked_by_mark
-
         # A token under a bulk revocation mark is refused like an unknown one (no family revocation).
         rt = not_revoked_by_mark(RefreshToken.objects.for_tenant(tenant).select_related("access_token", "user")
                                  .filter(token_checksum=token_checksum(refresh_token), application=client)
@@ -229,10 +227,11 @@ class TenantOAuth2Validator(OAuth2Validator):
             rt.tenant, rt.application = tenant, client
             services.refresh_family_revoke(refresh_token=rt)
             return False
-        if rt.access_token is None:
-            return False  # orphaned by a revocation of its access token
-        lifetime = timedelta(seconds=tenant_settings(tenant).refresh_token_lifetime)
-        if rt.access_token.expires + lifetime <= timezone.now():
+        # Without its access token (a revocation by signing key deletes only access tokens, on purpose:
+        # the refresh token moves the client onto the new key) the lifetime counts from its own issue.
+        # Every other revocation revokes the refresh token itself, caught above.
+        issued = rt.access_token.expires if rt.access_token is not None else rt.created
+        if issued + timedelta(seconds=tenant_settings(tenant).refresh_token_lifetime) <= timezone.now():
             return False
         request.user = rt.user
         request.refresh_token = refresh_token

@@ -199,3 +199,18 @@ def test_a_family_revocation_writes_no_mark(setup, make_user):
     run = revocation.revocation_request(tenant=setup.tenant, actor=ACTOR, family=rt.token_family, enqueue=False)
     assert not RevocationMark.objects.exists() and "issued_before" not in run.params
     assert revocation.revocation_run(run_id=run.pk).result == {"revoked": 2}
+
+
+@pytest.mark.django_db
+def test_after_a_key_revocation_purged_the_access_token_its_refresh_token_still_refreshes(alpha):
+    """A revocation by signing key deletes the access tokens only: their refresh tokens, left without a
+    partner, move the client onto the new key (and stay refusable by every other revocation)."""
+    person = alpha.sign_in_tokens()
+    kid = AccessToken.objects.for_tenant(alpha.tenant).get().kid
+    run = revocation.revocation_request(tenant=alpha.tenant, actor=ACTOR, kid=kid, enqueue=False)
+    assert revocation.revocation_run(run_id=run.pk).status == JobStatus.SUCCEEDED
+    assert not AccessToken.objects.for_tenant(alpha.tenant).exists()  # purged: the refresh token is alone
+    rotated = alpha.refresh(person["refresh_token"])
+    assert rotated.status_code == 200, rotated.content
+    assert alpha.introspect(rotated.json()["access_token"])["active"] is True
+    assert alpha.refresh(person["refresh_token"]).status_code == 400  # and rotated away, as always
