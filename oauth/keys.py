@@ -61,7 +61,7 @@ def forget_active_key(tenant_id) -> None:
     after commit, in case another request cached the old answer meanwhile."""
     cache.delete(_active_cache_key(tenant_id))
     transaction.on_commit(lambda: cache.delete(_active_cache_key(tenant_id)))
-    forget_tenant(tenant_id)  # and every process's near copy (oauth/cache.py)
+    forget_tenant(tenant_id)  # and every process's near copy (tenants/cache.py)
 
 
 def active_key(tenant) -> tuple[str, str, object]:

@@ -9,6 +9,8 @@ from django.core.cache import cache
 from django.db.models import BooleanField, Expression, Q
 from django.utils import timezone
 
+from tenants.cache import forget_tenant, near
+
 from .models import (
     ADMIN_SCOPES,
     AccessToken,
@@ -29,10 +31,15 @@ def _settings_key(tenant_id) -> str:
 
 def forget_tenant_settings(tenant_id) -> None:
     cache.delete(_settings_key(tenant_id))
+    forget_tenant(tenant_id)  # and every process's near copy (tenants/cache.py)
 
 
 def tenant_settings(tenant) -> TenantAuthSettings:
     """The tenant's authorization settings (defaults when never saved); cached, dropped on update."""
+    return near(tenant.pk, "settings", None, lambda: _shared_tenant_settings(tenant))
+
+
+def _shared_tenant_settings(tenant) -> TenantAuthSettings:
     cached = cache.get(_settings_key(tenant.pk))
     if cached is not None:
         return cached
