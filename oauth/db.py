@@ -51,7 +51,7 @@ def insert_row(obj, using: str = "default"):
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         returned = cursor.fetchone()
-    for field, value in zip(model._meta.db_returning_fields, returned):
+    for field, value in zip(model._meta.db_returning_fields, returned, strict=True):
         setattr(obj, field.attname, value)
     obj._state.adding, obj._state.db = False, using
     signals.post_save.send(sender=model, instance=obj, created=True, update_fields=None, raw=False, using=using)

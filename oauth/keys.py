@@ -18,8 +18,8 @@ from django.db import transaction
 from jwcrypto import jwk
 
 from tenants import crypto
-
 from tenants.cache import forget_tenant, near
+
 from .models import KeyAlgorithm, KeyState, SigningKey
 
 PUBLISHED_STATES = (KeyState.NEXT, KeyState.ACTIVE, KeyState.RETIRED)

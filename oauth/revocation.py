@@ -44,6 +44,7 @@ from jobs.models import JobRun, JobStatus
 from jobs.services import JobCancelled, job_enqueue, job_run
 from mcp_registry.models import MCPResource
 
+from . import summaries
 from .models import (
     AccessToken,
     Application,
@@ -54,7 +55,6 @@ from .models import (
     RevocationMark,
     TenantAuthSettings,
 )
-from . import summaries
 from .services import OAuthServiceError
 
 log = logging.getLogger(__name__)

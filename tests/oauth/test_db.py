@@ -9,7 +9,6 @@ from oauth.models import AccessToken
 
 from .factories import make_agent
 
-
 EXPIRES = timezone.now()
 
 
