@@ -332,10 +332,10 @@ class TenantOAuth2Validator(OAuth2Validator):
         if summaries.is_summarised(request.grant_type):
             # One INSERT, no per-token audit row: the minute's summary is derived from these rows
             # (oauth/summaries.py), so no issuance goes unrecorded.
-            super()._save_bearer_token(token, request, *args, **kwargs)
+            self._save_bearer_token(token, request, *args, **kwargs)
             return
         with transaction.atomic():
-            super()._save_bearer_token(token, request, *args, **kwargs)
+            self._save_bearer_token(token, request, *args, **kwargs)
             services.token_issued(client=request.client, grant_type=request.grant_type,
                                   audience=request.token_target.audience, scope=token.get("scope", ""),
                                   user=request.user)
