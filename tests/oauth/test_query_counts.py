@@ -6,11 +6,14 @@ from django.test.utils import CaptureQueriesContext
 
 from .factories import authorize, client_credentials, exchange, make_agent, make_client, make_resource, refresh
 
-# Budgets (statements incl. savepoints): tenant resolution by the middleware, client, resource with its
-# scopes, the token rows, and the audit event (settings, chain head lock, insert, head update).
-CLIENT_CREDENTIALS_MAX = 13
-AUTHORIZATION_CODE_MAX = 17
-REFRESH_MAX = 25
+# Budgets (statements incl. savepoints), exact so that a regression fails (bench/README.md "SQL per
+# request"). client_credentials: the access-token INSERT only (tenant, client, resource and key come from
+# the per-process copies, its audit line from the per-minute summary). authorization_code: the code, the
+# token pair, the audit event (head lock, insert, head update), the code's DELETE, BEGIN/COMMIT.
+# refresh: the token, the claim UPDATE, the old access token's DELETE, the pair, the audit event.
+CLIENT_CREDENTIALS_MAX = 1
+AUTHORIZATION_CODE_MAX = 10
+REFRESH_MAX = 11
 
 
 def count(fn):
