@@ -1,6 +1,6 @@
 """Where a hot endpoint spends its time, in-process (no server, no network, no load generator):
 
-    python -m bench.profile cc|cc-es|code|refresh|introspection [N] [--no-profile]
+    python -m bench.profile cc|cc-es|code|refresh|introspection|dot-cc [N] [--no-profile]
 
 Runs N warm requests straight through Django's WSGI handler (the object gunicorn calls; no test client
 in between) against the benchmark database with the benchmark's production settings, and prints the CPU
@@ -50,16 +50,36 @@ def wsgi_caller(application, path: str, body: str, authorization: str = ""):
     return call
 
 
+def plain_dot_caller():
+    """The same loop against the plain-DOT peer (bench/peers/plain-dot, its benchmark database), for a
+    CPU-per-request comparison without servers: ``python -m bench.profile dot-cc 1000 --no-profile``."""
+    from .harness import BENCH, dot_env
+
+    os.environ.update(dot_env())
+    sys.path.insert(0, str(BENCH / "peers" / "plain-dot"))
+    import django
+
+    django.setup()
+    from django.core.handlers.wsgi import WSGIHandler
+
+    secret = "bench-secret-0123456789abcdef0123456789abcdef"  # bench/peers/plain-dot/setup_app.py
+    auth = "Basic " + base64.b64encode(f"bench-client:{secret}".encode()).decode()
+    return wsgi_caller(WSGIHandler(), "/o/token/", "grant_type=client_credentials&resource=https://mcp.example.test/",
+                       auth)
+
+
 def main(argv: list[str]) -> None:
+    flags = {a for a in argv if a.startswith("--")}
+    argv = [a for a in argv if not a.startswith("--")]
+    kind, n = argv[0], int(argv[1]) if len(argv) > 1 else 300
+    if kind == "dot-cc":
+        return measure(kind, plain_dot_caller(), n, flags)
     os.environ.update(platform_env(8100))
     from . import seed
 
     seed._django()
     from django.core.handlers.wsgi import WSGIHandler
 
-    flags = {a for a in argv if a.startswith("--")}
-    argv = [a for a in argv if not a.startswith("--")]
-    kind, n = argv[0], int(argv[1]) if len(argv) > 1 else 300
     fixture = seed._fixture()
     slug = "bench-es" if kind.endswith("-es") else "bench-rs"
     entry = fixture["tenants"][slug]
@@ -84,6 +104,10 @@ def main(argv: list[str]) -> None:
         call = wsgi_caller(application, f"/t/{slug}/introspect", f"token={token}", basic(entry["rs"]))
     else:
         call = wsgi_caller(application, token_path, cc_body, basic(entry["agent"]))
+    measure(kind, call, n, flags)
+
+
+def measure(kind: str, call, n: int, flags: set) -> None:
     for _ in range(5):
         assert call() == 200
     profiler = cProfile.Profile(time.process_time) if "--no-profile" not in flags else None
