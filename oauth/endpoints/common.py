@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from urllib.parse import unquote
 
 from django.http import Http404, JsonResponse
@@ -13,13 +14,18 @@ from tenants import ratelimit
 MAX_PARAMETER_LENGTH = 8192
 
 
+# C0 control characters except tab, newline and carriage return. One regex search instead of a Python
+# loop per character: that loop was 11 % of an introspection request's CPU (a JWT is ~700 characters).
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def malformed_parameter(request) -> str | None:
     """RFC 6749 parameters are printable text: a NUL or other control character, or a value longer than
     any token we issue, can only be an attack or a broken client. Says which parameter, or None."""
     for source in (request.GET, request.POST):
         for name, values in source.lists():
             for value in values:
-                if len(value) > MAX_PARAMETER_LENGTH or any(ord(c) < 0x20 and c not in "\t\n\r" for c in value):
+                if len(value) > MAX_PARAMETER_LENGTH or CONTROL_CHARACTER.search(value):
                     return name[:40]
     return None
 

@@ -10,29 +10,32 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.views.mixins import OAuthLibMixin
 
-from ..selectors import access_token_by_value, refresh_token_by_value
+from ..selectors import access_token_facts, refresh_token_by_value
 from .common import claimed_client_id, no_store, oauth_error, rate_limited, refuse_malformed, tenant_of
 from .token import client_auth_challenge
 
 
-def _subject(row) -> str:
-    return str(row.user_id) if row.user_id else row.application.client_id
+def _subject(user_id, client_id: str) -> str:
+    return str(user_id) if user_id else client_id
 
 
 def describe(tenant, token: str, hint: str = "") -> dict:
     kinds = ("refresh", "access") if hint == "refresh_token" else ("access", "refresh")
     for kind in kinds:
         if kind == "access":
-            row = access_token_by_value(tenant, token)
-            if row is not None:
-                return {"active": True, "iss": tenant.issuer, "sub": _subject(row), "aud": row.audience,
-                        "scope": row.scope, "client_id": row.application.client_id, "token_type": "Bearer",
-                        "exp": int(row.expires.timestamp()), "iat": int(row.created.timestamp()), "jti": row.jti}
+            facts = access_token_facts(tenant, token)
+            if facts is not None:
+                client_id = facts["application__client_id"]
+                return {"active": True, "iss": tenant.issuer, "sub": _subject(facts["user_id"], client_id),
+                        "aud": facts["audience"], "scope": facts["scope"], "client_id": client_id,
+                        "token_type": "Bearer", "exp": int(facts["expires"].timestamp()),
+                        "iat": int(facts["created"].timestamp()), "jti": facts["jti"]}
         else:
             row = refresh_token_by_value(tenant, token)
             if row is not None and row.revoked is None and row.access_token is not None:
-                return {"active": True, "iss": tenant.issuer, "sub": _subject(row), "aud": row.audience,
-                        "scope": row.access_token.scope, "client_id": row.application.client_id,
+                client_id = row.application.client_id
+                return {"active": True, "iss": tenant.issuer, "sub": _subject(row.user_id, client_id),
+                        "aud": row.audience, "scope": row.access_token.scope, "client_id": client_id,
                         "token_type": "refresh_token", "iat": int(row.created.timestamp())}
     return {"active": False}
 
