@@ -25,6 +25,8 @@ SCENARIOS = {
     "introspection": scenarios.introspection,
     "documents": scenarios.documents,
     "dcr": scenarios.registration,
+    "sdk": lambda s: (s.platform(), scenarios.external(s, "sdk_flow.py", "full MCP SDK flow (latency)",
+                                                       ("--flows", "20", "--calls", "300"))),
     "guard": lambda s: scenarios.external(s, "guard_verify.py", "mcp_guard verification",
                                           ("--seconds", str(max(2, s.duration // 3)))),
     "audit": lambda s: scenarios.external(s, "audit_bench.py", "audit write overhead and search",

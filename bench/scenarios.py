@@ -207,17 +207,19 @@ def single_use(session: Session, kind: str) -> None:
     session.compare(kind, ours, session.with_baseline(ours, [peer]))
 
 
-def introspection(session: Session) -> None:
+def introspection_load(session: Session) -> Callable[[int], Load]:
+    """The benchmark's resource server introspecting one live token of bench-rs."""
     entry = session.fixture["tenants"]["bench-rs"]
     agent, rs = entry["agent"], entry["rs"]
-    platform = session.platform()
-    token = _post_form(f"{platform.url}/t/bench-rs/token",
+    token = _post_form(f"{session.platform().url}/t/bench-rs/token",
                        f"grant_type=client_credentials&resource={entry['resource']}",
                        basic(agent["client_id"], agent["secret"]))["access_token"]
-    ours = Contender("platform", session.platform,
-                     lambda i: Load("POST", "/t/bench-rs/introspect", {"Authorization": basic(rs["client_id"],
-                                                                                               rs["secret"])},
-                                    f"token={token}"), session.sql.get("introspection"))
+    auth = {"Authorization": basic(rs["client_id"], rs["secret"])}
+    return lambda i: Load("POST", "/t/bench-rs/introspect", auth, f"token={token}")
+
+
+def introspection(session: Session) -> None:
+    ours = Contender("platform", session.platform, introspection_load(session), session.sql.get("introspection"))
     dot = session.dot()
     dot_token = _post_form(f"{dot.url}/o/token/", PEER_CC.body, PEER_CC.headers["Authorization"])["access_token"]
     peers = [Contender("plain DOT", session.dot,
@@ -263,19 +265,23 @@ def registration(session: Session) -> None:
 
 
 def tenants_flat(session: Session, levels=(1000, 10000)) -> None:
-    """client_credentials and SQL per request as the number of tenants grows (ours only: the ratio is to
-    the same endpoint with the 2 benchmark tenants alone)."""
-    load = cc_load(session, "bench-rs")
-    base = Contender("platform, 2 tenants", session.platform, load, session.sql.get("client_credentials RS256"))
-    session.compare("client_credentials, 2 tenants", base, [])
+    """client_credentials and introspection, and SQL per request, as the number of tenants grows (ours
+    only: the ratio is to the same endpoint with the 2 benchmark tenants alone)."""
+    endpoints = (("client_credentials", cc_load(session, "bench-rs"), "client_credentials RS256"),
+                 ("introspection", introspection_load(session), "introspection"))
+    bases = {}
+    for name, load, sql_key in endpoints:
+        bases[name] = Contender("platform, 2 tenants", session.platform, load, session.sql.get(sql_key))
+        session.compare(f"{name}, 2 tenants", bases[name], [])
     for level in levels:
         log(f"  growing to {level} tenants")
         harness.platform_manage("tenants", str(level), timeout=3600)
-        sql = json.loads(harness.platform_manage("sql")).get("client_credentials RS256")
-        grown = Contender(f"platform, {level} tenants", session.platform, load, sql)
-        rows = session.compare(f"client_credentials, {level:,} tenants", grown, [])
-        rows[0].peer_label, rows[0].peer = "same, 2 tenants", median_run(base.runs)
-        rows[0].sql_peer = base.sql
+        sql = json.loads(harness.platform_manage("sql"))
+        for name, load, sql_key in endpoints:
+            grown = Contender(f"platform, {level} tenants", session.platform, load, sql.get(sql_key))
+            rows = session.compare(f"{name}, {level:,} tenants", grown, [])
+            rows[0].peer_label, rows[0].peer = "same, 2 tenants", median_run(bases[name].runs)
+            rows[0].sql_peer = bases[name].sql
 
 
 def external(session: Session, script: str, label: str, args: tuple[str, ...] = (), database: str = "") -> None:
