@@ -143,7 +143,8 @@ class TenantOAuth2Validator(OAuth2Validator):
         cached = getattr(request, "_oauth_grant", None)
         if cached is not None and cached.code == digest:
             return cached
-        grant = Grant.objects.for_tenant(tenant).select_related("user").filter(code=digest).first()
+        # code is unique: no ORDER BY (first() would add one to compile and sort)
+        grant = next(iter(Grant.objects.for_tenant(tenant).select_related("user").filter(code=digest)[:1]), None)
         request._oauth_grant = grant
         return grant
 
