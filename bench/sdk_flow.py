@@ -107,8 +107,11 @@ class Uvicorn:
         self.thread.join(timeout=10)
 
 
-class Storage:
-    def __init__(self, client_info):
+class MemoryStorage:
+    """The SDK's TokenStorage, in memory, starting from a pre-registered client (the test suite's MCP
+    peers use it too)."""
+
+    def __init__(self, client_info=None):
         self.tokens, self.client_info = None, client_info
 
     async def get_tokens(self):
@@ -164,7 +167,7 @@ def provider(server_url: str, client_id: str, user: ConsentingUser):
                                    token_endpoint_auth_method="none")
     info = OAuthClientInformationFull(client_id=client_id, redirect_uris=[REDIRECT_URI], grant_types=grants,
                                       token_endpoint_auth_method="none")
-    return OAuthClientProvider(server_url=server_url, client_metadata=metadata, storage=Storage(info),
+    return OAuthClientProvider(server_url=server_url, client_metadata=metadata, storage=MemoryStorage(info),
                                redirect_handler=user.redirect_handler, callback_handler=user.callback_handler)
 
 

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 from mcp.server.mcpserver import Context  # resolved by name in the tool's annotations
 
+from bench.sdk_flow import MemoryStorage  # noqa: F401  (the SDK's token storage, shared with the benchmark)
+
 REDIRECT_URI = "http://127.0.0.1:33418/callback"
 
 
@@ -47,26 +49,6 @@ class Recorder:
             await send(message)
 
         await self.app(scope, receive, recording_send)
-
-
-class MemoryStorage:
-    """The SDK's TokenStorage, in memory, starting from a pre-registered client."""
-
-    def __init__(self, client_info=None):
-        self.tokens = None
-        self.client_info = client_info
-
-    async def get_tokens(self):
-        return self.tokens
-
-    async def set_tokens(self, tokens):
-        self.tokens = tokens
-
-    async def get_client_info(self):
-        return self.client_info
-
-    async def set_client_info(self, client_info):
-        self.client_info = client_info
 
 
 class ConsentingUser:
