@@ -39,6 +39,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def serve_platform(env: dict, port: int, log_path: Path, *serve_args: str) -> subprocess.Popen:
+    """Migrates, collects static files and seeds the demo tenant with ``env``, starts ``manage.py serve``
+    on ``port`` in its own process group and waits for /healthz; fails the test with the log otherwise."""
+    import httpx
+
+    root = Path(__file__).resolve().parent.parent
+    manage = [sys.executable, "manage.py"]
+    for step in (["migrate", "--noinput", "-v0"], ["collectstatic", "--noinput", "-v0"], ["seed_demo"]):
+        subprocess.run(manage + step, cwd=root, env=env, check=True, capture_output=True, timeout=300)
+    with open(log_path, "w") as log:  # the server keeps its own descriptor of the file
+        proc = subprocess.Popen(manage + ["serve", *serve_args, "--bind", f"127.0.0.1:{port}", "--web-workers",
+                                          "1"], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.kill()
+    pytest.fail(f"the platform did not start: {log_path.read_text()[-2000:]}")
+
+
 def _reachable(url: str, default_port: int) -> bool:
     parts = urlsplit(url)
     try:
@@ -125,6 +149,20 @@ def make_world(make_tenant, make_user):
         return TenantWorld(tenant, people["owner"], people["admin"], people["auditor"], people["member"])
 
     return make
+
+
+@pytest.fixture
+def world(make_world):
+    """Tenant "acme" with its people (owner, admin, auditor, member)."""
+    return make_world("acme")
+
+
+@pytest.fixture
+def resource(world):
+    """An active MCP resource of acme with the default scopes (tests.oauth.factories.make_resource)."""
+    from tests.oauth.factories import make_resource
+
+    return make_resource(world.tenant, "https://mcp.acme.example/mcp", name="files")
 
 
 @pytest.fixture

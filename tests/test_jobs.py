@@ -3,17 +3,13 @@
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from jobs.models import JobRun, JobStatus
-from tests.conftest import free_port
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import free_port, serve_platform
 
 
 @pytest.mark.django_db(transaction=True)
@@ -50,30 +46,14 @@ def embedded_platform(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_QUEUE")}
     env.update(VAR_DIR=str(tmp_path / "var"), HEARTBEAT_INTERVAL_SECONDS="2", PUBLIC_URL=f"http://127.0.0.1:{port}")
-    manage = [sys.executable, "manage.py"]
-    for step in (["migrate", "--noinput", "-v0"], ["collectstatic", "--noinput", "-v0"], ["seed_demo"]):
-        subprocess.run(manage + step, cwd=ROOT, env=env, check=True, capture_output=True)
-    log = open(tmp_path / "serve.log", "w")
-    proc = subprocess.Popen(manage + ["serve", "--bind", f"127.0.0.1:{port}", "--web-workers", "1"], cwd=ROOT,
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = serve_platform(env, port, tmp_path / "serve.log")
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail(f"the embedded platform did not start: {(tmp_path / 'serve.log').read_text()[-2000:]}")
     yield base, tmp_path
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-    log.close()
 
 
 def test_embedded_default_serves_and_runs_scheduled_jobs_without_postgres_or_redis(embedded_platform, page):

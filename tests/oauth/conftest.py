@@ -1,16 +1,6 @@
 import pytest
 
-from .factories import make_client, make_resource
-
-
-@pytest.fixture
-def world(make_world):
-    return make_world("acme")
-
-
-@pytest.fixture
-def resource(world):
-    return make_resource(world.tenant, "https://mcp.acme.example/mcp", name="files")
+from .factories import make_client
 
 
 @pytest.fixture

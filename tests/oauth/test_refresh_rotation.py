@@ -7,7 +7,7 @@ from django.test import Client
 from oauth.models import AccessToken, RefreshToken
 from oauth.validators import TenantOAuth2Validator
 
-from .factories import authorize, exchange, make_client, refresh
+from .factories import authorize, exchange, refresh
 
 
 def tokens(member_http, world, client, resource):

@@ -14,18 +14,6 @@ ACTOR = Actor("test", "", "pytest")
 REDIRECT_URI = "http://127.0.0.1:33418/callback"
 
 
-@pytest.fixture
-def world(make_world):
-    return make_world("acme")
-
-
-@pytest.fixture
-def resource(world):
-    from tests.oauth.factories import make_resource
-
-    return make_resource(world.tenant, "https://mcp.acme.example/mcp", name="files")
-
-
 def set_policy(tenant, **changes):
     from oauth.registration.services import policy_update
 

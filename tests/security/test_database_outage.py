@@ -8,7 +8,6 @@ The PostgreSQL cluster is the test's own (initdb on a free loopback port), never
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,9 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, serve_platform
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
 
 
@@ -59,26 +57,11 @@ def platform_on_own_postgres(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_QUEUE")}
     env.update(DATABASE_URL=f"postgres://postgres@127.0.0.1:{pg.port}/postgres", VAR_DIR=str(tmp_path / "var"),
                PUBLIC_URL=f"http://127.0.0.1:{port}")
-    manage = [sys.executable, "manage.py"]
-    for step in (["migrate", "--noinput", "-v0"], ["collectstatic", "--noinput", "-v0"], ["seed_demo"]):
-        subprocess.run(manage + step, cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
-    log = open(tmp_path / "serve.log", "w")
-    proc = subprocess.Popen(manage + ["serve", "--no-jobs", "--bind", f"127.0.0.1:{port}", "--web-workers", "1"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = serve_platform(env, port, tmp_path / "serve.log", "--no-jobs")
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        pytest.fail(f"the platform did not start: {(tmp_path / 'serve.log').read_text()[-2000:]}")
     yield base, pg
     os.killpg(proc.pid, 15)
     proc.wait(timeout=20)
-    log.close()
     if (pg.data / "postmaster.pid").exists():
         pg.stop()
     shutil.rmtree(pg_base, ignore_errors=True)

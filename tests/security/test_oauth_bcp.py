@@ -20,7 +20,6 @@ from tests.oauth.factories import (
     authorize_url,
     exchange,
     make_client,
-    make_resource,
     pkce_pair,
     query_of,
 )
@@ -28,16 +27,6 @@ from tests.oauth.factories import (
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
 WEB_REDIRECT = "https://app.example.com/cb"
-
-
-@pytest.fixture
-def world(make_world):
-    return make_world("acme")
-
-
-@pytest.fixture
-def resource(world):
-    return make_resource(world.tenant, "https://mcp.acme.example/mcp", name="files")
 
 
 @pytest.fixture

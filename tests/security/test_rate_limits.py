@@ -14,11 +14,6 @@ from tests.oauth.factories import basic, client_credentials, make_agent, make_re
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def world(make_world):
-    return make_world("acme")
-
-
 def _sign_in(http, world, password, address="198.51.100.7"):
     return http.post(f"/t/{world.slug}/login", {"username": world.member.email, "password": password},
                      REMOTE_ADDR=address)
