@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -84,7 +84,7 @@ def parse_time(name: str, raw: str) -> datetime:
     if value is None:
         raise FilterError(name, f"{name} must be an ISO 8601 date or date-time, e.g. 2026-01-31T12:00:00Z")
     if timezone.is_naive(value):
-        value = timezone.make_aware(value, timezone.utc)
+        value = value.replace(tzinfo=UTC)  # no zone given: UTC, as the API documents
     return value
 
 

@@ -7,6 +7,7 @@ statements however many tokens match).
 from __future__ import annotations
 
 import hashlib
+import re
 from urllib.parse import urlsplit
 
 from django.db import transaction
@@ -48,8 +49,14 @@ def checksum(value: str) -> str:
 
 # --- clients --------------------------------------------------------------------------------------
 
+_CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+
 def _check_redirect_uri(uri: str) -> str:
     uri = (uri or "").strip()
+    if _CONTROL_OR_SURROGATE.search(uri):  # not echoed: a lone surrogate cannot even be encoded in the answer
+        raise OAuthServiceError("a redirect URI must not contain control characters or unpaired surrogates",
+                                field="redirect_uris")
     parts = urlsplit(uri)
     if not parts.scheme or "#" in uri or "@" in parts.netloc or any(c.isspace() for c in uri):
         raise OAuthServiceError(f"redirect URI '{uri[:200]}' must be absolute, without fragment, credentials "

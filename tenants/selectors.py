@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q
@@ -9,12 +11,13 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from .cache import NEAR_MAX_ENTRIES, forget_tenant, near
-from .models import CONSOLE_ROLES, Membership, Role, Tenant
+from .models import CONSOLE_ROLES, SLUG_PATTERN, Membership, Role, Tenant
 
 # Every request under /t/<slug>/ resolves its tenant: cached (bench/README.md: one statement of each
 # token request), dropped whenever the tenant row is saved or deleted, so a suspension bites at once.
 TENANT_CACHE_TTL = 300
 SLUG_MAX = Tenant._meta.get_field("slug").max_length
+_SLUG = re.compile(SLUG_PATTERN)
 
 
 def _slug_key(slug: str) -> str:
@@ -26,8 +29,8 @@ _tenant_ids_by_slug: dict[str, object] = {}
 
 
 def tenant_by_slug(slug: str) -> Tenant | None:
-    if not slug or len(slug) > SLUG_MAX:
-        return None
+    if not slug or len(slug) > SLUG_MAX or not _SLUG.fullmatch(slug):
+        return None  # not a slug at all (a NUL, a surrogate): no cache key, no query
     tenant_id = _tenant_ids_by_slug.get(slug)
     if tenant_id is None:
         found = _shared_tenant_by_slug(slug)

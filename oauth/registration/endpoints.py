@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -22,6 +20,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 import audit
+from tenants.api.parsers import JSONBodyError, load_json
 from tenants.errors import TenantError
 from tenants.selectors import membership_of
 
@@ -76,9 +75,9 @@ def _json_body(request):
         raise RegistrationError("invalid_client_metadata", f"the request body is larger than {MAX_BODY} bytes",
                                 status=413)
     try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise invalid(f"the request body is not valid JSON: {str(exc)[:120]}") from exc
+        return load_json(raw)
+    except JSONBodyError as exc:
+        raise invalid(str(exc)) from exc
 
 
 def _rate_limit(request, tenant) -> None:
