@@ -64,6 +64,8 @@ event("signin.failed", "A sign-in attempt failed (wrong e-mail or password)", NO
 event("signin.locked", "An account's password sign-in was locked after repeated failures", WARNING,
       "identity.user")
 event("user.password_set", "A person's password was set or changed", NOTICE, "identity.user")
+event("account.deactivated", "An account was deactivated: its sessions, tokens and consents ended", WARNING,
+      "identity.user")
 
 # --- identity: SSO federation (upstream identity providers) -------------------------------------------
 event("sso.provider_created", "An upstream identity provider was added", NOTICE, "identity.identityprovider")
@@ -131,6 +133,9 @@ event("tokens.issued", "Machine tokens (client_credentials) issued to a client i
       "resource and scope (oauth/summaries.py)", INFO, "oauth.application")
 event("token.revoked", "A token was revoked", NOTICE, "")
 event("tokens.revoked", "Tokens were revoked in bulk (by client, user, resource or tenant)", NOTICE, "")
+event("access.user_ended", "A person's tokens, codes and consents at the tenant ended (removed from the tenant "
+      "or account deactivated)", NOTICE, "identity.user")
+event("access.tenant_ended", "Every token and consent of a suspended tenant ended", WARNING, "tenants.tenant")
 event("token.code_replay", "An authorization code was presented twice; its tokens were revoked", CRITICAL,
       "oauth.application")
 event("key.created", "A signing key was generated", NOTICE, "oauth.signingkey")

@@ -56,13 +56,15 @@ def setup() -> dict:
     from mcp_registry.models import MCPResource, ResourceScope
     from oauth import services as oauth
     from oauth.models import Application
-    from tenants.models import Tenant
+    from tenants.models import Membership, Role, Tenant
     from tenants.services import tenant_create
 
     fixture = {"redirect_uri": REDIRECT_URI, "verifier": VERIFIER, "tenants": {}}
     user, _ = User.objects.get_or_create(email="bench-user@bench.example")
     for slug, alg in TENANTS.items():
         tenant = Tenant.objects.filter(slug=slug).first() or tenant_create(slug=slug, name=slug, actor=_actor())
+        # The bench user's tokens count only while they are a member (oauth.selectors.presentable).
+        Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": Role.MEMBER})
         if oauth.tenant_auth_settings(tenant).signing_alg != alg:
             oauth.tenant_auth_settings_update(tenant=tenant, actor=_actor(), signing_alg=alg)
             oauth.key_rotate(tenant=tenant, actor=_actor(), alg=alg)
@@ -209,7 +211,7 @@ def grow_tenants(total: int, tokens_each: int = 5) -> int:
     from mcp_registry.models import MCPResource, ResourceScope
     from oauth import keys
     from oauth.models import AccessToken, Application, KeyState, RefreshToken, SigningKey
-    from tenants.models import Tenant
+    from tenants.models import Membership, Role, Tenant
 
     have = Tenant.objects.filter(slug__startswith="scale-").count()
     user, now = _user(), timezone.now()
@@ -226,6 +228,7 @@ def grow_tenants(total: int, tokens_each: int = 5) -> int:
                 rows.append(SigningKey(tenant=tenant, kid=kid, alg="ES256", state=KeyState.ACTIVE,
                                        private_key=private, public_jwk=public, activated_at=now))
             SigningKey.objects.bulk_create(rows)
+            Membership.objects.bulk_create([Membership(tenant=t, user=user, role=Role.MEMBER) for t in tenants])
             resources = MCPResource.objects.bulk_create([
                 MCPResource(tenant=t, name="mcp", uri=f"https://mcp.{t.slug}.example/mcp", display_name="MCP")
                 for t in tenants])

@@ -18,6 +18,10 @@ class UserAdmin(DjangoUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 
+    def save_model(self, request, obj, form, change):
+        obj._changed_by = request.user  # the actor of account.deactivated (identity/receivers.py)
+        super().save_model(request, obj, form, change)
+
 
 @admin.register(IdentityProvider)
 class IdentityProviderAdmin(ReadOnlyAdmin):

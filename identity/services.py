@@ -409,6 +409,43 @@ def _session_store():
     return import_module(settings.SESSION_ENGINE).SessionStore
 
 
+def sessions_end(*, tenant=None, user=None) -> int:
+    """Ends the platform sessions opened through a provider of ``tenant`` (all tenants when None), of
+    ``user`` only when given; returns how many. A password session is platform-wide and checked again on
+    every request (membership, ``is_active``), so only these bound sessions need ending here."""
+    rows = FederatedSession.objects.unscoped() if tenant is None else FederatedSession.objects.for_tenant(tenant)
+    if user is not None:
+        rows = rows.filter(identity__user=user)
+    rows = list(rows)
+    store = _session_store()
+    for row in rows:
+        store(session_key=row.session_key).delete()
+    FederatedSession.objects.unscoped().filter(pk__in=[row.pk for row in rows]).delete()
+    return len(rows)
+
+
+@transaction.atomic
+def account_deactivated(*, user, actor) -> dict:
+    """A deactivated account keeps nothing: its bound sessions end and, at every tenant where it holds
+    anything, its tokens, codes and consents (oauth.services.user_access_end records each tenant's event).
+    Its password sessions stop authenticating at once (the auth backend refuses inactive users)."""
+    from oauth.models import AccessToken, Consent, RefreshToken
+    from oauth.services import user_access_end  # identity -> oauth: token revocation lives there
+    from tenants.models import Tenant
+
+    tenant_ids = (set(Membership.objects.unscoped().filter(user=user).values_list("tenant_id", flat=True))
+                  | set(RefreshToken.objects.unscoped().filter(user=user, revoked__isnull=True)
+                        .values_list("tenant_id", flat=True))
+                  | set(AccessToken.objects.unscoped().filter(user=user).values_list("tenant_id", flat=True))
+                  | set(Consent.objects.unscoped().filter(user=user).values_list("tenant_id", flat=True)))
+    ended = sessions_end(user=user)
+    for tenant in Tenant.objects.filter(pk__in=tenant_ids):
+        user_access_end(tenant=tenant, user=user, actor=actor, reason="account_deactivated")
+    audit.record(None, actor, "account.deactivated", user, email=user.email, sessions_ended=ended,
+                 tenants=len(tenant_ids))
+    return {"sessions_ended": ended, "tenants": len(tenant_ids)}
+
+
 @transaction.atomic
 def backchannel_logout(*, identity_provider: IdentityProvider, claims: dict, request=None) -> dict:
     """Ends the platform sessions this provider's logout token names and revokes the users' tokens here."""

@@ -49,6 +49,7 @@ from .models import (
     AccessToken,
     Application,
     ClientAssertion,
+    Consent,
     Grant,
     IDToken,
     RefreshToken,
@@ -254,6 +255,16 @@ def revocation_request(*, tenant, actor, request=None, client: Application | Non
                  **({"issued_before": params["issued_before"], "codes_deleted": codes} if marked else {}))
     if enqueue:  # a management command runs the job in its own process instead
         transaction.on_commit(lambda: send(run.pk))
+    return run
+
+
+@transaction.atomic
+def tenant_access_end(*, tenant, actor, request=None) -> JobRun:
+    """A suspended tenant's grants end now: one mark refuses every token issued before it (the job purges
+    behind it) and every consent goes, so reactivation brings back no session-era access on its own."""
+    run = revocation_request(tenant=tenant, actor=actor, request=request, everything=True)
+    consents, _ = Consent.objects.for_tenant(tenant).delete()
+    audit.record(tenant, actor, "access.tenant_ended", tenant, request, job=str(run.pk), consents_deleted=consents)
     return run
 
 

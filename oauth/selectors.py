@@ -108,8 +108,44 @@ def not_revoked_by_mark(qs):
     return qs.filter(_NO_MARK_ON_REFRESH if qs.model is RefreshToken else _NO_MARK_ON_ACCESS)
 
 
+class _SubjectStillHere(_NoLiveMark):
+    """``the token has no user, or its user is active and still a member of the token's tenant``, as fixed
+    SQL like the mark predicate. Removal, deactivation and suspension revoke at once (oauth/receivers.py,
+    identity/receivers.py); this makes every presented-token lookup say so too, whatever a revocation
+    missed. Every person-bound token here was issued to a member: the authorization endpoint refuses
+    anyone else. The tables are named when the first query compiles (the user model is swappable)."""
+
+    def __init__(self):
+        super().__init__("")
+
+    def as_sql(self, compiler, connection):
+        if not self.template:
+            from django.contrib.auth import get_user_model
+
+            from tenants.models import Membership
+
+            user = get_user_model()._meta
+            self.template = (
+                "({token}.user_id IS NULL OR EXISTS (SELECT 1 FROM "
+                f'"{Membership._meta.db_table}" subj_m INNER JOIN "{user.db_table}" subj_u'
+                f' ON subj_u."{user.pk.column}" = subj_m.user_id'
+                " WHERE subj_m.tenant_id = {token}.tenant_id AND subj_m.user_id = {token}.user_id"
+                " AND subj_u.is_active))")
+        return super().as_sql(compiler, connection)
+
+
+_SUBJECT_STILL_HERE = _SubjectStillHere()
+
+
+def presentable(qs):
+    """``qs`` (access or refresh tokens) as a presented token may be found: under no revocation mark, and
+    its person (if any) still an active member of the tenant. Introspection, userinfo, refresh and
+    revocation lookups go through this; admin lists use ``not_revoked_by_mark`` alone."""
+    return not_revoked_by_mark(qs).filter(_SUBJECT_STILL_HERE)
+
+
 def _live_access_tokens(tenant, token: str):
-    return not_revoked_by_mark(AccessToken.objects.for_tenant(tenant).filter(
+    return presentable(AccessToken.objects.for_tenant(tenant).filter(
         token_checksum=token_checksum(token), expires__gt=timezone.now()))
 
 
@@ -140,7 +176,7 @@ def refresh_token_by_value(tenant, token: str) -> RefreshToken | None:
         return None
     qs = (RefreshToken.objects.for_tenant(tenant).select_related("application", "user", "access_token")
           .filter(token_checksum=token_checksum(token)).order_by("-created"))
-    return not_revoked_by_mark(qs).first()
+    return presentable(qs).first()
 
 
 def tokens_of(tenant, *, client=None, user=None, audience: str = ""):

@@ -355,6 +355,17 @@ def token_issued(*, client: Application, grant_type: str, audience: str, scope: 
                  audience=audience, scope=scope, user=str(user.pk) if user else None)
 
 
+@transaction.atomic
+def user_access_end(*, tenant, user, actor, reason: str, request=None) -> dict:
+    """Everything a person holds at a tenant ends now: access and refresh tokens, pending codes and
+    consents. Called when they are removed from the tenant or their account is deactivated (receivers)."""
+    revoked = _revoke(tenant=tenant, user=user)
+    consents, _ = Consent.objects.for_tenant(tenant).filter(user=user).delete()
+    audit.record(tenant, actor, "access.user_ended", user, request, reason=reason, email=user.email,
+                 tokens_revoked=revoked, consents_deleted=consents)
+    return {"tokens_revoked": revoked, "consents_deleted": consents}
+
+
 # --- consent --------------------------------------------------------------------------------------
 
 @transaction.atomic

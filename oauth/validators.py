@@ -24,7 +24,7 @@ from . import client_auth, keys, services, summaries, targets
 from .cache import cached_client
 from .db import insert_row
 from .models import GRANT_TYPES, AccessToken, Application, AuthMethod, Grant, IDToken, RefreshToken
-from .selectors import not_revoked_by_mark, tenant_settings, token_checksum
+from .selectors import presentable, tenant_settings, token_checksum
 
 log = logging.getLogger(__name__)
 
@@ -217,8 +217,9 @@ class TenantOAuth2Validator(OAuth2Validator):
         tenant = _tenant()
         if tenant is None or not isinstance(refresh_token, str) or len(refresh_token) > 512:
             return False
-        # A token under a bulk revocation mark is refused like an unknown one (no family revocation).
-        rt = not_revoked_by_mark(RefreshToken.objects.for_tenant(tenant).select_related("access_token", "user")
+        # A token under a bulk revocation mark, or whose person is no longer an active member here, is
+        # refused like an unknown one (no family revocation).
+        rt = presentable(RefreshToken.objects.for_tenant(tenant).select_related("access_token", "user")
                                  .filter(token_checksum=token_checksum(refresh_token), application=client)
                                  .order_by("-created")).first()
         if rt is None:

@@ -86,10 +86,13 @@ def bound_tenant_id(user):
     return getattr(user, "bound_tenant_id", None)
 
 
+def session_counts_at(user, tenant: Tenant) -> bool:
+    """Whether the signed-in user's session counts at ``tenant``: platform-wide, or bound to it."""
+    return bool(getattr(user, "is_authenticated", False)) and bound_tenant_id(user) in (None, tenant.pk)
+
+
 def membership_of(user, tenant: Tenant) -> Membership | None:
-    if not getattr(user, "is_authenticated", False):
-        return None
-    if bound_tenant_id(user) not in (None, tenant.pk):
+    if not session_counts_at(user, tenant):
         return None
     return Membership.objects.for_tenant(tenant).filter(user=user).select_related("tenant").first()
 

@@ -78,7 +78,7 @@ def tenant_suspend(*, tenant: Tenant, actor, reason: str, request=None) -> Tenan
     tenant.status, tenant.suspended_reason = TenantStatus.SUSPENDED, reason[:300]
     tenant.save(update_fields=["status", "suspended_reason", "updated_at"])
     audit.record(tenant, actor, "tenant.suspended", tenant, request, severity="warning", reason=reason)
-    signals.tenant_suspended.send(sender=Tenant, tenant=tenant, actor=actor)
+    signals.tenant_suspended.send(sender=Tenant, tenant=tenant, actor=actor, request=request)
     return tenant
 
 
@@ -164,4 +164,4 @@ def membership_remove(*, membership: Membership, actor, actor_membership=None, r
     audit.record(tenant, actor, "membership.removed", membership, request, email=user.email,
                  role=membership.role)
     membership.delete()
-    signals.membership_removed.send(sender=Membership, tenant=tenant, user=user, actor=actor)
+    signals.membership_removed.send(sender=Membership, tenant=tenant, user=user, actor=actor, request=request)

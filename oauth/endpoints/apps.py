@@ -9,6 +9,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views import View
 
+from tenants.selectors import session_counts_at
+
 from .. import services
 from ..models import Consent
 from ..selectors import consents_of
@@ -20,7 +22,9 @@ class ConnectedAppsView(View):
 
     def dispatch(self, request, *args, **kwargs):
         self.tenant = tenant_of(request)
-        if not request.user.is_authenticated:
+        # A session opened through another tenant's identity provider is no sign-in here: that tenant's
+        # administrators control their provider and must not reach this tenant's grants.
+        if not session_counts_at(request.user, self.tenant):
             login = reverse("tenant-login", kwargs={"slug": self.tenant.slug})
             return redirect(f"{login}?{urlencode({'next': request.get_full_path()})}")
         return super().dispatch(request, *args, **kwargs)
