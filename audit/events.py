@@ -63,6 +63,8 @@ event("signin.signed_out", "A person signed out", INFO, "identity.user")
 event("signin.failed", "A sign-in attempt failed (wrong e-mail or password)", NOTICE, "identity.user")
 event("signin.locked", "An account's password sign-in was locked after repeated failures", WARNING,
       "identity.user")
+event("user.created", "An account was created (platform chain: which tenant's action created it)", NOTICE,
+      "identity.user")
 event("user.password_set", "A person's password was set or changed", NOTICE, "identity.user")
 event("account.deactivated", "An account was deactivated: its sessions, tokens and consents ended", WARNING,
       "identity.user")

@@ -17,15 +17,16 @@ class EmailSignInForm(AuthenticationForm):
     }
 
     def clean(self):
-        # Checked before the password, so a refused address learns nothing about its password.
-        user = selectors.user_by_email(self.cleaned_data.get("username", ""))
-        required = selectors.console_sso_requirement(user)
+        # The password first: the SSO hint names the person's organisations, so only someone who knows the
+        # account's password may see it; to anyone else every address answers "do not match" alike.
+        cleaned = super().clean()
+        required = selectors.console_sso_requirement(self.get_user())
         if required:
             links = ", ".join(reverse("tenant-login", kwargs={"slug": idp.tenant.slug}) for idp in required)
             raise forms.ValidationError(
                 f"Your organisation signs you in through {required[0].name}: sign in at {links}, then open "
                 "the console.", code="sso_required")
-        return super().clean()
+        return cleaned
 
 
 class TenantSignInForm(EmailSignInForm):

@@ -351,7 +351,6 @@ def federated_sign_in(*, identity_provider: IdentityProvider, claims: MappedClai
         if not idp.jit_provisioning:
             raise _refuse("not_provisioned", f"signed in {claims.email or claims.subject}, who is not a member of "
                           f"{tenant.label} (automatic provisioning is off)")
-        new_account = user is None
         try:
             membership = membership_add(tenant=tenant, email=user.email if user else claims.email, role=role,
                                         actor=actor, request=request)
@@ -362,7 +361,7 @@ def federated_sign_in(*, identity_provider: IdentityProvider, claims: MappedClai
             user.name = claims.name
             user.save(update_fields=["name"])
         audit.record(tenant, actor, "sso.user_provisioned", user, request, identity_provider=idp.slug,
-                     role=role, groups=claims.groups, new_account=new_account)
+                     role=role, groups=claims.groups)
     elif idp.group_roles and membership.role != role and membership.role != Role.OWNER:
         # Roles follow the groups only where the admin mapped groups; owners are managed by hand.
         old = membership.role

@@ -51,8 +51,8 @@ def _check_uri_unclaimed(uri: str, *, tenant, exclude_pk=None) -> None:
     if clash.tenant_id == tenant.pk:
         raise RegistryError(f"resource '{clash.name}' already has the URI {uri}; a URI names one resource",
                             code="duplicate", field="uri")
-    raise RegistryError(f"the resource URI {uri} is already registered on this platform by another tenant; a "
-                        "URI can belong to one tenant only. Use a URI on a host you control.",
+    # Neutral on purpose: whether another tenant holds this URI is that tenant's business (issue 16, item 17).
+    raise RegistryError(f"the resource URI {uri} is not available; use a URI on a host you control",
                         code="duplicate", field="uri")
 
 

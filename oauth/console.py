@@ -12,7 +12,6 @@ import uuid
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, path, re_path, reverse
@@ -22,6 +21,7 @@ from django.views.generic import TemplateView
 from mcp_registry.models import MCPResource
 from tenants.console import TenantConsoleMixin
 from tenants.errors import TenantError
+from tenants.selectors import member_by_email
 
 from . import rotation, selectors, services
 from .models import ADMIN_SCOPES, GRANT_TYPES, Application, KeyAlgorithm, KeyState, TenantAuthSettings, api_audience
@@ -253,7 +253,7 @@ class TokenActionView(TenantConsoleMixin, View):
                 found = _token_filters(self.tenant, request.POST)
                 user = None
                 if found["user_email"]:
-                    user = get_user_model().objects.filter(email__iexact=found["user_email"]).first()
+                    user = member_by_email(self.tenant, found["user_email"])
                     if user is None:
                         messages.info(request, f"No tokens of {found['user_email']}.")
                         return redirect("console:tokens", slug=slug)

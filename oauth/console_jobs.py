@@ -13,7 +13,6 @@ import uuid
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.shortcuts import redirect
 from django.urls import path, re_path
 from django.views import View
@@ -25,6 +24,7 @@ from jobs.services import job_request_cancel
 from mcp_registry.models import MCPResource
 from tenants.console import TenantConsoleMixin
 from tenants.errors import TenantError
+from tenants.selectors import member_by_email
 
 from . import revocation, rotation
 from .models import Application, KeyState
@@ -93,9 +93,9 @@ class TokenRevocationView(TenantConsoleMixin, View):
                 messages.error(request, f"no client '{data['client_id']}' in this tenant")
                 return redirect("console:jobs", slug=slug)
         if data["user"]:
-            criteria["user"] = get_user_model().objects.filter(email__iexact=data["user"]).first()
+            criteria["user"] = member_by_email(self.tenant, data["user"])
             if criteria["user"] is None:
-                messages.error(request, f"no user '{data['user']}'")
+                messages.error(request, f"no member '{data['user']}' in this tenant")
                 return redirect("console:jobs", slug=slug)
         if data["resource"]:
             found = MCPResource.objects.for_tenant(self.tenant).filter(uri=data["resource"]).first() or \

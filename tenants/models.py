@@ -43,13 +43,17 @@ class Tenant(models.Model):
     logo_url = models.URLField(blank=True, validators=[RegexValidator(r"^https://", "Logo URLs must use https.")])
     accent_color = models.CharField(max_length=7, default="#4f46e5",
                                     validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #4f46e5.")])
-    custom_domain = models.CharField(max_length=253, null=True, blank=True, unique=True)
+    # Unique only once verified (Meta.constraints): an unproven claim must not tell anyone that another
+    # tenant has claimed the same name, nor block the tenant that can prove it.
+    custom_domain = models.CharField(max_length=253, null=True, blank=True)  # noqa: DJ001 (NULL: none set)
     custom_domain_verified = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["slug"]
+        constraints = [models.UniqueConstraint(fields=["custom_domain"], name="tenant_verified_custom_domain",
+                                               condition=models.Q(custom_domain_verified=True))]
 
     def __str__(self):
         return self.slug

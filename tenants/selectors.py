@@ -97,6 +97,17 @@ def membership_of(user, tenant: Tenant) -> Membership | None:
     return Membership.objects.for_tenant(tenant).filter(user=user).select_related("tenant").first()
 
 
+def member_by_email(tenant: Tenant, email: str):
+    """The member of ``tenant`` with this e-mail address, or None. Tenant pages look people up here only:
+    an account that exists elsewhere on the platform is not found, exactly like one that does not exist."""
+    email = (email or "").strip()
+    if not email:
+        return None
+    membership = (Membership.objects.for_tenant(tenant).filter(user__email__iexact=email).select_related("user")
+                  .first())
+    return membership.user if membership else None
+
+
 def console_memberships(user):
     """The tenants a user can administer or audit, for the tenant switcher."""
     qs = Membership.objects.unscoped().filter(user=user, role__in=CONSOLE_ROLES)

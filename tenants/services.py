@@ -62,7 +62,9 @@ def tenant_update(*, tenant: Tenant, actor, request=None, **changes) -> Tenant:
         with transaction.atomic():
             tenant.save()
     except IntegrityError as exc:
-        raise TenantError("that custom domain belongs to another tenant", code="duplicate",
+        # Only verified domains are unique (tenants.models), so this is a race on this very row, not a
+        # statement about other tenants.
+        raise TenantError("the tenant changed meanwhile; reload and try again", code="duplicate",
                           field="custom_domain") from exc
     audit.record(tenant, actor, "tenant.updated", tenant, request, changed=sorted(changed))
     return tenant
@@ -134,8 +136,11 @@ def membership_add(*, tenant: Tenant, email: str, role: str, actor, actor_member
     if Membership.objects.for_tenant(tenant).filter(user=user).exists():
         raise TenantError(f"{email} is already a member of '{tenant.slug}'", code="duplicate", field="email")
     membership = Membership.objects.create(tenant=tenant, user=user, role=role)
-    audit.record(tenant, actor, "membership.added", membership, request, email=email, role=role,
-                 new_account=created_user)
+    # Whether the address already had an account is not this tenant's to know: the tenant's chain says who
+    # was added, the platform chain says that an account was created.
+    audit.record(tenant, actor, "membership.added", membership, request, email=email, role=role)
+    if created_user:
+        audit.record(None, actor, "user.created", user, request, tenant_slug=tenant.slug, via="membership")
     return membership
 
 

@@ -6,7 +6,6 @@ oauth.revocation and jobs.services.
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
@@ -21,6 +20,7 @@ from jobs.services import job_request_cancel
 from mcp_registry.models import MCPResource
 from oauth import revocation, rotation, selectors
 from tenants.api.base import TenantEndpoint
+from tenants.selectors import member_by_email
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -91,9 +91,9 @@ class TokenRevocationJobViewSet(TenantEndpoint):
             if criteria["client"] is None:
                 raise ValidationError({"client_id": [f"no client '{wanted['client_id']}' in this tenant"]})
         if "user" in wanted:
-            criteria["user"] = get_user_model().objects.filter(email__iexact=wanted["user"]).first()
+            criteria["user"] = member_by_email(self.tenant, wanted["user"])
             if criteria["user"] is None:
-                raise ValidationError({"user": [f"no user '{wanted['user']}'"]})
+                raise ValidationError({"user": [f"no member '{wanted['user']}' in this tenant"]})
         if "resource" in wanted:
             found = MCPResource.objects.for_tenant(self.tenant).filter(uri=wanted["resource"]).first() or \
                 MCPResource.objects.for_tenant(self.tenant).filter(name=wanted["resource"]).first()

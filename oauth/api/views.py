@@ -7,7 +7,6 @@ is filtered by it, so another tenant's client id, token id or key id is a 404. W
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -18,6 +17,7 @@ from oauth.models import AccessToken, Consent
 from tenants.api.base import TenantEndpoint
 from tenants.api.errors import error_response
 from tenants.api.pagination import CreatedCursorPagination
+from tenants.selectors import member_by_email
 
 from .serializers import (
     AccessTokenSerializer,
@@ -173,7 +173,7 @@ class TokenViewSet(_ByClientUserResource, mixins.ListModelMixin, mixins.Retrieve
             if client is None:
                 return Response({"revoked": 0})
         if "user" in wanted:
-            user = get_user_model().objects.filter(email__iexact=wanted["user"]).first()
+            user = member_by_email(self.tenant, wanted["user"])
             if user is None:
                 return Response({"revoked": 0})
         revoked = services.tokens_revoke_for(tenant=self.tenant, client=client, user=user,

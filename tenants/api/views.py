@@ -82,7 +82,11 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndp
         membership = services.membership_add(
             tenant=self.tenant, email=data.validated_data["user"]["email"], role=data.validated_data["role"],
             actor=self.get_actor(), actor_membership=request.membership, request=request)
-        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+        body = MembershipSerializer(membership).data
+        # The name was set elsewhere (another tenant's provider, the person): adding an address must not
+        # tell whether it already had an account. It shows in the member list once they sign in here.
+        body["name"] = ""
+        return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=MembershipRoleSerializer, responses=MembershipSerializer)
     def partial_update(self, request, pk=None):

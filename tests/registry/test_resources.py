@@ -78,14 +78,15 @@ def test_auditor_reads_resources_but_cannot_change_them(two_tenants, signed_in, 
     assert response.status_code == 403 and response.json()["error"]["code"] == "permission_denied"
 
 
-def test_a_uri_claimed_by_another_tenant_is_a_clear_409(two_tenants, signed_in, make_resource):
+def test_a_uri_claimed_by_another_tenant_is_a_neutral_409(two_tenants, signed_in, make_resource):
     a, b = two_tenants
     make_resource(a.tenant, uri="https://shared.example/mcp")
     response = signed_in(b.admin).post("/api/v1/resources", {"name": "mine", "uri": "https://SHARED.example/mcp/"},
                                        content_type="application/json", HTTP_X_TENANT="bravo")
     assert response.status_code == 409
     error = response.json()["error"]
-    assert error["code"] == "duplicate" and "another tenant" in error["message"] and "uri" in error["fields"]
+    assert error["code"] == "duplicate" and "not available" in error["message"] and "uri" in error["fields"]
+    assert "another tenant" not in error["message"]  # that another tenant holds it is not bravo's to know
     assert MCPResource.objects.unscoped().filter(uri="https://shared.example/mcp").count() == 1
 
 
@@ -93,7 +94,7 @@ def test_moving_a_resource_onto_another_tenants_uri_is_refused(two_tenants, make
     a, b = two_tenants
     make_resource(a.tenant, uri="https://taken.example/mcp")
     mine = make_resource(b.tenant, uri="https://mine.example/mcp")
-    with pytest.raises(services.RegistryError, match="another tenant"):
+    with pytest.raises(services.RegistryError, match="not available"):
         services.resource_update(resource=mine, actor=TEST_ACTOR, uri="https://taken.example/mcp")
 
 
