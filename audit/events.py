@@ -47,6 +47,8 @@ def lookup(name: str) -> EventType | None:
 # --- audit (this app) ---------------------------------------------------------------------------------
 event("audit.checkpoint_signed", "The hourly job signed a checkpoint of the chain", INFO, "audit.chain")
 event("audit.events_purged", "Events older than the retention period were dropped", NOTICE, "audit.auditcheckpoint")
+event("audit.retention_applied", "A shorter retention period, set earlier by an owner, took effect after its delay",
+      NOTICE, "audit.audittenantsettings")
 event("audit.exported", "Audit events were exported (download or export job)", NOTICE, "audit.chain")
 event("audit.settings_changed", "Retention or IP truncation of the audit log was changed", NOTICE,
       "audit.audittenantsettings")

@@ -27,6 +27,14 @@ def event_hash(event) -> str:
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
 
+def purge_payload(purge) -> bytes:
+    """The bytes a purge record's signature covers."""
+    return canonical_json({"v": 1, "kind": "purge", "chain": purge.chain, "first_seq": purge.first_seq,
+                           "last_seq": purge.last_seq, "count": purge.count, "first_hash": purge.first_hash,
+                           "last_hash": purge.last_hash, "retention_days": purge.retention_days,
+                           "created_at": purge.created_at.isoformat(timespec="microseconds")}).encode()
+
+
 def checkpoint_payload(chain: str, seq: int, hash_: str, created_at) -> bytes:
     """The bytes a checkpoint signature covers."""
     return canonical_json({"v": 1, "chain": chain, "seq": seq, "hash": hash_,

@@ -148,6 +148,30 @@ class AuditCheckpoint(AppendOnlyModel):
         return f"checkpoint {self.chain}#{self.seq}"
 
 
+class AuditPurge(AppendOnlyModel):
+    """Signed evidence of one retention purge: rows ``first_seq..last_seq`` (``count`` of them, from the row
+    hashed ``first_hash`` to the row hashed ``last_hash``) were dropped on purpose. ``verify_audit`` accepts
+    a gap at the start of a chain only where consecutive purge records with valid signatures cover it."""
+
+    chain = models.CharField(max_length=40, editable=False)
+    first_seq = models.PositiveBigIntegerField(editable=False)
+    last_seq = models.PositiveBigIntegerField(editable=False)
+    count = models.PositiveBigIntegerField(editable=False)
+    first_hash = models.CharField(max_length=64, editable=False)
+    last_hash = models.CharField(max_length=64, editable=False)
+    retention_days = models.PositiveIntegerField(editable=False)
+    created_at = models.DateTimeField(editable=False)
+    kid = models.CharField(max_length=32, editable=False)
+    signature = models.CharField(max_length=128, editable=False)
+
+    class Meta:
+        ordering = ["chain", "first_seq"]
+        constraints = [models.UniqueConstraint(fields=["chain", "first_seq"], name="audit_purge_chain_first_seq")]
+
+    def __str__(self):
+        return f"purge {self.chain}#{self.first_seq}..{self.last_seq}"
+
+
 class IPTruncation(models.TextChoices):
     NONE = "none", "Keep full addresses"
     NETWORK = "network", "Keep the network only (IPv4 /24, IPv6 /48)"
@@ -160,6 +184,10 @@ class AuditTenantSettings(models.Model):
     tenant = models.OneToOneField("tenants.Tenant", on_delete=models.CASCADE, primary_key=True, related_name="+")
     retention_days = models.PositiveIntegerField(null=True, blank=True,
                                                  help_text="Drop events older than this; empty keeps them forever.")
+    # A shorter retention waits AUDIT_RETENTION_CHANGE_DELAY_DAYS before any purge uses it, so a hijacked
+    # owner account cannot erase history at once and the other owners (and the SIEM) see it coming.
+    pending_retention_days = models.PositiveIntegerField(null=True, blank=True)
+    pending_retention_from = models.DateTimeField(null=True, blank=True)
     ip_truncation = models.CharField(max_length=10, choices=IPTruncation.choices, default=IPTruncation.NONE)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -12,8 +12,8 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from . import keys
 from .events import REGISTRY
-from .hashing import GENESIS_HASH, checkpoint_payload, event_hash
-from .models import PLATFORM_CHAIN, AuditChainHead, AuditCheckpoint, AuditEvent, AuditSink, Severity
+from .hashing import GENESIS_HASH, checkpoint_payload, event_hash, purge_payload
+from .models import PLATFORM_CHAIN, AuditChainHead, AuditCheckpoint, AuditEvent, AuditPurge, AuditSink, Severity
 
 
 def events_for_tenant(tenant):
@@ -222,6 +222,29 @@ def _checkpoint_valid(cp: AuditCheckpoint) -> bool:
     return keys.verify(cp.kid, checkpoint_payload(cp.chain, cp.seq, cp.event_hash, cp.created_at), cp.signature)
 
 
+def _purges_cover(chain: str, through_seq: int, anchor_hash: str | None) -> ChainBreak | None:
+    """Rows 1..through_seq are gone: signed purge records must cover exactly that range, one after the
+    other, each with a valid signature and a consistent count, the last one ending at the row the anchor
+    checkpoint vouches for. None when they do; otherwise the break to report."""
+    expected = 1
+    last = None
+    for purge in AuditPurge.objects.filter(chain=chain).order_by("first_seq"):
+        if not keys.verify(purge.kid, purge_payload(purge), purge.signature):
+            return ChainBreak(chain, purge.first_seq, None, f"purge record of rows {purge.first_seq}.."
+                              f"{purge.last_seq} has an invalid signature (forged)")
+        if purge.first_seq != expected or purge.count != purge.last_seq - purge.first_seq + 1:
+            return ChainBreak(chain, expected, None, f"purge records do not cover rows from seq {expected} "
+                              "contiguously (forged or missing purge record)")
+        expected, last = purge.last_seq + 1, purge
+    if last is None or last.last_seq != through_seq:
+        return ChainBreak(chain, expected, None, f"rows {expected}..{through_seq} were removed without a signed "
+                          "purge record (deleted)")
+    if anchor_hash is not None and last.last_hash != anchor_hash:
+        return ChainBreak(chain, through_seq, None, "the last purge record's hash differs from the signed checkpoint "
+                          "(forged purge record)")
+    return None
+
+
 class _Walk:
     """Walks one chain's rows in order, checking position, link, content and signed checkpoints."""
 
@@ -299,6 +322,9 @@ def verify_chain(chain: str, since: datetime | None = None) -> ChainReport:
     if first_break is None and since is None and first_seq and first_seq > 1 and walk.purged_through != first_seq - 1:
         first_break = ChainBreak(chain, first_seq - 1, None, f"rows up to seq {first_seq - 1} were removed without "
                                                              "a recorded retention purge (deleted)")
+    if first_break is None and first_seq and first_seq > 1:
+        anchor = checkpoints.get(first_seq - 1)
+        first_break = _purges_cover(chain, first_seq - 1, anchor.event_hash if anchor else None)
     if first_break is None:
         head = AuditChainHead.objects.filter(chain=chain).first()
         last_seq = walk.expected_seq - 1

@@ -17,12 +17,13 @@ from django.utils import timezone
 
 from . import events, keys
 from .context import get_request_context
-from .hashing import GENESIS_HASH, canonical_json, checkpoint_payload, event_hash
+from .hashing import GENESIS_HASH, canonical_json, checkpoint_payload, event_hash, purge_payload
 from .models import (
     PLATFORM_CHAIN,
     AuditChainHead,
     AuditCheckpoint,
     AuditEvent,
+    AuditPurge,
     AuditSink,
     AuditTenantSettings,
     IPTruncation,
@@ -227,16 +228,49 @@ def _record_in_chain(tenant_id, action: str, target=None, **data) -> AuditEvent:
 
 
 # --- Retention -------------------------------------------------------------------------------------
+#
+# Retention is the tenant owners' decision (the caller says whether the actor is an owner: audit imports
+# no app that knows roles), never below the operator's AUDIT_RETENTION_MIN_DAYS, and a shorter retention
+# waits AUDIT_RETENTION_CHANGE_DELAY_DAYS before a purge uses it. A purge leaves a signed AuditPurge
+# record (count, first and last hash) that verify_audit requires for every dropped row.
+
+def retention_floor_days() -> int:
+    """The operator's floor, and always more than the change delay: when a shorter retention takes effect,
+    the event that recorded the change is younger than any retention allowed, so it survives the purge."""
+    return max(1, int(settings.AUDIT_RETENTION_MIN_DAYS), int(settings.AUDIT_RETENTION_CHANGE_DELAY_DAYS) + 1)
+
+
+def _effective_retention(policy: AuditTenantSettings, tenant, now) -> int | None:
+    """The retention a purge at ``now`` uses: a pending shorter retention once its delay has passed (the
+    switch is audited), never below the operator's floor as it is today."""
+    if policy.pending_retention_days and policy.pending_retention_from and now >= policy.pending_retention_from:
+        previous = policy.retention_days
+        policy.retention_days, policy.pending_retention_days, policy.pending_retention_from = (
+            policy.pending_retention_days, None, None)
+        policy.save(update_fields=["retention_days", "pending_retention_days", "pending_retention_from",
+                                   "updated_at"])
+        record(tenant, AUDIT_JOB, "audit.retention_applied",
+               ("audit.audittenantsettings", tenant.pk, "audit settings"), retention_days=policy.retention_days,
+               previous_retention_days=previous)
+    if not policy.retention_days:
+        return None
+    return max(policy.retention_days, retention_floor_days())
+
 
 @transaction.atomic
 def events_purge(*, tenant, now=None) -> int:
     """Drop the tenant's events older than its retention period, up to the newest signed checkpoint
-    among them, so that what remains verifies from that checkpoint. Returns the number of rows dropped."""
-    policy = AuditTenantSettings.objects.filter(tenant_id=tenant.pk).first()
-    if policy is None or not policy.retention_days:
+    among them, so that what remains verifies from that checkpoint; sign what was dropped. Returns the
+    number of rows dropped."""
+    now = now or timezone.now()
+    policy = AuditTenantSettings.objects.select_for_update().filter(tenant_id=tenant.pk).first()
+    if policy is None:
+        return 0
+    days = _effective_retention(policy, tenant, now)
+    if not days:
         return 0
     chain = chain_of(tenant)
-    cutoff = (now or timezone.now()) - timedelta(days=policy.retention_days)
+    cutoff = now - timedelta(days=days)
     AuditChainHead.objects.select_for_update().filter(chain=chain).first()  # no writer interleaves the purge
     newest_old = (AuditEvent.objects.filter(chain=chain, occurred_at__lt=cutoff)
                   .order_by("-seq").values_list("seq", flat=True).first())
@@ -246,9 +280,16 @@ def events_purge(*, tenant, now=None) -> int:
     if anchor is None:
         return 0  # nothing is provable without a checkpoint; the hourly job will sign one
     old = AuditEvent.objects.filter(chain=chain, seq__lte=anchor.seq)
+    bounds = list(old.order_by("seq").values_list("seq", "hash")[:1]) + list(
+        old.order_by("-seq").values_list("seq", "hash")[:1])
     count = old.count()
     if not count:
         return 0
+    (first_seq, first_hash), (last_seq, last_hash) = bounds[0], bounds[-1]
+    purge = AuditPurge(chain=chain, first_seq=first_seq, last_seq=last_seq, count=count, first_hash=first_hash,
+                       last_hash=last_hash, retention_days=days, created_at=timezone.now())
+    purge.kid, purge.signature = keys.sign(purge_payload(purge))
+    purge.save()
     # The retention path is the only one the append-only trigger lets through, for this transaction only.
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -258,28 +299,54 @@ def events_purge(*, tenant, now=None) -> int:
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL audit.allow_purge = 'off'")
     record(tenant, AUDIT_JOB, "audit.events_purged", anchor, through_seq=anchor.seq, dropped=count,
-           retention_days=policy.retention_days)
+           retention_days=days, first_seq=first_seq, first_hash=first_hash, last_hash=last_hash,
+           purge_id=purge.pk)
     return count
 
 
+def _check_retention(days) -> None:
+    floor = retention_floor_days()
+    if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days < floor):
+        raise AuditError(f"retention_days must be a whole number of days, at least {floor} (the platform's "
+                         "AUDIT_RETENTION_MIN_DAYS), or empty to keep events forever", field="retention_days")
+
+
 @transaction.atomic
-def audit_settings_update(*, tenant, actor, request=None, **changes) -> AuditTenantSettings:
+def audit_settings_update(*, tenant, actor, request=None, actor_is_owner: bool = False,
+                          **changes) -> AuditTenantSettings:
+    """IP truncation: any caller the API lets write audit settings. Retention: owners only
+    (``actor_is_owner``, decided by the caller from the actor's role), at least the operator's floor; a
+    shorter retention becomes pending and applies AUDIT_RETENTION_CHANGE_DELAY_DAYS later, a longer one
+    (or forever) at once and cancels any pending one."""
     allowed = {"retention_days", "ip_truncation"}
     unknown = set(changes) - allowed
     if unknown:
         raise AuditError(f"cannot change {', '.join(sorted(unknown))}; use {', '.join(sorted(allowed))}")
     if "ip_truncation" in changes and changes["ip_truncation"] not in IPTruncation.values:
         raise AuditError(f"ip_truncation must be one of {', '.join(IPTruncation.values)}", field="ip_truncation")
-    days = changes.get("retention_days")
-    if days is not None and (not isinstance(days, int) or days < 1):
-        raise AuditError("retention_days must be a whole number of days (1 or more), or empty to keep forever",
-                         field="retention_days")
     policy, _ = AuditTenantSettings.objects.select_for_update().get_or_create(tenant_id=tenant.pk)
-    changed = {k: v for k, v in changes.items() if getattr(policy, k) != v}
+    changed = {}
+    if "retention_days" in changes:
+        days = changes["retention_days"]
+        current_target = policy.pending_retention_days or policy.retention_days
+        if days != current_target:
+            if not actor_is_owner:
+                raise AuditError("only an owner of the tenant can change how long its audit events are kept",
+                                 field="retention_days")
+            _check_retention(days)
+            shorter = days is not None and (policy.retention_days is None or days < policy.retention_days)
+            if shorter:
+                start = timezone.now() + timedelta(days=max(0, int(settings.AUDIT_RETENTION_CHANGE_DELAY_DAYS)))
+                policy.pending_retention_days, policy.pending_retention_from = days, start
+                changed.update(retention_days=days, applies_from=start.isoformat(),
+                               current_retention_days=policy.retention_days)
+            else:
+                policy.retention_days, policy.pending_retention_days, policy.pending_retention_from = days, None, None
+                changed["retention_days"] = days
+    if "ip_truncation" in changes and changes["ip_truncation"] != policy.ip_truncation:
+        policy.ip_truncation = changed["ip_truncation"] = changes["ip_truncation"]
     if not changed:
         return policy
-    for field, value in changed.items():
-        setattr(policy, field, value)
     policy.save()
     head, _ = AuditChainHead.objects.select_for_update().get_or_create(
         chain=chain_of(tenant), defaults={"last_seq": 0, "last_hash": GENESIS_HASH})

@@ -12,6 +12,7 @@ from pathlib import Path
 from celery import shared_task
 from django.apps import apps
 from django.conf import settings
+from django.db.models import Q
 
 from jobs.services import job_run
 
@@ -70,8 +71,9 @@ def purge_old_exports(*, now: float | None = None) -> int:
 def purge_expired_events():
     """Daily: retention per tenant, each tenant in its own transaction (and job-log entry); old exports."""
     purge_old_exports()
-    for tenant_id in AuditTenantSettings.objects.filter(retention_days__isnull=False).values_list("tenant_id",
-                                                                                                  flat=True):
+    policies = AuditTenantSettings.objects.filter(Q(retention_days__isnull=False) |
+                                                  Q(pending_retention_days__isnull=False))
+    for tenant_id in policies.values_list("tenant_id", flat=True):
         tenant = _tenant(tenant_id)
         if tenant is None:
             continue

@@ -255,6 +255,10 @@ AUDIT_SINK_BACKOFF_SECONDS = env.float("AUDIT_SINK_BACKOFF_SECONDS", default=2.0
 AUDIT_SINK_ALLOW_HTTP_LOOPBACK = env.bool("AUDIT_SINK_ALLOW_HTTP_LOOPBACK", default=DEBUG)
 AUDIT_EXPORT_DIR = VAR_DIR / "exports"
 AUDIT_EXPORT_KEEP_DAYS = env.int("AUDIT_EXPORT_KEEP_DAYS", default=7)  # export files are removed after this
+# The operator's floor under every tenant's audit retention, and how long a shortened retention waits
+# before a purge uses it (the floor must exceed the delay, so the change itself is never purged).
+AUDIT_RETENTION_MIN_DAYS = env.int("AUDIT_RETENTION_MIN_DAYS", default=90)
+AUDIT_RETENTION_CHANGE_DELAY_DAYS = env.int("AUDIT_RETENTION_CHANGE_DELAY_DAYS", default=7)
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -10,6 +10,7 @@ import uuid
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
 from django.http import FileResponse, Http404
@@ -26,7 +27,7 @@ from audit.tasks import export_events, export_path
 from jobs.models import JobRun, JobStatus
 
 from .console import TenantConsoleMixin
-from .models import CONSOLE_ROLES
+from .models import CONSOLE_ROLES, Role
 
 PAGE = 100
 
@@ -51,6 +52,12 @@ class AuditSettingsForm(forms.ModelForm):
     class Meta:
         model = AuditTenantSettings
         fields = ["retention_days", "ip_truncation"]
+
+    def __init__(self, *args, instance=None, **kwargs):
+        super().__init__(*args, instance=instance, **kwargs)
+        if instance is not None and instance.pending_retention_days:
+            # The form shows what the owners decided; saving it unchanged must not cancel the pending change.
+            self.initial["retention_days"] = instance.pending_retention_days
 
 
 class SinkForm(forms.Form):
@@ -196,7 +203,9 @@ class AuditSettingsView(TenantConsoleMixin, TemplateView):
             tenant_id=self.tenant.pk)
         context.update(settings_form=kwargs.get("settings_form") or AuditSettingsForm(instance=policy),
                        sink_form=kwargs.get("sink_form") or SinkForm(), sinks=selectors.sinks_of(self.tenant),
-                       new_secret=kwargs.get("new_secret"), ip_choices=IPTruncation.choices)
+                       new_secret=kwargs.get("new_secret"), ip_choices=IPTruncation.choices,
+                       retention_floor=services.retention_floor_days(),
+                       retention_delay=settings.AUDIT_RETENTION_CHANGE_DELAY_DAYS)
         return context
 
     def post(self, request, slug):
@@ -217,6 +226,7 @@ class AuditSettingsView(TenantConsoleMixin, TemplateView):
         if form.is_valid():
             try:
                 services.audit_settings_update(tenant=self.tenant, actor=request.user, request=request,
+                                               actor_is_owner=self.membership.role == Role.OWNER,
                                                **form.cleaned_data)
             except services.AuditError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, str(exc))

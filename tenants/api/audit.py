@@ -16,6 +16,7 @@ from audit import selectors, services
 from audit.export import export_response
 from audit.models import AuditEvent, AuditSink, AuditTenantSettings, SinkState
 
+from ..models import Role
 from .base import TenantEndpoint
 
 
@@ -183,8 +184,9 @@ class AuditSinkViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
 class AuditSettingsSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditTenantSettings
-        fields = ["retention_days", "ip_truncation", "updated_at"]
-        read_only_fields = ["updated_at"]
+        fields = ["retention_days", "pending_retention_days", "pending_retention_from", "ip_truncation",
+                  "updated_at"]
+        read_only_fields = ["pending_retention_days", "pending_retention_from", "updated_at"]
 
 
 class AuditSettingsViewSet(TenantEndpoint):
@@ -205,8 +207,11 @@ class AuditSettingsViewSet(TenantEndpoint):
         data = AuditSettingsSerializer(self._current(), data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         try:
-            policy = services.audit_settings_update(tenant=self.tenant, actor=self.get_actor(), request=request,
-                                                    **data.validated_data)
+            # Retention is a person's decision: only an owner's own session, never a management token.
+            membership = getattr(request, "membership", None)
+            policy = services.audit_settings_update(
+                tenant=self.tenant, actor=self.get_actor(), request=request,
+                actor_is_owner=membership is not None and membership.role == Role.OWNER, **data.validated_data)
         except services.AuditError as exc:
             raise _audit_error(exc) from exc
         return Response(AuditSettingsSerializer(policy).data)

@@ -135,6 +135,7 @@ from audit.services import audit_settings_update, checkpoint_chain, events_purge
 @pytest.fixture
 def checkpointed(make_tenant, settings):
     settings.AUDIT_CHECKPOINT_EVERY = 4
+    settings.AUDIT_RETENTION_MIN_DAYS, settings.AUDIT_RETENTION_CHANGE_DELAY_DAYS = 1, 0
     tenant = make_tenant("acme")  # seq 1: tenant.created (+ whatever other apps record on creation)
     for i in range(10):
         audit.record(tenant, ACTOR, "tenant.updated", ("thing", i, f"thing {i}"), n=i)
@@ -182,7 +183,7 @@ def test_hourly_checkpoint_signs_the_head_once(checkpointed):
 
 
 def test_retention_drops_old_events_up_to_a_checkpoint_and_the_rest_still_verifies(checkpointed, capsys):
-    audit_settings_update(tenant=checkpointed, actor=ACTOR, retention_days=30)
+    audit_settings_update(tenant=checkpointed, actor=ACTOR, retention_days=30, actor_is_owner=True)
     newest_checkpoint = AuditCheckpoint.objects.filter(chain=str(checkpointed.pk)).order_by("-seq").first()
     dropped = events_purge(tenant=checkpointed, now=timezone.now() + timedelta(days=31))
     assert dropped == newest_checkpoint.seq
@@ -195,9 +196,10 @@ def test_retention_drops_old_events_up_to_a_checkpoint_and_the_rest_still_verifi
     assert "ok" in capsys.readouterr().out
 
 
-def test_retention_without_a_checkpoint_keeps_everything(make_tenant):
+def test_retention_without_a_checkpoint_keeps_everything(make_tenant, settings):
+    settings.AUDIT_RETENTION_MIN_DAYS, settings.AUDIT_RETENTION_CHANGE_DELAY_DAYS = 1, 0
     tenant = make_tenant("young")
-    audit_settings_update(tenant=tenant, actor=ACTOR, retention_days=1)
+    audit_settings_update(tenant=tenant, actor=ACTOR, retention_days=1, actor_is_owner=True)
     assert events_purge(tenant=tenant, now=timezone.now() + timedelta(days=5)) == 0
 
 
@@ -273,7 +275,7 @@ def test_beat_jobs_checkpoint_every_chain_and_apply_retention(checkpointed, make
     for tenant in (checkpointed, other):
         head = AuditChainHead.objects.get(chain=str(tenant.pk))
         assert AuditCheckpoint.objects.filter(chain=str(tenant.pk), seq=head.last_seq).exists()
-    audit_settings_update(tenant=checkpointed, actor=ACTOR, retention_days=1)
+    audit_settings_update(tenant=checkpointed, actor=ACTOR, retention_days=1, actor_is_owner=True)
     tasks.purge_expired_events()  # nothing is a day old yet
     assert AuditEvent.objects.filter(tenant=checkpointed, seq=1).exists()
     scheduled = {entry["task"] for entry in beat_schedule(django_settings).values()}

@@ -185,7 +185,11 @@ def test_api_manages_sinks_and_settings_within_the_callers_tenant(two_tenants, s
     assert bad.status_code == 400 and "https://" in bad.json()["error"]["fields"]["url"][0]
 
     assert api.patch("/api/v1/audit/settings", {"retention_days": 90, "ip_truncation": "network"},
-                     content_type="application/json").json()["retention_days"] == 90
+                     content_type="application/json").status_code == 400  # retention: owners only
+    assert api.patch("/api/v1/audit/settings", {"ip_truncation": "network"},
+                     content_type="application/json").json()["ip_truncation"] == "network"
+    assert signed_in(a.owner).patch("/api/v1/audit/settings", {"retention_days": 90},
+                                    content_type="application/json").json()["pending_retention_days"] == 90
     assert api.patch("/api/v1/audit/settings", {"ip_truncation": "scramble"},
                      content_type="application/json").status_code == 400
     assert signed_in(a.auditor).patch("/api/v1/audit/settings", {"retention_days": 1},
