@@ -19,6 +19,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from mcp_registry.models import MCPResource
+from tenants.authority import Authority
 from tenants.console import TenantConsoleMixin
 from tenants.errors import TenantError
 from tenants.selectors import member_by_email
@@ -142,6 +143,7 @@ class ClientsView(_ClientPages):
         if form.is_valid():
             try:
                 client, secret = services.client_create(tenant=self.tenant, actor=request.user, request=request,
+                                                        authority=Authority.of(self.membership),
                                                         client_type=form.cleaned_data["client_type"],
                                                         **form.service_kwargs())
             except TenantError as exc:
@@ -160,7 +162,8 @@ class ClientDetailView(_ClientPages):
         form = ClientUpdateForm(request.POST, tenant=self.tenant)
         if form.is_valid():
             try:
-                services.client_update(client=client, actor=request.user, request=request, **form.service_kwargs())
+                services.client_update(client=client, actor=request.user, request=request,
+                                       authority=Authority.of(self.membership), **form.service_kwargs())
             except TenantError as exc:
                 _report(form, exc)
             else:
@@ -176,19 +179,21 @@ class ClientActionView(_ClientPages):
 
     def post(self, request, slug, client_pk, verb):
         client = self.get_client(client_pk)
+        authority = Authority.of(self.membership)
         try:
             if verb == "rotate-secret":
-                secret = services.client_rotate_secret(client=client, actor=request.user, request=request)
+                secret = services.client_rotate_secret(client=client, actor=request.user, request=request,
+                                                       authority=authority)
                 return self.client_page(client, secret=secret)
             if verb == "suspend":
                 services.client_suspend(client=client, actor=request.user, request=request,
-                                        reason=request.POST.get("reason", ""))
+                                        reason=request.POST.get("reason", ""), authority=authority)
                 messages.success(request, f"'{client.name}' is suspended and its tokens are revoked.")
             elif verb == "reactivate":
-                services.client_reactivate(client=client, actor=request.user, request=request)
+                services.client_reactivate(client=client, actor=request.user, request=request, authority=authority)
                 messages.success(request, f"'{client.name}' can get tokens again.")
             elif verb == "delete":
-                services.client_delete(client=client, actor=request.user, request=request)
+                services.client_delete(client=client, actor=request.user, request=request, authority=authority)
                 messages.success(request, f"'{client.name}' and its tokens are deleted.")
                 return redirect("console:clients", slug=slug)
         except TenantError as exc:

@@ -66,6 +66,11 @@ class Application(TenantOwned, dot.AbstractApplication):
     verified = models.BooleanField(default=False, help_text="The publisher's identity was checked by an admin.")
     client_uri = models.URLField(max_length=2000, blank=True)
     logo_uri = models.URLField(max_length=2000, blank=True)
+    # Its tokens act with this role at most (tenants.authority): the role of the person or management
+    # client that created it. Clients created by the platform itself (and before this was recorded) are
+    # capped at admin; only an owner creates a client that may change owners.
+    creator_role = models.CharField(max_length=10, default="admin",
+                                    help_text="The creator's role: this client's tokens never act above it.")
 
     objects = ApplicationManager()
 

@@ -19,8 +19,9 @@ from audit.services import Actor
 from mcp_registry.models import MCPResource
 from mcp_registry.uris import is_loopback_host
 from tenants import crypto
+from tenants.authority import Authority, rank
 from tenants.errors import TenantError
-from tenants.models import Tenant
+from tenants.models import Role, Tenant
 
 from . import keys
 from .models import (
@@ -114,9 +115,47 @@ def _check_client_shape(*, client_type, grant_types, redirect_uris, auth_method,
         raise OAuthServiceError("admin scopes are for client_credentials clients only", field="scopes")
 
 
+def _forbidden(message: str, field: str | None = None) -> OAuthServiceError:
+    return OAuthServiceError(message, code="forbidden", field=field)
+
+
+def _check_grantable(authority: Authority | None, scopes) -> None:
+    """A management token hands out only admin scopes it holds itself."""
+    if authority is None:
+        return
+    missing = sorted(s for s in scopes if s in ADMIN_SCOPES and not authority.holds(s))
+    if missing:
+        raise _forbidden(f"this token cannot grant {', '.join(missing)}: a management client grants only "
+                         "admin scopes its own token holds", field="scopes")
+
+
+def check_may_manage(authority: Authority | None, client: Application) -> None:
+    """Whether ``authority`` may change, rotate, suspend or delete ``client``: never a management client
+    its own registration, never one created with a higher role, never (as a token) one holding admin
+    scopes the token does not: else a token could widen itself or take over a stronger client's secret."""
+    if authority is None:
+        return
+    if authority.client_pk is not None and authority.client_pk == client.pk:
+        raise _forbidden("a management client cannot change its own registration; ask a person or another "
+                         "client with at least its authority")
+    if authority.outranked_by(client.creator_role):
+        raise _forbidden(f"this client was created with the {client.creator_role} role; only someone with that "
+                         "role can change it")
+    if authority.is_token:
+        stronger = sorted(s for s in client.allowed_scopes.split() if s in ADMIN_SCOPES and not authority.holds(s))
+        if stronger:
+            raise _forbidden(f"this client holds admin scopes your token does not ({', '.join(stronger)})")
+
+
+def _creator_role(authority: Authority | None) -> str:
+    if authority is None or rank(authority.role) < rank(Role.ADMIN):
+        return Role.ADMIN
+    return authority.role
+
+
 @transaction.atomic
 def client_create(*, tenant, name: str, client_type: str, redirect_uris=(), grant_types=None,
-                  allowed_resources=(), scopes=(), actor, request=None,
+                  allowed_resources=(), scopes=(), actor, request=None, authority: Authority | None = None,
                   token_endpoint_auth_method: str | None = None, jwks=None, jwks_uri: str = "",
                   status: str = ClientStatus.APPROVED, registration_source: str = "manual",
                   verified: bool = False, client_id: str | None = None) -> tuple[Application, str | None]:
@@ -133,6 +172,7 @@ def client_create(*, tenant, name: str, client_type: str, redirect_uris=(), gran
     scopes = list(dict.fromkeys(scopes or ()))
     _check_client_shape(client_type=client_type, grant_types=grant_types, redirect_uris=redirect_uris,
                         auth_method=auth_method, scopes=scopes, jwks=jwks, jwks_uri=jwks_uri)
+    _check_grantable(authority, scopes)
     resources = _resources_of(tenant, allowed_resources)
     secret = None
     if auth_method in (AuthMethod.SECRET_BASIC, AuthMethod.SECRET_POST):
@@ -144,14 +184,15 @@ def client_create(*, tenant, name: str, client_type: str, redirect_uris=(), gran
         grant_types=" ".join(grant_types), redirect_uris=" ".join(redirect_uris),
         client_secret=crypto.secret_digest(secret) if secret else "",
         token_endpoint_auth_method=auth_method, allowed_scopes=" ".join(scopes), jwks=jwks, jwks_uri=jwks_uri,
-        status=status, registration_source=registration_source, verified=verified)
+        status=status, registration_source=registration_source, verified=verified,
+        creator_role=_creator_role(authority))
     if client_id:
         client.client_id = client_id
     client.save()
     client.allowed_resources.set(resources)
     audit.record(tenant, actor, "client.created", client, request, client_id=client.client_id,
                  client_type=client_type, grant_types=grant_types, resources=[r.uri for r in resources],
-                 scopes=scopes, status=status)
+                 scopes=scopes, status=status, creator_role=client.creator_role)
     return client, secret
 
 
@@ -160,10 +201,14 @@ UPDATABLE_CLIENT_FIELDS = {"name", "redirect_uris", "grant_types", "allowed_reso
 
 
 @transaction.atomic
-def client_update(*, client: Application, actor, request=None, **changes) -> Application:
+def client_update(*, client: Application, actor, request=None, authority: Authority | None = None,
+                  **changes) -> Application:
     unknown = set(changes) - UPDATABLE_CLIENT_FIELDS
     if unknown:
         raise OAuthServiceError(f"cannot change {', '.join(sorted(unknown))} of a client")
+    check_may_manage(authority, client)
+    if "scopes" in changes:
+        _check_grantable(authority, changes["scopes"] or [])
     changed = []
     if "name" in changes:
         name = (changes["name"] or "").strip()
@@ -200,7 +245,8 @@ def client_update(*, client: Application, actor, request=None, **changes) -> App
 
 
 @transaction.atomic
-def client_rotate_secret(*, client: Application, actor, request=None) -> str:
+def client_rotate_secret(*, client: Application, actor, request=None, authority: Authority | None = None) -> str:
+    check_may_manage(authority, client)
     if client.token_endpoint_auth_method not in (AuthMethod.SECRET_BASIC, AuthMethod.SECRET_POST):
         raise OAuthServiceError("this client does not authenticate with a secret", field="client_secret")
     secret = crypto.generate_secret()
@@ -211,7 +257,9 @@ def client_rotate_secret(*, client: Application, actor, request=None) -> str:
 
 
 @transaction.atomic
-def client_set_status(*, client: Application, status: str, actor, request=None, reason: str = "") -> Application:
+def client_set_status(*, client: Application, status: str, actor, request=None, reason: str = "",
+                      authority: Authority | None = None) -> Application:
+    check_may_manage(authority, client)
     if status not in ClientStatus.values:
         raise OAuthServiceError(f"unknown client status '{status}'", field="status")
     if client.status == status:
@@ -226,18 +274,21 @@ def client_set_status(*, client: Application, status: str, actor, request=None, 
     return client
 
 
-def client_suspend(*, client: Application, actor, request=None, reason: str = "") -> Application:
+def client_suspend(*, client: Application, actor, request=None, reason: str = "",
+                   authority: Authority | None = None) -> Application:
     """Suspends the client and revokes every token it holds (set-based, in the same transaction)."""
     return client_set_status(client=client, status=ClientStatus.SUSPENDED, actor=actor, request=request,
-                             reason=reason)
+                             reason=reason, authority=authority)
 
 
-def client_reactivate(*, client: Application, actor, request=None) -> Application:
-    return client_set_status(client=client, status=ClientStatus.APPROVED, actor=actor, request=request)
+def client_reactivate(*, client: Application, actor, request=None, authority: Authority | None = None) -> Application:
+    return client_set_status(client=client, status=ClientStatus.APPROVED, actor=actor, request=request,
+                             authority=authority)
 
 
 @transaction.atomic
-def client_delete(*, client: Application, actor, request=None) -> None:
+def client_delete(*, client: Application, actor, request=None, authority: Authority | None = None) -> None:
+    check_may_manage(authority, client)
     audit.record(client.tenant, actor, "client.deleted", client, request, client_id=client.client_id,
                  name=client.name)
     client.delete()  # grants, tokens and consents cascade

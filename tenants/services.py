@@ -100,8 +100,10 @@ def _check_role(role: str) -> str:
     return role
 
 
-def _check_actor_may_assign(actor_membership: Membership | None, role: str, current: str | None = None):
-    """Only owners hand out or take away ownership; platform staff act without a membership."""
+def _check_actor_may_assign(actor_membership, role: str, current: str | None = None):
+    """Only owners hand out or take away ownership. ``actor_membership`` is the actor's Membership or
+    tenants.authority.Authority (a management token acts with its creator's role); platform staff and
+    the platform itself act with neither."""
     if actor_membership is None:
         return
     if Role.OWNER in (role, current) and actor_membership.role != Role.OWNER:
@@ -111,8 +113,11 @@ def _check_actor_may_assign(actor_membership: Membership | None, role: str, curr
 def _check_not_last_owner(membership: Membership, action: str):
     if membership.role != Role.OWNER:
         return
-    owners = Membership.objects.for_tenant(membership.tenant).filter(role=Role.OWNER).select_for_update()
-    if owners.count() <= 1:
+    # Lock the owner rows themselves (``.count()`` would drop FOR UPDATE): a concurrent demotion waits
+    # here, then re-reads the rows and sees one owner fewer. Ordered, so two lockers never deadlock.
+    owners = list(Membership.objects.for_tenant(membership.tenant).filter(role=Role.OWNER).order_by("pk")
+                  .select_for_update().values_list("pk", flat=True))
+    if len(owners) <= 1:
         raise TenantError(f"cannot {action} the last owner of '{membership.tenant.slug}'; make someone else "
                           "owner first", code="last_owner")
 

@@ -42,10 +42,11 @@ class ClientSerializer(serializers.ModelSerializer):
         model = Application
         fields = ["client_id", "name", "client_type", "status", "token_endpoint_auth_method", "grant_types",
                   "redirect_uris", "scopes", "allowed_resources", "resources", "verified", "client_uri",
-                  "logo_uri", "jwks", "jwks_uri", "registration_source", "client_secret", "created", "updated"]
+                  "logo_uri", "jwks", "jwks_uri", "registration_source", "creator_role", "client_secret", "created",
+                  "updated"]
         # Set at creation: the type and auth method. Set later (client_update): the links shown on consent.
-        read_only_fields = ["client_id", "status", "registration_source", "created", "updated", "client_uri",
-                            "logo_uri"]
+        read_only_fields = ["client_id", "status", "registration_source", "creator_role", "created", "updated",
+                            "client_uri", "logo_uri"]
         extra_kwargs = {"client_type": {"choices": [Application.CLIENT_PUBLIC, Application.CLIENT_CONFIDENTIAL]},
                         "token_endpoint_auth_method": {"required": False}, "name": {"required": True}}
 
@@ -55,8 +56,8 @@ class ClientSerializer(serializers.ModelSerializer):
 
 class ClientUpdateSerializer(ClientSerializer):
     class Meta(ClientSerializer.Meta):
-        read_only_fields = ["client_id", "status", "registration_source", "created", "updated", "client_type",
-                            "token_endpoint_auth_method"]
+        read_only_fields = ["client_id", "status", "registration_source", "creator_role", "created", "updated",
+                            "client_type", "token_endpoint_auth_method"]
 
 
 class SuspendSerializer(serializers.Serializer):

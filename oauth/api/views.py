@@ -78,6 +78,7 @@ class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndp
         data = ClientSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         client, secret = services.client_create(tenant=self.tenant, actor=self.get_actor(), request=request,
+                                                authority=request.authority,
                                                 **_client_write_kwargs(data.validated_data))
         return self._answer(client, status.HTTP_201_CREATED, secret)
 
@@ -86,11 +87,12 @@ class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndp
         data = ClientUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         client = services.client_update(client=self.get_object(), actor=self.get_actor(), request=request,
-                                        **_client_write_kwargs(data.validated_data))
+                                        authority=request.authority, **_client_write_kwargs(data.validated_data))
         return self._answer(client)
 
     def destroy(self, request, client_id=None):
-        services.client_delete(client=self.get_object(), actor=self.get_actor(), request=request)
+        services.client_delete(client=self.get_object(), actor=self.get_actor(), request=request,
+                               authority=request.authority)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses=SecretSerializer,
@@ -98,7 +100,8 @@ class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndp
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, client_id=None):
         client = self.get_object()
-        secret = services.client_rotate_secret(client=client, actor=self.get_actor(), request=request)
+        secret = services.client_rotate_secret(client=client, actor=self.get_actor(), request=request,
+                                               authority=request.authority)
         return Response({"client_id": client.client_id, "client_secret": secret})
 
     @extend_schema(request=SuspendSerializer, responses=ClientSerializer,
@@ -108,13 +111,14 @@ class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndp
         data = SuspendSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         client = services.client_suspend(client=self.get_object(), actor=self.get_actor(), request=request,
-                                          reason=data.validated_data["reason"])
+                                          reason=data.validated_data["reason"], authority=request.authority)
         return self._answer(client)
 
     @extend_schema(request=None, responses=ClientSerializer)
     @action(detail=True, methods=["post"])
     def reactivate(self, request, client_id=None):
-        client = services.client_reactivate(client=self.get_object(), actor=self.get_actor(), request=request)
+        client = services.client_reactivate(client=self.get_object(), actor=self.get_actor(), request=request,
+                                            authority=request.authority)
         return self._answer(client)
 
 

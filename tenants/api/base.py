@@ -11,6 +11,7 @@ from __future__ import annotations
 from rest_framework import permissions, viewsets
 from rest_framework.exceptions import NotAuthenticated, NotFound, PermissionDenied
 
+from tenants.authority import Authority
 from tenants.console import SESSION_TENANT_KEY
 from tenants.context import bind_tenant
 from tenants.models import ADMIN_ROLES, CONSOLE_ROLES
@@ -44,12 +45,21 @@ def resolve_api_tenant(request):
     return tenant, membership, None
 
 
+def _authority(request, membership, scopes) -> Authority:
+    """A person's role, or a management client's: its creator's role, within its token's scopes."""
+    if scopes is None:
+        return Authority(role=membership.role)
+    application = request.auth.application
+    return Authority(role=application.creator_role, scopes=frozenset(scopes), client_pk=application.pk)
+
+
 class TenantPermission(permissions.BasePermission):
     """Sessions: read needs owner/admin/auditor, write needs owner/admin. Tokens: the area's scopes."""
 
     def has_permission(self, request, view):
         tenant, membership, scopes = resolve_api_tenant(request)
         request.tenant, request.membership = tenant, membership
+        request.authority = _authority(request, membership, scopes)
         bind_tenant(tenant)  # reset by the tenant middleware's context at the end of the request
         write = request.method not in SAFE_METHODS
         if scopes is not None:

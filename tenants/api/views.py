@@ -81,7 +81,7 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndp
         data.is_valid(raise_exception=True)
         membership = services.membership_add(
             tenant=self.tenant, email=data.validated_data["user"]["email"], role=data.validated_data["role"],
-            actor=self.get_actor(), actor_membership=request.membership, request=request)
+            actor=self.get_actor(), actor_membership=request.authority, request=request)
         body = MembershipSerializer(membership).data
         # The name was set elsewhere (another tenant's provider, the person): adding an address must not
         # tell whether it already had an account. It shows in the member list once they sign in here.
@@ -94,10 +94,10 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndp
         data.is_valid(raise_exception=True)
         membership = services.membership_change_role(
             membership=self.get_object(), role=data.validated_data["role"], actor=self.get_actor(),
-            actor_membership=request.membership, request=request)
+            actor_membership=request.authority, request=request)
         return Response(MembershipSerializer(membership).data)
 
     def destroy(self, request, pk=None):
         services.membership_remove(membership=self.get_object(), actor=self.get_actor(),
-                                   actor_membership=request.membership, request=request)
+                                   actor_membership=request.authority, request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
