@@ -5,6 +5,7 @@ the registration)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import httpx
@@ -15,6 +16,7 @@ from django.urls import reverse
 
 from audit.streaming import signature
 from tenants import crypto
+from tenants.models import CONSOLE_ROLES, Membership
 
 SIGNATURE_HEADER = "X-Registration-Signature"
 TIMESTAMP_HEADER = "X-Registration-Timestamp"
@@ -24,12 +26,38 @@ class WebhookFailed(Exception):
     """The receiver did not answer 2xx; Celery retries with backoff."""
 
 
+def recipients_of(policy) -> list[str]:
+    """The policy's addresses that belong to the tenant's owners, admins or auditors today: the platform
+    writes to the tenant's own people only, never to an address someone merely typed (no mail relay)."""
+    wanted = {email.lower(): email for email in policy.notify_email_list}
+    if not wanted:
+        return []
+    members = set(Membership.objects.for_tenant(policy.tenant).filter(role__in=CONSOLE_ROLES)
+                  .values_list("user__email", flat=True))
+    members = {email.lower() for email in members}
+    return [email for key, email in wanted.items() if key in members]
+
+
+# Bidirectional overrides, zero-width and other format characters, and controls: a registrant's text
+# must not rearrange or hide what the e-mail says.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def quoted(text: str, limit: int = 200) -> str:
+    """Registrant-controlled text for a plain-text e-mail body: one line, no control or bidi characters,
+    bounded, links defanged so no mail client turns them into something to click, inside quotes."""
+    text = " ".join(_UNSAFE.sub(" ", str(text or "")).split())
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    return '"' + text.replace("://", "[://]").replace('"', "'") + '"'
+
+
 def notify_pending(registration, *, justified: bool = False) -> None:
     from .policy import policy_of
     from .tasks import notify_registration
 
     policy = policy_of(registration.tenant)
-    if not (policy.notify_email_list or policy.webhook_url):
+    if not (recipients_of(policy) or policy.webhook_url):
         return
     registration_id = str(registration.pk)
     transaction.on_commit(lambda: notify_registration.delay(registration_id, justified))
@@ -54,12 +82,16 @@ def payload(registration, *, justified: bool) -> dict:
 
 
 def send_email(registration, body: dict, recipients: list[str]) -> None:
+    """The subject is the platform's words only; what the registrant wrote appears in the body, quoted."""
     verb = "explained why they need" if body["event"] == "registration.justified" else "registered"
+    uris = ", ".join(quoted(uri, 300) for uri in body["redirect_uris"][:10])
+    justification = quoted(body["justification"], 1000) if body["justification"] else "(none yet)"
     send_mail(
-        subject=f"[{registration.tenant.label}] {body['client_name']} waits for approval",
-        message=(f"Someone {verb} the client '{body['client_name']}' ({body['source']}) at "
-                 f"{registration.tenant.label}.\n\nRedirect URIs: {', '.join(body['redirect_uris'])}\n"
-                 f"Justification: {body['justification'] or '(none yet)'}\n\nReview it: {body['review_url']}\n"),
+        subject=f"[{registration.tenant.label}] A client registration waits for approval",
+        message=(f"Someone {verb} a client at {registration.tenant.label} ({body['source']}). What follows in "
+                 "quotes was written by the registrant, not by the platform; check it before you trust it.\n\n"
+                 f"Client name: {quoted(body['client_name'])}\nRedirect URIs: {uris}\n"
+                 f"Justification: {justification}\n\nReview it: {body['review_url']}\n"),
         from_email=None, recipient_list=recipients)
 
 

@@ -457,6 +457,13 @@ def policy_update(*, tenant, actor, request=None, webhook_secret: str | None = N
     policy = policy_of(tenant)
     for field, value in changes.items():
         setattr(policy, field, value)
+    if "notify_emails" in changes:
+        from .notifications import recipients_of
+
+        strangers = sorted(set(policy.notify_email_list) - set(recipients_of(policy)))
+        if strangers:  # the platform sends mail to the tenant's own people only (no relay)
+            raise RegistrationServiceError(f"notify_emails: {', '.join(strangers)[:200]} is not an owner, admin or "
+                                           "auditor of this tenant; add them as members first", field="notify_emails")
     if webhook_secret is not None:
         aad = f"registration-webhook:{tenant.pk}".encode()
         policy.webhook_secret = crypto.encrypt(webhook_secret.encode(), aad=aad) if webhook_secret else ""

@@ -15,7 +15,7 @@ def notify_registration(self, registration_id: str, justified: bool = False):
     from tenants.context import tenant_context
 
     from .models import ClientRegistration
-    from .notifications import WebhookFailed, payload, post_webhook, send_email
+    from .notifications import WebhookFailed, payload, post_webhook, recipients_of, send_email
     from .policy import policy_of
 
     registration = ClientRegistration.objects.unscoped().select_related("application", "tenant").filter(
@@ -26,8 +26,9 @@ def notify_registration(self, registration_id: str, justified: bool = False):
     with tenant_context(tenant):
         policy = policy_of(tenant)
         body = payload(registration, justified=justified)
-        if self.request.retries == 0 and policy.notify_email_list:
-            send_email(registration, body, policy.notify_email_list)
+        recipients = recipients_of(policy)
+        if self.request.retries == 0 and recipients:
+            send_email(registration, body, recipients)
         if policy.webhook_url:
             try:
                 status = post_webhook(policy, body)
@@ -39,7 +40,7 @@ def notify_registration(self, registration_id: str, justified: bool = False):
                 raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 300)) from exc
             audit.record(tenant, None, "registration.notified", registration.application, None,
                          client_id=registration.application.client_id, webhook_status=status,
-                         emails=len(policy.notify_email_list), event=body["event"])
+                         emails=len(recipients), event=body["event"])
 
 
 @shared_task(name="oauth.registration.expire_unused", acks_late=True, ignore_result=True)

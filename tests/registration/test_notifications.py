@@ -18,6 +18,58 @@ from oauth.registration.notifications import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from .conftest import events_of, metadata, set_policy
 
 
+def _staff(world, make_user, *emails, role="admin"):
+    from tenants.models import Membership
+
+    for email in emails:
+        Membership.objects.create(tenant=world.tenant, user=make_user(email), role=role)
+
+
+# --- The platform is no mail relay (issue 16, item 19) --------------------------------------------------
+
+@pytest.mark.django_db
+def test_notify_emails_must_be_the_tenants_owners_admins_or_auditors(world, client, signed_in):
+    from oauth.registration.services import RegistrationServiceError
+
+    with pytest.raises(RegistrationServiceError, match="victim@elsewhere.example is not an owner"):
+        set_policy(world.tenant, notify_emails=f"{world.admin.email} victim@elsewhere.example")
+    with pytest.raises(RegistrationServiceError, match="not an owner"):
+        set_policy(world.tenant, notify_emails=world.member.email)  # an end user is not staff
+    refused = signed_in(world.admin).patch("/api/v1/registration-policy",
+                                           json.dumps({"notify_emails": "victim@elsewhere.example"}),
+                                           content_type="application/json")
+    assert refused.status_code == 400, refused.content
+    assert set_policy(world.tenant, notify_emails=f"{world.admin.email}, {world.auditor.email.upper()}")
+
+
+@pytest.mark.django_db
+def test_mail_goes_only_to_addresses_that_are_still_staff(world, resource, registrar, eager_tasks,
+                                                          django_capture_on_commit_callbacks):
+    from tenants.models import Membership
+
+    set_policy(world.tenant, notify_emails=f"{world.admin.email} {world.auditor.email}")
+    Membership.objects.filter(tenant=world.tenant, user=world.auditor).delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        registrar.register(world.tenant, metadata(client_name="Needs Review"))
+    (message,) = mail.outbox
+    assert message.to == [world.admin.email]
+
+
+@pytest.mark.django_db
+def test_registrant_text_stays_out_of_the_subject_and_is_quoted_in_the_body(world, resource, registrar, eager_tasks,
+                                                                             django_capture_on_commit_callbacks):
+    set_policy(world.tenant, notify_emails=world.admin.email)
+    name = 'URGENT: your account is suspended, log in at https://evil.example/login \u202e"now'
+    with django_capture_on_commit_callbacks(execute=True):
+        registrar.register(world.tenant, metadata(client_name=name))
+    (message,) = mail.outbox
+    assert message.subject == "[Acme] A client registration waits for approval"
+    assert "URGENT" not in message.subject and "evil" not in message.subject
+    assert "https://evil.example" not in message.body and "https[://]evil.example/login" in message.body
+    assert "\u202e" not in message.body and "written by the registrant" in message.body
+    assert "Client name: \"URGENT: your account is suspended" in message.body
+
+
 class Receiver:
     """A webhook receiver on loopback answering the given statuses in turn (the last one repeats)."""
 
@@ -89,13 +141,15 @@ def eager_tasks():
 @pytest.mark.django_db
 def test_pending_registration_and_justification_are_e_mailed_to_the_admins(world, resource, registrar, eager_tasks,
                                                                              django_capture_on_commit_callbacks,
-                                                                             signed_in):
+                                                                             signed_in, make_user):
+    _staff(world, make_user, "security@acme.example", "ops@acme.example")
     set_policy(world.tenant, notify_emails="security@acme.example, ops@acme.example")
     with django_capture_on_commit_callbacks(execute=True):
         registrar.register(world.tenant, metadata(client_name="Needs Review"))
     (message,) = mail.outbox
     assert message.to == ["security@acme.example", "ops@acme.example"]
-    assert "Needs Review waits for approval" in message.subject
+    assert message.subject == "[Acme] A client registration waits for approval"
+    assert 'Client name: "Needs Review"' in message.body
     assert f"/console/{world.slug}/approvals/" in message.body
 
     from oauth.registration.models import ClientRegistration
@@ -110,7 +164,7 @@ def test_pending_registration_and_justification_are_e_mailed_to_the_admins(world
 @pytest.mark.django_db
 def test_open_registrations_do_not_notify(world, resource, registrar, eager_tasks,
                                           django_capture_on_commit_callbacks):
-    set_policy(world.tenant, dcr_mode="open", notify_emails="security@acme.example")
+    set_policy(world.tenant, dcr_mode="open", notify_emails=world.admin.email)
     with django_capture_on_commit_callbacks(execute=True):
         assert registrar.register(world.tenant).json()["status"] == "approved"
     assert mail.outbox == []

@@ -244,10 +244,13 @@ def test_anonymous_person_sees_the_waiting_page_with_a_way_to_sign_in(world, res
     assert b"justification-form" not in page.content
 
 
-def test_console_settings_edit_policy_rules_tokens_and_stay_in_their_tenant(two_tenants, signed_in):
+def test_console_settings_edit_policy_rules_tokens_and_stay_in_their_tenant(two_tenants, signed_in, make_user):
     from oauth.registration.models import ApprovalRule, InitialAccessToken, RegistrationPolicy
 
     a, b = two_tenants
+    from tenants.models import Membership
+
+    Membership.objects.create(tenant=a.tenant, user=make_user("sec@alpha.example"), role="auditor")
     console = signed_in(a.admin)
     url = f"/console/{a.slug}/approvals/settings"
     assert console.get(url).status_code == 200
