@@ -25,6 +25,7 @@ SCENARIOS = {
     "introspection": scenarios.introspection,
     "documents": scenarios.documents,
     "dcr": scenarios.registration,
+    "servers": scenarios.servers,
     "sdk": lambda s: (s.platform(), scenarios.external(s, "sdk_flow.py", "full MCP SDK flow (latency)",
                                                        ("--flows", "20", "--calls", "300"))),
     "guard": lambda s: scenarios.external(s, "guard_verify.py", "mcp_guard verification",

@@ -167,17 +167,24 @@ class Server:
         self.stop()
 
 
-def platform_server(port: int = 8100, workers: int = 4, threads: int = 1, root: Path = ROOT) -> Server:
-    """gunicorn as in production (the `serve` command), tuned for 2 cores: sync workers (no keep-alive;
-    the token endpoint is CPU-bound, a thread pool only adds GIL contention) unless threads > 1."""
-    argv = [PYTHON, "-m", "gunicorn", "bench.wsgi:application", "--preload", "--bind", f"127.0.0.1:{port}",
-            "--workers", str(workers), "--graceful-timeout", "5", "--backlog", "2048"]
-    if threads > 1:
+def platform_server(port: int = 8100, workers: int = 4, threads: int = 1, root: Path = ROOT,
+                    server: str = "") -> Server:
+    """The platform as production runs it (``manage.py serve``: mcp_platform.server's default), or under
+    another candidate server (``server``, the ``servers`` scenario). No access log, as for the peers.
+    gunicorn's sync workers get ``threads`` > 1 as gthread (the token endpoint is CPU-bound, a thread pool
+    mostly adds GIL contention)."""
+    from mcp_platform.server import DEFAULT, web_command
+
+    server = server or DEFAULT
+    app = "bench.wsgi:application" if server == "gunicorn-wsgi" else "bench.asgi:application"
+    argv = web_command(f"127.0.0.1:{port}", workers, server=server, app=app, access_log=False, graceful_seconds=5,
+                       python=PYTHON)
+    if threads > 1 and server == "gunicorn-wsgi":
         argv += ["--worker-class", "gthread", "--threads", str(threads)]
     env = platform_env(port)
-    if root != ROOT:  # another checkout of the platform (--baseline), on the same database
-        env["PUBLIC_URL"] = platform_env(8100)["PUBLIC_URL"]
-    return Server("platform" if root == ROOT else "platform-baseline", argv, port, root, env)
+    env["PUBLIC_URL"] = platform_env(8100)["PUBLIC_URL"]  # the fixture's issuers, whatever the port
+    name = "platform" if root == ROOT else "platform-baseline"
+    return Server(name if server == DEFAULT else f"{name}-{server}", argv, port, root, env)
 
 
 def dot_server(port: int = 8101, workers: int = 4) -> Server:

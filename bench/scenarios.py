@@ -84,7 +84,8 @@ class Session:
         if self._baseline is None:
             import shutil
 
-            shutil.copy(harness.BENCH / "wsgi.py", harness.Path(self.baseline_root) / "bench" / "wsgi.py")
+            for name in ("wsgi.py", "asgi.py"):
+                shutil.copy(harness.BENCH / name, harness.Path(self.baseline_root) / "bench" / name)
             self._baseline = self.stack.enter_context(harness.platform_server(
                 port=8102, workers=self.workers, threads=self.threads, root=harness.Path(self.baseline_root)))
         return self._baseline
@@ -244,6 +245,39 @@ def documents(session: Session) -> None:
                                         session.sql.get(name)),
                         [Contender("node-oidc-provider", server, lambda i, p=node_path: Load("GET", p), 0)])
     stop_node(server)
+
+
+SERVER_CANDIDATES = ("gunicorn-wsgi", "gunicorn-uvicorn", "uvicorn")
+
+
+def servers(session: Session) -> None:
+    """The platform under each candidate web server (mcp_platform/server.py) at the same worker count: JWKS
+    (the server's and dispatch's share is largest) and client_credentials ES256 (a whole token request).
+    "platform" is the server ``manage.py serve`` runs; each peer is the same code under another server."""
+    from mcp_platform.server import DEFAULT
+
+    others = {}
+    for offset, name in enumerate(c for c in SERVER_CANDIDATES if c != DEFAULT):
+        others[name] = _shared_server(session, name, 8103 + offset)
+    for label, load in (("JWKS", lambda i: Load("GET", "/t/bench-es/jwks.json")),
+                        ("client_credentials ES256", cc_load(session, "bench-es"))):
+        session.compare(f"{label}, server {DEFAULT}", Contender(f"platform under {DEFAULT}", session.platform, load),
+                        [Contender(f"platform under {name}", getter, load) for name, getter in others.items()],
+                        note=f"{session.workers} workers each")
+    for getter in others.values():
+        stop_node(getter)
+
+
+def _shared_server(session: Session, name: str, port: int) -> Callable[[], Server]:
+    started: list[Server] = []
+
+    def get() -> Server:
+        if not started:
+            started.append(session.stack.enter_context(
+                harness.platform_server(port=port, workers=session.workers, server=name)))
+        return started[0]
+
+    return get
 
 
 def registration(session: Session) -> None:

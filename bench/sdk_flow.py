@@ -27,6 +27,8 @@ import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
+from mcp_platform.demo.connect import public_client
+
 from .harness import platform_env
 
 PLATFORM = "http://127.0.0.1:8100"
@@ -107,26 +109,6 @@ class Uvicorn:
         self.thread.join(timeout=10)
 
 
-class MemoryStorage:
-    """The SDK's TokenStorage, in memory, starting from a pre-registered client (the test suite's MCP
-    peers use it too)."""
-
-    def __init__(self, client_info=None):
-        self.tokens, self.client_info = None, client_info
-
-    async def get_tokens(self):
-        return self.tokens
-
-    async def set_tokens(self, tokens):
-        self.tokens = tokens
-
-    async def get_client_info(self):
-        return self.client_info
-
-    async def set_client_info(self, client_info):
-        self.client_info = client_info
-
-
 class ConsentingUser:
     """Follows the authorization URL with the signed-in session and allows on the consent page."""
 
@@ -159,16 +141,8 @@ class ConsentingUser:
 
 
 def provider(server_url: str, client_id: str, user: ConsentingUser):
-    from mcp.client.auth import OAuthClientProvider
-    from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata
-
-    grants = ["authorization_code", "refresh_token"]
-    metadata = OAuthClientMetadata(redirect_uris=[REDIRECT_URI], client_name="bench SDK client", grant_types=grants,
-                                   token_endpoint_auth_method="none")
-    info = OAuthClientInformationFull(client_id=client_id, redirect_uris=[REDIRECT_URI], grant_types=grants,
-                                      token_endpoint_auth_method="none")
-    return OAuthClientProvider(server_url=server_url, client_metadata=metadata, storage=MemoryStorage(info),
-                               redirect_handler=user.redirect_handler, callback_handler=user.callback_handler)
+    return public_client(server_url, client_id, REDIRECT_URI, redirect_handler=user.redirect_handler,
+                         callback_handler=user.callback_handler, client_name="bench SDK client")
 
 
 async def flows(server_url: str, client_id: str, user: ConsentingUser, n: int) -> list[float]:

@@ -290,6 +290,12 @@ SPECTACULAR_SETTINGS = {
 # --- Single sign-on through tenants' identity providers ---------------------------------------------
 # Upstream providers must use https; this admits http://127.0.0.1 / localhost providers (tests, laptops).
 SSO_ALLOW_HTTP_LOOPBACK = env.bool("SSO_ALLOW_HTTP_LOOPBACK", default=False)
+
+# The tour's Notes MCP server (run.sh: `serve --demo-mcp`, seeded by seed_demo) listens on 127.0.0.1 here.
+# In the embedded mode its URL is the one loopback target the registry's outbound checks (verification, tool
+# import) are meant to reach without an operator's allow-list; production has no demo server.
+DEMO_MCP_PORT = env.int("DEMO_MCP_PORT", default=8765)
+DEMO_MCP_URL = "" if IS_PRODUCTION else f"http://127.0.0.1:{DEMO_MCP_PORT}/mcp"
 # Identity providers on private addresses (on-premises Keycloak, ADFS); off: no SSRF into our network.
 SSO_ALLOW_PRIVATE_NETWORKS = env.bool("SSO_ALLOW_PRIVATE_NETWORKS", default=False)
 

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from mcp.server.mcpserver import Context  # resolved by name in the tool's annotations
 
-from bench.sdk_flow import MemoryStorage  # noqa: F401  (the SDK's token storage, shared with the benchmark)
+from mcp_platform.demo.connect import MemoryStorage, public_client  # noqa: F401  (the SDK client's parts, shipped)
 
 REDIRECT_URI = "http://127.0.0.1:33418/callback"
 
@@ -82,17 +82,8 @@ class ConsentingUser:
 
 
 def oauth_provider(server_url: str, client_id: str, user: ConsentingUser):
-    from mcp.client.auth import OAuthClientProvider
-    from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata
-
-    metadata = OAuthClientMetadata(redirect_uris=[REDIRECT_URI], client_name="pytest MCP client",
-                                   grant_types=["authorization_code", "refresh_token"],
-                                   token_endpoint_auth_method="none")
-    info = OAuthClientInformationFull(client_id=client_id, redirect_uris=[REDIRECT_URI],
-                                      token_endpoint_auth_method="none",
-                                      grant_types=["authorization_code", "refresh_token"])
-    return OAuthClientProvider(server_url=server_url, client_metadata=metadata, storage=MemoryStorage(info),
-                               redirect_handler=user.redirect_handler, callback_handler=user.callback_handler)
+    return public_client(server_url, client_id, REDIRECT_URI, redirect_handler=user.redirect_handler,
+                         callback_handler=user.callback_handler, client_name="pytest MCP client")
 
 
 def counting_server():

@@ -1,12 +1,17 @@
-"""Seeds the embedded default with a demo tenant and its admin (idempotent)."""
+"""Seeds the embedded default with a demo tenant and its admin, the Notes MCP resource the tour's demo server
+serves, and the public client the tour's connect command uses (idempotent)."""
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from audit.services import Actor
+from mcp_platform.demo import notes
 from mcp_registry import services as registry
 from mcp_registry.models import MCPResource
+from oauth import services as oauth
+from oauth.models import Application
 from tenants.models import Membership, Role
 from tenants.selectors import tenant_by_slug
 from tenants.services import membership_add, tenant_create
@@ -16,8 +21,10 @@ DEMO_EMAIL = "admin@demo.example"
 DEMO_PASSWORD = "demo-admin-password"
 OPERATOR_EMAIL = "operator@platform.example"
 OPERATOR_PASSWORD = "operator-password"
-# An MCP server a developer can start locally and protect with mcp_guard (README, "Protecting an MCP server").
-DEMO_RESOURCE_URI = "http://127.0.0.1:8765/mcp"
+# The pre-registered public client of `python -m mcp_platform.demo.connect` (a native app: loopback redirect on
+# any port, RFC 8252 §7.3, PKCE, no secret).
+CONNECT_CLIENT_ID = "notes-demo-connect"
+CONNECT_REDIRECT_URI = "http://127.0.0.1/callback"
 
 
 class Command(BaseCommand):
@@ -33,18 +40,29 @@ class Command(BaseCommand):
             email=DEMO_EMAIL, password=DEMO_PASSWORD, name="Demo Admin")
         if not Membership.objects.for_tenant(tenant).filter(user=admin).exists():
             membership_add(tenant=tenant, email=DEMO_EMAIL, role=Role.OWNER, actor=actor)
-        if not MCPResource.objects.for_tenant(tenant).filter(name="notes").exists():
-            resource = registry.resource_create(
-                tenant=tenant, actor=actor, name="notes", display_name="Notes", uri=DEMO_RESOURCE_URI,
-                description="A demo MCP server: read and write notes.",
-                scopes=[{"name": "notes:read", "description": "Read your notes"},
-                        {"name": "notes:write", "description": "Create and change notes",
-                         "granted_by_default": False}])
-            registry.tool_save(resource=resource, actor=actor, name="list_notes", scopes=["notes:read"])
-            registry.tool_save(resource=resource, actor=actor, name="add_note", scopes=["notes:write"])
+        resource = self._notes_resource(tenant, actor)
+        if not Application.objects.unscoped().filter(client_id=CONNECT_CLIENT_ID).exists():
+            oauth.client_create(tenant=tenant, name="Notes demo connect (MCP Python SDK)",
+                                client_type=Application.CLIENT_PUBLIC, redirect_uris=[CONNECT_REDIRECT_URI],
+                                allowed_resources=[resource], actor=actor, client_id=CONNECT_CLIENT_ID)
         if not User.objects.filter(email=OPERATOR_EMAIL).exists():
             User.objects.create_superuser(email=OPERATOR_EMAIL, password=OPERATOR_PASSWORD, name="Operator")
         self.stdout.write(self.style.SUCCESS(
-            f"demo tenant '{tenant.slug}' (issuer {tenant.issuer}), MCP resource {DEMO_RESOURCE_URI}\n"
+            f"demo tenant '{tenant.slug}' (issuer {tenant.issuer}), MCP resource {resource.uri}\n"
             f"  tenant admin:      {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
             f"  platform operator: {OPERATOR_EMAIL} / {OPERATOR_PASSWORD}"))
+
+    def _notes_resource(self, tenant, actor) -> MCPResource:
+        """The resource the demo server declares (mcp_platform/demo/notes.py: scopes, tools), at the URI of
+        DEMO_MCP_PORT (moved there if the port changed since the last seed)."""
+        uri = notes.resource_uri(settings.DEMO_MCP_PORT)
+        resource = MCPResource.objects.for_tenant(tenant).filter(name=notes.NAME).first()
+        if resource is None:
+            resource = registry.resource_create(tenant=tenant, actor=actor, name=notes.NAME,
+                                                display_name=notes.DISPLAY_NAME, uri=uri,
+                                                description=notes.DESCRIPTION, scopes=notes.SCOPES)
+            for tool, scopes in notes.TOOLS.items():
+                registry.tool_save(resource=resource, actor=actor, name=tool, scopes=scopes)
+        elif resource.uri != uri:
+            resource = registry.resource_update(resource=resource, actor=actor, uri=uri)
+        return resource

@@ -1,5 +1,8 @@
-"""Runs the platform in the foreground: the web server and the job runner (a Celery worker with
-embedded beat), supervised together. Ctrl-C stops both; if either dies, the other is stopped too."""
+"""Runs the platform in the foreground: the web server (granian serving the ASGI app, mcp_platform/server.py)
+and the job runner (a Celery worker with embedded beat), supervised together, and with ``--demo-mcp`` the
+tour's Notes MCP server. Ctrl-C stops all; if one dies, the others are stopped too. With ``--no-jobs`` and
+no demo server (deploy/Procfile's ``web``) it becomes the web server itself (exec), so signals reach it
+directly."""
 
 import os
 import signal
@@ -8,30 +11,41 @@ import sys
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+
+from mcp_platform import server
 
 
 class Command(BaseCommand):
-    help = "Serve the platform (gunicorn) and run background jobs (Celery worker + beat) in one command."
+    help = ("Serve the platform (granian, pages and MCP gateway) and run background jobs (Celery worker + beat) "
+            "in one command.")
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default=os.environ.get("BIND", "127.0.0.1:8000"))
         parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "2")))
         parser.add_argument("--no-jobs", action="store_true", help="web only (jobs run elsewhere)")
+        parser.add_argument("--demo-mcp", action="store_true",
+                            help="also run the demo Notes MCP server seeded by seed_demo (on DEMO_MCP_PORT)")
 
-    def handle(self, *args, bind, web_workers, no_jobs, **options):
+    def handle(self, *args, bind, web_workers, no_jobs, demo_mcp, **options):
         python = sys.executable
-        commands = {
-            "web": [python, "-m", "gunicorn", "mcp_platform.wsgi:application", "--bind", bind,
-                    "--workers", str(web_workers), "--access-logfile", "-", "--graceful-timeout", "5"],
-        }
+        try:
+            web = server.web_command(bind, web_workers, python=python)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        commands = {"web": web}
         if not no_jobs:
             commands["jobs"] = [python, "-m", "celery", "-A", "mcp_platform", "worker", "--beat",
                                 "--queues", settings.CELERY_TASK_DEFAULT_QUEUE, "--concurrency", "1",
                                 "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME, "--loglevel", "INFO"]
+        if demo_mcp:
+            commands["demo-mcp"] = self._demo_command(python)
+        if list(commands) == ["web"]:
+            os.execv(python, web)  # nothing to supervise
         children = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
-        self.stdout.write(self.style.SUCCESS(
-            f"serving on http://{bind} (jobs: {'off' if no_jobs else settings.CELERY_BROKER_URL.split(':')[0]})"))
+        jobs = "off" if no_jobs else settings.CELERY_BROKER_URL.split(":")[0]
+        demo = f"; demo MCP server on {settings.DEMO_MCP_URL}" if demo_mcp else ""
+        self.stdout.write(self.style.SUCCESS(f"serving on http://{bind} (jobs: {jobs}){demo}"))
         stopping = False
 
         def stop(*_):
@@ -57,3 +71,17 @@ class Command(BaseCommand):
             except subprocess.TimeoutExpired:
                 child.kill()
         sys.exit(exit_code)
+
+    def _demo_command(self, python: str) -> list[str]:
+        """The Notes server, configured from the resource seed_demo registered (its PRM mirror URL)."""
+        from mcp_registry import prm
+        from mcp_registry.models import MCPResource
+
+        if not settings.DEMO_MCP_URL:
+            raise CommandError("the demo MCP server is for the embedded mode; production has none")
+        resource = MCPResource.objects.unscoped().filter(uri=settings.DEMO_MCP_URL).first()
+        if resource is None:
+            raise CommandError(f"no resource {settings.DEMO_MCP_URL} is registered: run `manage.py seed_demo` "
+                               "first (with the same DEMO_MCP_PORT)")
+        return [python, "-m", "mcp_platform.demo.notes", "--port", str(settings.DEMO_MCP_PORT),
+                "--prm-url", prm.mirror_url(resource)]
