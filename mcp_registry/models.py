@@ -65,9 +65,8 @@ class MCPResource(TenantOwned):
 
     @property
     def verification_status(self) -> str:
-        """"verified", "failed" or "unverified"; gateway resources are the platform's own, so verified."""
-        if self.is_gateway:
-            return "verified"
+        """"verified", "failed" or "unverified": the last check's outcome, gateway resources included (their
+        path answers only where the platform runs under its ASGI server)."""
         if self.verification_error:
             return "failed"
         return "verified" if self.verified_at else "unverified"

@@ -384,15 +384,14 @@ def resource_record_verification(*, resource: MCPResource, actor, error: str = "
 
 def resource_verify(*, resource: MCPResource, actor, request=None, timeout: float = 5.0,
                     record_unchanged: bool = True) -> MCPResource:
-    """Fetches the external server's PRM at its well-known path and checks that it names this resource and
-    this tenant's issuer; the outcome (either way) is recorded and audited. Network I/O happens outside
-    any transaction."""
-    from .verification import check_published_prm
+    """Fetches the server's PRM at its well-known path and checks that it names this resource and this
+    tenant's issuer, then checks that the resource's URL itself answers as a protected MCP server (401 with a
+    Bearer challenge). Gateway resources are checked the same way at their platform path: they are verified
+    only where the running server routes it. The outcome (either way) is recorded and audited. Network I/O
+    happens outside any transaction."""
+    from .verification import check_published_prm, check_resource_answers
 
-    if resource.is_gateway:
-        raise RegistryError("gateway resources are served by the platform itself; there is nothing to verify",
-                            field="hosting_mode")
-    error = check_published_prm(resource, timeout=timeout)
+    error = check_published_prm(resource, timeout=timeout) or check_resource_answers(resource, timeout=timeout)
     return resource_record_verification(resource=resource, actor=actor, error=error, request=request,
                                         record_unchanged=record_unchanged)
 

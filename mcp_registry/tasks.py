@@ -8,7 +8,7 @@ from tenants.context import tenant_context
 from tenants.models import TenantStatus
 
 from . import services
-from .models import HostingMode, MCPResource, ResourceStatus
+from .models import MCPResource, ResourceStatus
 
 REVERIFY_JOB = "mcp_registry.reverify_resources"
 JOB_ACTOR = Actor("job", REVERIFY_JOB, "resource verification")
@@ -16,12 +16,12 @@ JOB_ACTOR = Actor("job", REVERIFY_JOB, "resource verification")
 
 @shared_task(name=REVERIFY_JOB, acks_late=True, ignore_result=True)
 def reverify_resources():
-    """Periodic: fetch every active external resource's published PRM again, so a server that stops
-    naming its tenant's issuer (or disappears) shows as failing in the console. Idempotent: a re-run
-    only re-checks; only changes of outcome are audited."""
+    """Periodic: check every active resource again (its published PRM and its own URL), so a server that
+    stops naming its tenant's issuer, stops answering (or a gateway path the running server does not route)
+    shows as failing in the console. Idempotent: a re-run only re-checks; only changes of outcome are
+    audited."""
     ids = list(MCPResource.objects.unscoped()
-               .filter(hosting_mode=HostingMode.EXTERNAL, status=ResourceStatus.ACTIVE,
-                       tenant__status=TenantStatus.ACTIVE)
+               .filter(status=ResourceStatus.ACTIVE, tenant__status=TenantStatus.ACTIVE)
                .order_by("pk").values_list("pk", flat=True))
     with job_run(REVERIFY_JOB, params={"resources": len(ids)}) as job:
         failing = 0

@@ -1,4 +1,5 @@
-"""Network checks of external MCP servers: their published PRM (verification) and their tool list (import).
+"""Network checks of MCP servers: their published PRM and their own URL (verification), and their tool list
+(import).
 
 Every fetch has a short timeout, follows no redirects and reads a bounded body; every failure becomes a
 sentence an admin can act on, never an exception escaping to a 500.
@@ -39,6 +40,36 @@ def _fetch_json(url: str, *, timeout: float) -> tuple[dict | None, str]:
     if not isinstance(document, dict):
         return None, f"{url} returned JSON that is not an object"
     return document, ""
+
+
+# What an MCP client sends first (MCP 2025-06-18, lifecycle): a protected server must answer it with 401.
+INITIALIZE = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+              "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                         "clientInfo": {"name": "mcp-auth-platform verification", "version": "1"}}}
+
+
+def check_resource_answers(resource: MCPResource, *, timeout: float = 5.0) -> str:
+    """'' when the resource's own URL answers an MCP client without a token as a protected MCP server must
+    (401 with a Bearer challenge naming its metadata, RFC 9728 §5.1); else what is wrong. A published PRM
+    alone proves nothing about the URL clients will call (a gateway path under a server that does not route
+    it, a server that moved)."""
+    url = resource.uri
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+            response = client.post(url, json=INITIALIZE, headers={"Accept": "application/json, text/event-stream"})
+    except httpx.TimeoutException:
+        return f"{url} did not answer within {timeout:g} s"
+    except httpx.HTTPError as exc:
+        return f"could not reach {url}: {exc.__class__.__name__} ({exc})"
+    if response.status_code != 401:
+        if 200 <= response.status_code < 300:
+            return f"{url} answered an MCP request without a token (HTTP {response.status_code}): it is not protected"
+        return f"{url} answered HTTP {response.status_code} to an MCP request without a token, expected 401"
+    challenge = response.headers.get("www-authenticate", "")
+    if not challenge.lower().startswith("bearer") or "resource_metadata=" not in challenge:
+        return (f"{url} answered 401 without a Bearer challenge naming its resource_metadata "
+                f"(WWW-Authenticate: {challenge[:200]!r})")
+    return ""
 
 
 def check_published_prm(resource: MCPResource, *, timeout: float = 5.0) -> str:

@@ -198,7 +198,8 @@ class ResourceActionView(ResourceMixin, View):
         if resource.verification_error:
             messages.error(request, f"Verification failed: {resource.verification_error}")
         else:
-            messages.success(request, "Verified: the server publishes this resource's metadata with this issuer.")
+            messages.success(request, "Verified: the server publishes this resource's metadata with this issuer, "
+                                      "and its URL answers as a protected MCP server.")
 
     def do_scope_save(self, request, resource):
         data = self._form(ScopeForm, request)
