@@ -170,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(connect(args.server, client_id=args.client_id, add=args.add, open_browser=not args.no_browser,
                             timeout=args.timeout))
     except Exception as exc:  # noqa: BLE001 (a command-line tool: say what failed, no traceback)
+        while isinstance(exc, BaseExceptionGroup) and exc.exceptions:  # the SDK's task groups wrap the cause
+            exc = exc.exceptions[0]
         print(f"error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -57,7 +57,7 @@ class DocumentServer:
     """Serves JSON documents by path on a loopback port and counts the requests per path."""
 
     def __init__(self):
-        self.documents: dict[str, tuple[int, bytes]] = {}
+        self.documents: dict[str, tuple[int, bytes, dict]] = {}
         self.hits: dict[str, int] = {}
         self.posted: list[bytes] = []
         owner = self
@@ -66,9 +66,11 @@ class DocumentServer:
             def do_GET(self):  # noqa: N802 (http.server's naming)
                 path = self.path.split("?", 1)[0]
                 owner.hits[path] = owner.hits.get(path, 0) + 1
-                status, body = owner.documents.get(path, (404, b'{"error":"not_found"}'))
+                status, body, headers = owner.documents.get(path, (404, b'{"error":"not_found"}', {}))
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -85,9 +87,14 @@ class DocumentServer:
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self.thread.start()
 
-    def put(self, path: str, document, status: int = 200):
+    def put(self, path: str, document, status: int = 200, headers: dict | None = None):
         body = document if isinstance(document, bytes) else json.dumps(document).encode()
-        self.documents[path] = (status, body)
+        self.documents[path] = (status, body, headers or {})
+
+    def protect(self, path: str = "/mcp"):
+        """``path`` answers as a protected MCP server does without a token: 401 with a Bearer challenge."""
+        challenge = f'Bearer resource_metadata="{self.url}/.well-known/oauth-protected-resource{path}"'
+        self.put(path, {"error": "unauthorized"}, status=401, headers={"WWW-Authenticate": challenge})
 
     def close(self):
         self.server.shutdown()

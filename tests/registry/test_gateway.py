@@ -177,6 +177,8 @@ def test_platform_serves_gateway_resources_through_its_asgi_app(make_world, make
     assert f'resource_metadata="{prm_url}"' in challenge
     assert httpx.get(prm_url).json()["resource"] == resource.uri  # served by Django, same document
     assert httpx.post(f"http://127.0.0.1:{port}/t/alpha/mcp/nothing", json={}).status_code == 404
+    verified = services.resource_verify(resource=resource, actor=TEST_ACTOR)  # its path answers here: verified
+    assert verified.verification_status == "verified", verified.verification_error
 
     # Tenant bravo's issuer signs a valid token for bravo's own gateway resource: alpha's resource refuses it.
     bravo = make_world("bravo")

@@ -1,6 +1,8 @@
 """The registry: canonical resource URIs, platform-wide ownership, scopes and tools, verification, audit,
 and the API's refusals of bad input."""
 
+import json
+
 import pytest
 
 from audit.models import AuditEvent
@@ -146,7 +148,7 @@ def test_gateway_resources_get_the_platform_path_as_their_uri(two_tenants, make_
     a, _ = two_tenants
     resource = make_resource(a.tenant, "search", hosting_mode="gateway", upstream_url="http://127.0.0.1:9/mcp")
     assert resource.uri == f"{settings.PUBLIC_URL}/t/alpha/mcp/search"
-    assert resource.verification_status == "verified"
+    assert resource.verification_status == "unverified"  # until a check finds its path answering
     with pytest.raises(services.RegistryError, match="cannot be changed"):
         services.resource_update(resource=resource, actor=TEST_ACTOR, uri="https://elsewhere.example/mcp")
 
@@ -169,14 +171,54 @@ def _published(resource, issuer=None):
     return {"resource": resource.uri, "authorization_servers": [issuer or resource.tenant.issuer]}
 
 
+def _serve(document_server, resource):
+    """The document server plays a correctly set-up MCP server: its PRM, and 401 at the resource's URL."""
+    document_server.put("/.well-known/oauth-protected-resource/mcp", _published(resource))
+    document_server.protect("/mcp")
+
+
 def test_verification_succeeds_when_the_server_publishes_this_resource_and_issuer(two_tenants, make_resource,
                                                                                    document_server):
     a, _ = two_tenants
     resource = make_resource(a.tenant, uri=f"{document_server.url}/mcp")
-    document_server.put("/.well-known/oauth-protected-resource/mcp", _published(resource))
+    _serve(document_server, resource)
     resource = services.resource_verify(resource=resource, actor=TEST_ACTOR)
     assert resource.verification_status == "verified" and resource.verified_at is not None
     assert AuditEvent.objects.filter(tenant=a.tenant, action="resource.verified").count() == 1
+
+
+@pytest.mark.parametrize("status, headers, expected", [
+    (404, {}, "HTTP 404 to an MCP request without a token, expected 401"),
+    (200, {}, "without a token (HTTP 200): it is not protected"),
+    (401, {"WWW-Authenticate": 'Basic realm="x"'}, "without a Bearer challenge naming its resource_metadata"),
+])
+def test_a_published_prm_is_not_enough_the_resource_url_must_answer_as_a_protected_server(
+        two_tenants, make_resource, document_server, status, headers, expected):
+    """The PRM may be served from elsewhere (a static file, an old deployment): the URL clients call must
+    itself refuse a token-less MCP request with 401 and a Bearer challenge."""
+    a, _ = two_tenants
+    resource = make_resource(a.tenant, uri=f"{document_server.url}/mcp")
+    document_server.put("/.well-known/oauth-protected-resource/mcp", _published(resource))
+    document_server.put("/mcp", {"jsonrpc": "2.0"}, status=status, headers=headers)
+    resource = services.resource_verify(resource=resource, actor=TEST_ACTOR)
+    assert resource.verification_status == "failed" and resource.verified_at is None
+    assert expected in resource.verification_error
+    assert json.loads(document_server.posted[-1])["method"] == "initialize"  # what an MCP client sends first
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_gateway_resource_is_not_verified_where_its_path_is_not_served(two_tenants, make_resource, live_server,
+                                                                          settings):
+    """Under a server that does not route the gateway paths (Django's WSGI live server here, as gunicorn's
+    sync workers were), the gateway PRM is served by Django but the resource's URL answers 404: failed, never
+    verified. tests/registry/test_gateway.py and tests/test_demo_tour.py verify it where the path is served."""
+    a, _ = two_tenants
+    settings.PUBLIC_URL = live_server.url
+    resource = make_resource(a.tenant, "search", hosting_mode="gateway", upstream_url="http://127.0.0.1:9/mcp")
+    assert resource.verification_status == "unverified"
+    resource = services.resource_verify(resource=resource, actor=TEST_ACTOR)
+    assert resource.verification_status == "failed"
+    assert "HTTP 404 to an MCP request without a token" in resource.verification_error
 
 
 def test_verification_fails_when_the_prm_names_another_issuer(two_tenants, make_resource, document_server):
@@ -216,8 +258,7 @@ def test_periodic_reverification_checks_external_resources_and_audits_only_chang
 
     a, _ = two_tenants
     resource = make_resource(a.tenant, uri=f"{document_server.url}/mcp")
-    make_resource(a.tenant, "hosted", hosting_mode="gateway", upstream_url="http://127.0.0.1:9/mcp")
-    document_server.put("/.well-known/oauth-protected-resource/mcp", _published(resource))
+    _serve(document_server, resource)
     events = AuditEvent.objects.filter(tenant=a.tenant, action__startswith="resource.verif")
 
     reverify_resources()
@@ -231,6 +272,20 @@ def test_periodic_reverification_checks_external_resources_and_audits_only_chang
                                                                              "resource.verification_failed"]
     run = JobRun.objects.filter(name=REVERIFY_JOB).order_by("-created_at").first()
     assert run.status == "succeeded" and run.result == {"checked": 1, "failing": 1} and run.done == 1
+
+
+def test_periodic_reverification_checks_gateway_resources_too(two_tenants, make_resource, settings):
+    """A gateway resource whose path does not answer (here: nothing listens at PUBLIC_URL) shows failing."""
+    from mcp_registry.tasks import reverify_resources
+
+    from .conftest import free_port
+
+    a, _ = two_tenants
+    settings.PUBLIC_URL = f"http://127.0.0.1:{free_port()}"
+    hosted = make_resource(a.tenant, "hosted", hosting_mode="gateway", upstream_url="http://127.0.0.1:9/mcp")
+    reverify_resources()
+    hosted.refresh_from_db()
+    assert hosted.verification_status == "failed" and "could not fetch" in hosted.verification_error
 
 
 def test_gateway_identity_secret_is_long_encrypted_and_for_gateway_resources_only(two_tenants, make_resource):
