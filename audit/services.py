@@ -70,7 +70,8 @@ def _describe_actor(actor) -> tuple[str, str, str]:
     if actor is None or getattr(actor, "is_anonymous", False):
         return "anonymous", "", ""
     if hasattr(actor, "client_id") and hasattr(actor, "tenant_id"):  # an OAuth client
-        return "client", str(actor.client_id), getattr(actor, "name", "") or str(actor.client_id)
+        client_id = getattr(actor, "public_client_id", None) or actor.client_id  # a CIMD client is its URL
+        return "client", str(client_id), getattr(actor, "name", "") or str(client_id)
     if hasattr(actor, "get_username"):
         return "user", str(actor.pk), actor.get_username()
     return actor.__class__.__name__.lower(), str(getattr(actor, "pk", "")), str(actor)[:255]

@@ -299,6 +299,12 @@ DEMO_MCP_URL = "" if IS_PRODUCTION else f"http://127.0.0.1:{DEMO_MCP_PORT}/mcp"
 # Identity providers on private addresses (on-premises Keycloak, ADFS); off: no SSRF into our network.
 SSO_ALLOW_PRIVATE_NETWORKS = env.bool("SSO_ALLOW_PRIVATE_NETWORKS", default=False)
 
+# --- Client ID Metadata Documents (oauth/registration/cimd.py) --------------------------------------
+# Development and tests only: documents (and private_key_jwt jwks_uri) on loopback addresses, http or https.
+REGISTRATION_CIMD_ALLOW_LOOPBACK = env.bool("REGISTRATION_CIMD_ALLOW_LOOPBACK", default=False)
+# A PEM file of CA certificates trusted for documents in addition to the system's (a private or test CA).
+REGISTRATION_CIMD_CA_FILE = env.str("REGISTRATION_CIMD_CA_FILE", default="")
+
 # --- OAuth (django-oauth-toolkit with tenant-scoped swapped models) -------------------------------
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth.Application"
 OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth.AccessToken"

@@ -31,6 +31,7 @@ JWKS_MIN_TTL, JWKS_MAX_TTL, JWKS_REFETCH_INTERVAL = 60, 3600, 60
 
 
 def _jwks_cache_key(client) -> str:
+    # The platform id, not the public one: a CIMD URL names one client per tenant.
     digest = hashlib.sha256(f"{client.client_id}\n{client.jwks_uri}".encode()).hexdigest()[:32]
     return f"oauth:client-jwks:{digest}"
 
@@ -98,7 +99,7 @@ def verify_assertion(client, assertion: str, *, audiences: list[str]) -> bool:
             return False
     except (jwt.PyJWTError, ValueError, TypeError):
         return False
-    if claims["iss"] != client.client_id or claims["sub"] != client.client_id:
+    if claims["iss"] != client.public_client_id or claims["sub"] != client.public_client_id:
         return False
     now = datetime.now(UTC).timestamp()
     if not isinstance(claims["exp"], (int, float)) or claims["exp"] - now > MAX_ASSERTION_LIFETIME:

@@ -71,6 +71,13 @@ class Application(TenantOwned, dot.AbstractApplication):
     # capped at admin; only an owner creates a client that may change owners.
     creator_role = models.CharField(max_length=10, default="admin",
                                     help_text="The creator's role: this client's tokens never act above it.")
+    # A CIMD client's client_id URL: the name it goes by everywhere (tokens, introspection, audit, console,
+    # API). ``client_id`` stays a platform id, unique across tenants, because each tenant has its own row.
+    cimd_url = models.CharField(max_length=255, blank=True)
+    token_endpoint_auth_methods = models.CharField(
+        max_length=200, blank=True,
+        help_text="Space-separated methods the client may use beyond token_endpoint_auth_method (a metadata "
+                  "document listing private_key_jwt and none, SEP-3149).")
 
     objects = ApplicationManager()
 
@@ -83,6 +90,15 @@ class Application(TenantOwned, dot.AbstractApplication):
     def save(self, *args, **kwargs):
         self.hash_client_secret = False  # the value is already a keyed digest
         super().save(*args, **kwargs)
+
+    @property
+    def public_client_id(self) -> str:
+        """The client_id the client itself uses: its metadata document URL, else the platform id."""
+        return self.cimd_url or self.client_id
+
+    @property
+    def auth_methods(self) -> frozenset:
+        return frozenset({self.token_endpoint_auth_method, *self.token_endpoint_auth_methods.split()})
 
     @property
     def grant_type_list(self) -> list[str]:

@@ -51,7 +51,8 @@ def _shared_tenant_settings(tenant) -> TenantAuthSettings:
 def client_by_id(tenant, client_id: str) -> Application | None:
     if not isinstance(client_id, str) or not client_id or "\x00" in client_id or len(client_id) > 255:
         return None
-    return Application.objects.for_tenant(tenant).filter(client_id=client_id).select_related("tenant").first()
+    by = {"cimd_url": client_id} if "://" in client_id else {"client_id": client_id}  # a CIMD client is its URL
+    return Application.objects.for_tenant(tenant).filter(**by).select_related("tenant").first()
 
 
 def clients_of(tenant, *, search: str = "", status: str = ""):
@@ -160,7 +161,8 @@ def access_token_by_value(tenant, token: str) -> AccessToken | None:
     return row
 
 
-INTROSPECTED_COLUMNS = ("user_id", "audience", "scope", "expires", "created", "jti", "application__client_id")
+INTROSPECTED_COLUMNS = ("user_id", "audience", "scope", "expires", "created", "jti", "application__client_id",
+                        "application__cimd_url")
 
 
 def access_token_facts(tenant, token: str) -> dict | None:

@@ -51,6 +51,12 @@ def checksum(value: str) -> str:
 # --- clients --------------------------------------------------------------------------------------
 
 _CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+# Schemes a redirect must never use: they run script, read local files or hand the code to a system handler.
+DANGEROUS_SCHEMES = frozenset({"javascript", "vbscript", "data", "file", "blob", "filesystem", "about",
+                               "view-source", "jar", "ws", "wss", "ftp", "mailto", "tel", "sms", "livescript",
+                               "mocha", "intent", "resource", "chrome", "res", "shell", "mhtml"})
+DANGEROUS_SCHEME_PREFIXES = ("ms-", "search-ms", "jar:", "x-javascript")
+PRIVATE_USE_SCHEME = re.compile(r"[a-z][a-z0-9+.-]{2,63}")
 
 
 def _check_redirect_uri(uri: str) -> str:
@@ -66,10 +72,17 @@ def _check_redirect_uri(uri: str) -> str:
         return uri
     if parts.scheme == "http" and parts.hostname and is_loopback_host(parts.hostname):
         return uri  # RFC 8252 §7.3: native apps on an ephemeral loopback port
-    if parts.scheme not in ("http", "https", "javascript", "data", "file") and "." in parts.scheme:
-        return uri  # RFC 8252 §7.1: private-use scheme in reverse-domain form (com.example.app:/cb)
+    scheme = parts.scheme.lower()
+    if scheme in DANGEROUS_SCHEMES or scheme.startswith(DANGEROUS_SCHEME_PREFIXES):
+        raise OAuthServiceError(f"redirect URI '{uri[:200]}' uses the '{scheme}:' scheme, which runs or reads "
+                                "something in the browser or on the device instead of returning to an app",
+                                field="redirect_uris")
+    if scheme not in ("http", "https") and PRIVATE_USE_SCHEME.fullmatch(scheme):
+        # RFC 8252 §7.1: a native app's private-use scheme, reverse-domain (com.example.app:/cb) as the RFC
+        # recommends, or a product name as real clients register them (cursor://anysphere.cursor-mcp/...).
+        return uri
     raise OAuthServiceError(f"redirect URI '{uri[:200]}' must use https (http only for 127.0.0.1, [::1] or "
-                            "localhost, or a reverse-domain private-use scheme)", field="redirect_uris")
+                            "localhost, or a native app's private-use scheme)", field="redirect_uris")
 
 
 def _resources_of(tenant, allowed_resources) -> list[MCPResource]:
@@ -158,7 +171,8 @@ def client_create(*, tenant, name: str, client_type: str, redirect_uris=(), gran
                   allowed_resources=(), scopes=(), actor, request=None, authority: Authority | None = None,
                   token_endpoint_auth_method: str | None = None, jwks=None, jwks_uri: str = "",
                   status: str = ClientStatus.APPROVED, registration_source: str = "manual",
-                  verified: bool = False, client_id: str | None = None) -> tuple[Application, str | None]:
+                  verified: bool = False, client_id: str | None = None, cimd_url: str = "",
+                  token_endpoint_auth_methods=()) -> tuple[Application, str | None]:
     """Creates a client. Returns (client, plaintext secret or None): the secret is shown once."""
     name = (name or "").strip()
     if not name:
@@ -185,19 +199,20 @@ def client_create(*, tenant, name: str, client_type: str, redirect_uris=(), gran
         client_secret=crypto.secret_digest(secret) if secret else "",
         token_endpoint_auth_method=auth_method, allowed_scopes=" ".join(scopes), jwks=jwks, jwks_uri=jwks_uri,
         status=status, registration_source=registration_source, verified=verified,
-        creator_role=_creator_role(authority))
+        creator_role=_creator_role(authority), cimd_url=cimd_url,
+        token_endpoint_auth_methods=" ".join(m for m in token_endpoint_auth_methods if m != auth_method))
     if client_id:
         client.client_id = client_id
     client.save()
     client.allowed_resources.set(resources)
-    audit.record(tenant, actor, "client.created", client, request, client_id=client.client_id,
+    audit.record(tenant, actor, "client.created", client, request, client_id=client.public_client_id,
                  client_type=client_type, grant_types=grant_types, resources=[r.uri for r in resources],
                  scopes=scopes, status=status, creator_role=client.creator_role)
     return client, secret
 
 
 UPDATABLE_CLIENT_FIELDS = {"name", "redirect_uris", "grant_types", "allowed_resources", "scopes", "jwks",
-                           "jwks_uri", "verified", "client_uri", "logo_uri"}
+                           "jwks_uri", "verified", "client_uri", "logo_uri", "token_endpoint_auth_methods"}
 
 
 @transaction.atomic
@@ -229,6 +244,10 @@ def client_update(*, client: Application, actor, request=None, authority: Author
         if field in changes:
             setattr(client, field, changes[field])
             changed.append(field)
+    if "token_endpoint_auth_methods" in changes:  # the client type's own method stays; others come and go
+        client.token_endpoint_auth_methods = " ".join(
+            m for m in changes["token_endpoint_auth_methods"] or [] if m != client.token_endpoint_auth_method)
+        changed.append("token_endpoint_auth_methods")
     _check_client_shape(client_type=client.client_type, grant_types=client.grant_type_list,
                         redirect_uris=client.redirect_uris.split(), auth_method=client.token_endpoint_auth_method,
                         scopes=client.allowed_scopes.split(), jwks=client.jwks, jwks_uri=client.jwks_uri)
@@ -289,7 +308,7 @@ def client_reactivate(*, client: Application, actor, request=None, authority: Au
 @transaction.atomic
 def client_delete(*, client: Application, actor, request=None, authority: Authority | None = None) -> None:
     check_may_manage(authority, client)
-    audit.record(client.tenant, actor, "client.deleted", client, request, client_id=client.client_id,
+    audit.record(client.tenant, actor, "client.deleted", client, request, client_id=client.public_client_id,
                  name=client.name)
     client.delete()  # grants, tokens and consents cascade
 
@@ -333,7 +352,7 @@ def token_revoke(*, token_row, actor, request=None) -> None:
         if token_row.access_token_id:
             AccessToken.objects.for_tenant(tenant).filter(pk=token_row.access_token_id).delete()
     audit.record(tenant, actor, "token.revoked", (kind, str(token_row.pk), kind), request,
-                 client_id=token_row.application.client_id if token_row.application_id else "", **summary)
+                 client_id=token_row.application.public_client_id if token_row.application_id else "", **summary)
 
 
 @transaction.atomic
@@ -345,7 +364,7 @@ def tokens_revoke_for(*, tenant, client: Application | None = None, user=None, r
     audience = resource.uri if isinstance(resource, MCPResource) else resource
     count = _revoke(tenant=tenant, client=client, user=user, audience=audience)
     audit.record(tenant, actor, "tokens.revoked", None, request, revoked=count,
-                 client_id=client.client_id if client else None, user=str(user.pk) if user else None,
+                 client_id=client.public_client_id if client else None, user=str(user.pk) if user else None,
                  resource=audience)
     return count
 
@@ -356,14 +375,14 @@ def refresh_family_revoke(*, refresh_token: RefreshToken, request=None) -> None:
     (RFC 9700 §4.14.2). Recorded as a security event where it is detected."""
     RefreshToken.revoke_family(refresh_token.token_family)
     audit.record(refresh_token.tenant, refresh_token.application, "security.refresh_token_reused", refresh_token,
-                 request, client_id=refresh_token.application.client_id, user=str(refresh_token.user_id or ""),
+                 request, client_id=refresh_token.application.public_client_id, user=str(refresh_token.user_id or ""),
                  resource=refresh_token.audience, family=str(refresh_token.token_family))
 
 
 @transaction.atomic
 def pkce_failure_record(*, client: Application, request=None) -> None:
     """A code redeemed with the wrong code_verifier: someone holds a code but not its verifier."""
-    audit.record(client.tenant, client, "security.pkce_failed", client, request, client_id=client.client_id)
+    audit.record(client.tenant, client, "security.pkce_failed", client, request, client_id=client.public_client_id)
 
 
 def cross_tenant_client_record(*, tenant, client_id: str, request=None) -> bool:
@@ -427,7 +446,7 @@ def consent_grant(*, tenant, user, client: Application, audience: str, scopes, r
     if not created:
         consent.scopes = " ".join(sorted(consent.scope_set | set(scopes.split())))
         consent.save(update_fields=["scopes", "updated_at"])
-    audit.record(tenant, user, "consent.granted", consent, request, client_id=client.client_id,
+    audit.record(tenant, user, "consent.granted", consent, request, client_id=client.public_client_id,
                  audience=audience, scopes=scopes)
     return consent
 
@@ -438,7 +457,7 @@ def consent_revoke(*, consent: Consent, actor, request=None) -> int:
     tenant = consent.tenant
     revoked = _revoke(tenant=tenant, client=consent.application, user=consent.user,
                       audience=consent.audience or None)
-    audit.record(tenant, actor, "consent.revoked", consent, request, client_id=consent.application.client_id,
+    audit.record(tenant, actor, "consent.revoked", consent, request, client_id=consent.application.public_client_id,
                  audience=consent.audience, tokens_revoked=revoked)
     consent.delete()
     return revoked

@@ -84,7 +84,7 @@ def summarise_machine_tokens(*, now=None) -> int:
             if client is None:
                 continue  # deleted since, and its tokens with it (rows CASCADE): nothing to attribute
             window = group["minute"]
-            audit.record(client.tenant, client, "tokens.issued", client, client_id=client.client_id,
+            audit.record(client.tenant, client, "tokens.issued", client, client_id=client.public_client_id,
                          resource=group["audience"], grant_type=group["grant_type"], scope=group["scope"],
                          count=group["count"], window_start=window.isoformat(),
                          window_end=(window + timedelta(minutes=1)).isoformat(),

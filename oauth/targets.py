@@ -25,6 +25,8 @@ from mcp_registry.uris import InvalidResourceURI, canonical_resource_uri
 from .cache import allowed_resource
 from .models import ADMIN_SCOPES, OIDC_SCOPES, PROTOCOL_SCOPES, api_audience
 
+SELF_REGISTERED = ("dcr", "cimd")  # Application.registration_source of clients that registered themselves
+
 
 class TargetError(Exception):
     def __init__(self, error: str, description: str):
@@ -113,8 +115,16 @@ def resolve(*, tenant, client, resources: list[str], scopes: list[str] | None, g
         refused = [s for s in requested if s not in client.allowed_scope_set and s not in PROTOCOL_SCOPES]
         if refused:
             raise TargetError("invalid_scope", f"client may not ask for {', '.join(sorted(refused))}")
+    defaults = [s.name for s in resource.scopes.all() if s.granted_by_default]
+    if grant_type == "client_credentials" and client.registration_source in SELF_REGISTERED:
+        # No person consents to a machine token: a self-registered client never gets more than the
+        # resource grants by default (issue 16: anonymous clients minted notes:write).
+        beyond = [s for s in requested if s in names and s not in defaults]
+        if beyond:
+            raise TargetError("invalid_scope", f"scope {', '.join(sorted(beyond))} needs a person's consent: a "
+                                               "self-registered client's client_credentials tokens carry only the "
+                                               "resource's default scopes; use the authorization code flow")
     if not any(s in names for s in requested):
-        defaults = [s.name for s in resource.scopes.all() if s.granted_by_default]
         if client.allowed_scope_set:
             defaults = [s for s in defaults if s in client.allowed_scope_set]
         requested = defaults + requested

@@ -30,7 +30,7 @@ def subject_of(request) -> str:
     user = getattr(request, "user", None)
     if user is not None and getattr(user, "pk", None) is not None:
         return str(user.pk)
-    return request.client.client_id
+    return request.client.public_client_id
 
 
 def access_token_generator(request, refresh_token: bool = False) -> str:
@@ -42,7 +42,7 @@ def access_token_generator(request, refresh_token: bool = False) -> str:
         "iss": tenant.issuer,
         "sub": subject_of(request),
         "aud": target.audience,
-        "client_id": request.client.client_id,
+        "client_id": request.client.public_client_id,  # a CIMD client is its URL (RFC 9068 §2.2)
         "scope": target.scope,
         "iat": now,
         "nbf": now,

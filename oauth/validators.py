@@ -45,7 +45,7 @@ class TenantOAuth2Validator(OAuth2Validator):
     def _load_application(self, client_id, request):
         tenant = _tenant()
         cached = getattr(request, "client", None)
-        if isinstance(cached, Application) and cached.client_id == client_id and cached.tenant_id == getattr(
+        if isinstance(cached, Application) and cached.public_client_id == client_id and cached.tenant_id == getattr(
                 tenant, "pk", None):
             return cached if cached.is_usable(request) else None
         request.client = None
@@ -92,7 +92,7 @@ class TenantOAuth2Validator(OAuth2Validator):
             if client_id is None or (request.client_id and request.client_id != client_id):
                 return False
             client = self._load_application(client_id, request)
-            if client is None or client.token_endpoint_auth_method != AuthMethod.PRIVATE_KEY_JWT:
+            if client is None or AuthMethod.PRIVATE_KEY_JWT not in client.auth_methods:
                 return False
             tenant = _tenant()
             audiences = [tenant.issuer, f"{tenant.issuer}/token", f"{tenant.issuer}/introspect",

@@ -26,6 +26,13 @@ class SpaceSeparated(serializers.ListField):
 
 
 class ClientSerializer(serializers.ModelSerializer):
+    client_id = serializers.CharField(source="public_client_id", read_only=True,
+                                      help_text="What the client calls itself: a CIMD client's document URL, else "
+                                                "the platform id.")
+    platform_client_id = serializers.CharField(source="client_id", read_only=True,
+                                               help_text="The platform's id of the client, used in API paths.")
+    token_endpoint_auth_methods = serializers.SerializerMethodField(
+        help_text="Every method the client may authenticate with (a metadata document may list several).")
     grant_types = SpaceSeparated(child=serializers.ChoiceField(choices=GRANT_TYPES), required=False)
     redirect_uris = SpaceSeparated(required=False)
     scopes = SpaceSeparated(source="allowed_scopes", required=False,
@@ -40,7 +47,8 @@ class ClientSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Application
-        fields = ["client_id", "name", "client_type", "status", "token_endpoint_auth_method", "grant_types",
+        fields = ["client_id", "platform_client_id", "name", "client_type", "status", "token_endpoint_auth_method",
+                  "token_endpoint_auth_methods", "grant_types",
                   "redirect_uris", "scopes", "allowed_resources", "resources", "verified", "client_uri",
                   "logo_uri", "jwks", "jwks_uri", "registration_source", "creator_role", "client_secret", "created",
                   "updated"]
@@ -52,6 +60,9 @@ class ClientSerializer(serializers.ModelSerializer):
 
     def get_client_secret(self, obj) -> str | None:
         return self.context.get("client_secret")
+
+    def get_token_endpoint_auth_methods(self, obj) -> list[str]:
+        return [obj.token_endpoint_auth_method, *obj.token_endpoint_auth_methods.split()]
 
 
 class ClientUpdateSerializer(ClientSerializer):
@@ -70,7 +81,7 @@ class SecretSerializer(serializers.Serializer):
 
 
 class AccessTokenSerializer(serializers.ModelSerializer):
-    client_id = serializers.CharField(source="application.client_id", read_only=True)
+    client_id = serializers.CharField(source="application.public_client_id", read_only=True)
     client_name = serializers.CharField(source="application.name", read_only=True)
     user = serializers.EmailField(source="user.email", read_only=True, default=None)
     resource = serializers.CharField(source="audience", read_only=True)
@@ -100,7 +111,7 @@ class RevokedSerializer(serializers.Serializer):
 class GrantSerializer(serializers.ModelSerializer):
     """A user's remembered consent: a client may act for them at a resource with these scopes."""
 
-    client_id = serializers.CharField(source="application.client_id", read_only=True)
+    client_id = serializers.CharField(source="application.public_client_id", read_only=True)
     client_name = serializers.CharField(source="application.name", read_only=True)
     user = serializers.EmailField(source="user.email", read_only=True)
     resource = serializers.CharField(source="audience", read_only=True)

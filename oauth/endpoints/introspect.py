@@ -25,7 +25,7 @@ def describe(tenant, token: str, hint: str = "") -> dict:
         if kind == "access":
             facts = access_token_facts(tenant, token)
             if facts is not None:
-                client_id = facts["application__client_id"]
+                client_id = facts["application__cimd_url"] or facts["application__client_id"]
                 return {"active": True, "iss": tenant.issuer, "sub": _subject(facts["user_id"], client_id),
                         "aud": facts["audience"], "scope": facts["scope"], "client_id": client_id,
                         "token_type": "Bearer", "exp": int(facts["expires"].timestamp()),
@@ -33,7 +33,7 @@ def describe(tenant, token: str, hint: str = "") -> dict:
         else:
             row = refresh_token_by_value(tenant, token)
             if row is not None and row.revoked is None and row.access_token is not None:
-                client_id = row.application.client_id
+                client_id = row.application.public_client_id
                 return {"active": True, "iss": tenant.issuer, "sub": _subject(row.user_id, client_id),
                         "aud": row.audience, "scope": row.access_token.scope, "client_id": client_id,
                         "token_type": "refresh_token", "iat": int(row.created.timestamp())}

@@ -50,7 +50,9 @@ log = logging.getLogger(__name__)
 
 
 def getaddrinfo(host: str, port: int) -> list[str]:
-    """The resolver (a module attribute so tests can point it at fixed answers)."""
+    """The resolver (a module attribute so tests can point it at fixed answers). An answer is an address,
+    or an (address, port) pair as getaddrinfo's own socket addresses are: a test can then stand a loopback
+    server on a free port in for a real host's 443; the address is checked the same either way."""
     return [info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)]
 
 
@@ -58,7 +60,7 @@ resolver = getaddrinfo
 
 
 def loopback_allowed() -> bool:
-    return bool(getattr(settings, "REGISTRATION_CIMD_ALLOW_LOOPBACK", False))
+    return settings.REGISTRATION_CIMD_ALLOW_LOOPBACK
 
 
 def is_cimd_client_id(client_id) -> bool:
@@ -90,19 +92,21 @@ def _check_url(url: str):
     return _validate_client_id_url(url)
 
 
-def resolve(host: str, port: int) -> list[str]:
-    """Every address of ``host``, or CIMDError if any is not public (a split answer is refused whole)."""
+def resolve(host: str, port: int) -> list[tuple[str, int]]:
+    """Every (address, port) of ``host``, or CIMDError if any address is not public (a split answer is
+    refused whole)."""
     try:
         addresses = resolver(host, port)
     except (OSError, UnicodeError) as exc:
         raise CIMDError(f"could not resolve '{host}': {exc}") from exc
     if not addresses:
         raise CIMDError(f"'{host}' did not resolve to any address")
-    for ip in addresses:
+    pairs = [a if isinstance(a, tuple) else (a, port) for a in addresses]
+    for ip, _ in pairs:
         if not _address_allowed(ip):
             raise CIMDError(f"'{host}' resolves to the non-public address {ip}; client ID metadata documents "
                             "must be served from public addresses")
-    return list(dict.fromkeys(addresses))
+    return list(dict.fromkeys(pairs))
 
 
 @dataclass
@@ -126,14 +130,16 @@ def fetch(url: str, *, etag: str = "") -> Fetched:
         headers["If-None-Match"] = etag
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     last = None
-    for ip in addresses:
+    for ip, ip_port in addresses:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
-        kwargs = dict(host=ip, port=port, retries=False, maxsize=1,
+        kwargs = dict(host=ip, port=ip_port, retries=False, maxsize=1,
                       timeout=urllib3.Timeout(connect=remaining, read=remaining))
         if secure:
-            context = ssl.create_default_context(cafile=getattr(settings, "REGISTRATION_CIMD_CA_FILE", None) or None)
+            context = ssl.create_default_context()
+            if settings.REGISTRATION_CIMD_CA_FILE:  # in addition to the system's trust store
+                context.load_verify_locations(cafile=settings.REGISTRATION_CIMD_CA_FILE)
             pool = urllib3.HTTPSConnectionPool(ssl_context=context, server_hostname=parts.hostname, **kwargs)
         else:
             pool = urllib3.HTTPConnectionPool(**kwargs)

@@ -17,6 +17,7 @@ MAX_NAME_LENGTH = 200
 MAX_SCOPE_LENGTH = 2000
 SUPPORTED_GRANTS = ("authorization_code", "refresh_token", "client_credentials")
 SUPPORTED_AUTH_METHODS = tuple(AuthMethod.values)
+CIMD_AUTH_METHODS = (AuthMethod.NONE, AuthMethod.PRIVATE_KEY_JWT)
 URI_FIELDS = ("client_uri", "logo_uri", "tos_uri", "policy_uri", "jwks_uri")
 TEXT_FIELDS = ("client_name", "software_id", "software_version")
 
@@ -58,7 +59,11 @@ def _https_uri(name: str, uri: str) -> str:
     return uri
 
 
-def redirect_uris_of(metadata: dict, *, application_type: str, required: bool) -> list[str]:
+def has_private_use_scheme(redirect_uris: list[str]) -> bool:
+    return any(urlsplit(u).scheme not in ("http", "https") for u in redirect_uris)
+
+
+def redirect_uris_of(metadata: dict, *, required: bool) -> list[str]:
     uris = metadata.get("redirect_uris")
     if uris is None:
         if required:
@@ -77,10 +82,6 @@ def redirect_uris_of(metadata: dict, *, application_type: str, required: bool) -
             uri = _check_redirect_uri(uri)
         except OAuthServiceError as exc:
             raise RegistrationError("invalid_redirect_uri", str(exc)) from exc
-        scheme = urlsplit(uri).scheme
-        if scheme not in ("http", "https") and application_type != "native":
-            raise RegistrationError("invalid_redirect_uri", f"the private-use scheme of '{uri[:100]}' is for native "
-                                                            "apps: register with application_type \"native\"")
         checked.append(uri)
     return list(dict.fromkeys(checked))
 
@@ -90,8 +91,40 @@ def loopback_only(redirect_uris: list[str]) -> bool:
     return bool(hosts) and all(h and is_loopback_host(h) for h in hosts)
 
 
+def _auth_methods(metadata: dict, *, cimd: bool, has_keys: bool) -> tuple[list[str], list[str]]:
+    """(granted methods, preferred first; requested methods left out). DCR names one method (RFC 7591 §2,
+    default client_secret_basic); a CIMD document may list several (SEP-3149: ``token_endpoint_auth_methods``,
+    else ``token_endpoint_auth_method``, none listed means "none"). A document can never hold a secret, so
+    its methods are intersected with none and private_key_jwt; private_key_jwt needs the keys."""
+    if cimd and metadata.get("token_endpoint_auth_methods") is not None:
+        requested = _string_list(metadata, "token_endpoint_auth_methods", ["none"])
+    else:
+        single = metadata.get("token_endpoint_auth_method")
+        if single is not None and (not isinstance(single, str) or len(single) > 100):
+            raise invalid("token_endpoint_auth_method must be a string")
+        requested = [single or ("none" if cimd else AuthMethod.SECRET_BASIC)]
+    usable = CIMD_AUTH_METHODS if cimd else SUPPORTED_AUTH_METHODS
+    # A document listing private_key_jwt beside another method but no keys is granted the other one; a DCR
+    # body asking for private_key_jwt without keys is refused below (it meant to sign).
+    granted = [m for m in requested if m in usable and (m != AuthMethod.PRIVATE_KEY_JWT or has_keys or not cimd)]
+    if not granted and cimd:
+        raise invalid(f"none of the token endpoint authentication methods {', '.join(requested)[:200]} works for a "
+                      "client ID metadata document (it cannot hold a shared secret): list \"none\", or "
+                      "\"private_key_jwt\" with jwks_uri or jwks")
+    if not granted:  # RFC 7591 §3.2.1: the server replaces what it does not support
+        granted = [AuthMethod.PRIVATE_KEY_JWT if has_keys else AuthMethod.SECRET_BASIC]
+    if AuthMethod.NONE in granted:  # a public client that may also sign: "none" decides the client type
+        granted = [AuthMethod.NONE] + [m for m in granted if m != AuthMethod.NONE]
+    return granted, [m for m in requested if m not in granted]
+
+
 def normalise(metadata, *, cimd: bool = False) -> dict:
-    """Checks RFC 7591 metadata and returns it normalised (defaults filled in, unknown fields dropped).
+    """Checks RFC 7591 metadata and returns what is granted (defaults filled in, unknown fields dropped).
+
+    Read liberally, grant strictly (RFC 7591 §3.2.1): grant types, response types and authentication
+    methods the platform does not support are left out, and listed under ``not_granted`` so the client,
+    the console and the API see what was asked and not given. Only what is malformed or dangerous is
+    refused (redirect URIs, jwks with jwks_uri, admin scopes, a secret in a document, nothing usable left).
 
     ``cimd``: rules of Client ID Metadata Documents (public clients or private_key_jwt with keys; never a
     client secret)."""
@@ -100,35 +133,38 @@ def normalise(metadata, *, cimd: bool = False) -> dict:
     application_type = metadata.get("application_type", "web")
     if application_type not in ("web", "native"):
         raise invalid('application_type must be "web" or "native"')
-    grant_types = _string_list(metadata, "grant_types", ["authorization_code"])
-    unknown = [g for g in grant_types if g not in SUPPORTED_GRANTS]
-    if unknown or not grant_types:
-        raise invalid(f"unsupported grant_types {', '.join(unknown)[:200]}; use some of {', '.join(SUPPORTED_GRANTS)} "
-                      "(implicit and password do not exist here)")
-    response_types = _string_list(metadata, "response_types",
-                                  ["code"] if "authorization_code" in grant_types else [])
-    if any(r != "code" for r in response_types):
-        raise invalid('response_types may only be ["code"] (no implicit or hybrid flows)')
-    if ("code" in response_types) != ("authorization_code" in grant_types):
-        raise invalid('response_types ["code"] and grant_types "authorization_code" go together')
-    if "refresh_token" in grant_types and "authorization_code" not in grant_types:
-        raise invalid("refresh_token comes with authorization_code")
-    auth_method = metadata.get("token_endpoint_auth_method", "none" if cimd else "client_secret_basic")
-    if auth_method not in SUPPORTED_AUTH_METHODS:
-        raise invalid(f"token_endpoint_auth_method '{str(auth_method)[:60]}' is not supported; use one of "
-                      f"{', '.join(SUPPORTED_AUTH_METHODS)}")
-    if cimd and auth_method not in (AuthMethod.NONE, AuthMethod.PRIVATE_KEY_JWT):
-        raise invalid("a client ID metadata document cannot use a shared secret: use \"none\" or "
-                      "\"private_key_jwt\" with jwks_uri")
     if cimd and ("client_secret" in metadata or "client_secret_expires_at" in metadata):
         raise invalid("a client ID metadata document must not contain client_secret")
-    if "client_credentials" in grant_types and auth_method == AuthMethod.NONE:
-        raise invalid("client_credentials needs a confidential client: pick a token_endpoint_auth_method "
-                      "other than \"none\"")
+    has_keys = metadata.get("jwks") is not None or bool(metadata.get("jwks_uri"))
+    auth_methods, methods_dropped = _auth_methods(metadata, cimd=cimd, has_keys=has_keys)
+    auth_method = auth_methods[0]
+    requested_grants = _string_list(metadata, "grant_types", ["authorization_code"])
+    grant_types = [g for g in requested_grants if g in SUPPORTED_GRANTS]
+    if "refresh_token" in grant_types and "authorization_code" not in grant_types:
+        grant_types.remove("refresh_token")  # a refresh token only ever comes from an authorization
+    if "client_credentials" in grant_types and (cimd or auth_method == AuthMethod.NONE):
+        grant_types.remove("client_credentials")  # a machine token needs a client that authenticates
+    if not grant_types:
+        raise invalid(f"none of the grant_types {', '.join(requested_grants)[:200]} can be granted here; use "
+                      "authorization_code (with refresh_token), or client_credentials for a confidential client")
+    requested_responses = _string_list(metadata, "response_types",
+                                       ["code"] if "authorization_code" in grant_types else [])
+    response_types = ["code"] if "authorization_code" in grant_types else []
     out = {"application_type": application_type, "grant_types": grant_types, "response_types": response_types,
            "token_endpoint_auth_method": auth_method}
-    out["redirect_uris"] = redirect_uris_of(metadata, application_type=application_type,
-                                            required="authorization_code" in grant_types)
+    if cimd:
+        out["token_endpoint_auth_methods"] = auth_methods
+    not_granted = {"grant_types": [g for g in requested_grants if g not in grant_types],
+                   "response_types": [r for r in requested_responses if r not in response_types],
+                   "token_endpoint_auth_methods": methods_dropped}
+    not_granted = {k: v for k, v in not_granted.items() if v}
+    if not_granted:
+        out["not_granted"] = not_granted
+    out["redirect_uris"] = redirect_uris_of(metadata, required="authorization_code" in grant_types)
+    if has_private_use_scheme(out["redirect_uris"]):
+        # Only an app on the device receives a private-use scheme (RFC 8252 §7.1); a client that said "web"
+        # (or nothing, as Cursor does) is registered as what it is.
+        out["application_type"] = "native"
     for name in TEXT_FIELDS:
         value = _string(metadata, name, MAX_NAME_LENGTH)
         if value:
@@ -152,10 +188,8 @@ def normalise(metadata, *, cimd: bool = False) -> dict:
         if "jwks_uri" in out:
             raise invalid("send jwks or jwks_uri, not both (RFC 7591 §2)")
         out["jwks"] = jwks
-    if auth_method == AuthMethod.PRIVATE_KEY_JWT and not (out.get("jwks") or out.get("jwks_uri")):
+    if AuthMethod.PRIVATE_KEY_JWT in auth_methods and not (out.get("jwks") or out.get("jwks_uri")):
         raise invalid("private_key_jwt needs the client's public keys: send jwks_uri (or jwks)")
-    if cimd and auth_method == AuthMethod.PRIVATE_KEY_JWT and not out.get("jwks_uri"):
-        raise invalid("a client ID metadata document with private_key_jwt must name its keys by jwks_uri")
     contacts = metadata.get("contacts")
     if contacts is not None:
         if not isinstance(contacts, list) or len(contacts) > 10 or not all(

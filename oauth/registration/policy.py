@@ -31,6 +31,7 @@ class Arrival:
     source: str
     redirect_uris: tuple[str, ...]
     cimd_url: str = ""
+    grant_types: tuple[str, ...] = ("authorization_code",)
     publisher: object = None  # TrustedPublisher that signed the software statement
     initial_access_token: object = None
 
@@ -66,6 +67,9 @@ def _cimd_url_matches(url: str, patterns: list[str]) -> bool:
 
 def rule_matches(rule: ApprovalRule, arrival: Arrival) -> bool:
     patterns = rule.pattern.split()
+    if rule.kind in (RuleKind.REDIRECT_HOST, RuleKind.CIMD_URL) and "client_credentials" in arrival.grant_types:
+        # Where codes are sent, or where a document lives, says nothing about tokens without a person.
+        return False
     if rule.kind == RuleKind.REDIRECT_HOST:
         hosts = [urlsplit(u).hostname for u in arrival.redirect_uris]
         return bool(hosts) and all(h and host_matches(h, patterns) for h in hosts)

@@ -126,7 +126,24 @@ def _client_kwargs(tenant, metadata: dict) -> dict:
     return dict(name=md.display_name(metadata), client_type="confidential" if confidential else "public",
                 redirect_uris=metadata["redirect_uris"], grant_types=metadata["grant_types"],
                 allowed_resources=resources, token_endpoint_auth_method=metadata["token_endpoint_auth_method"],
+                token_endpoint_auth_methods=metadata.get("token_endpoint_auth_methods", ()),
                 jwks=metadata.get("jwks"), jwks_uri=metadata.get("jwks_uri", ""))
+
+
+def machine_grant_checked(metadata: dict, *, explicit: bool) -> dict:
+    """client_credentials gives tokens with no person behind them and no consent. A self-registered client
+    gets it only through an explicit rule (``explicit``: a trusted publisher's signed statement that lists
+    it, or an administrator's initial access token); otherwise it is left out of what is granted."""
+    if explicit or "client_credentials" not in metadata["grant_types"]:
+        return metadata
+    grants = [g for g in metadata["grant_types"] if g != "client_credentials"]
+    if not grants:
+        raise md.invalid("client_credentials (tokens without a person) is granted to a self-registered client only "
+                         "with a trusted publisher's software statement that lists it or an initial access token: "
+                         "ask the tenant's administrator")
+    not_granted = dict(metadata.get("not_granted") or {})
+    not_granted["grant_types"] = [*not_granted.get("grant_types", []), "client_credentials"]
+    return {**metadata, "grant_types": grants, "not_granted": not_granted}
 
 
 def _create(*, tenant, metadata: dict, source: str, arrival: Arrival, decision, request, address, requester,
@@ -135,7 +152,8 @@ def _create(*, tenant, metadata: dict, source: str, arrival: Arrival, decision, 
     try:
         client, secret = oauth_services.client_create(tenant=tenant, actor=actor, request=request,
                                                       status=decision.status, registration_source=source,
-                                                      client_id=client_id, **_client_kwargs(tenant, metadata))
+                                                      client_id=client_id, cimd_url=arrival.cimd_url,
+                                                      **_client_kwargs(tenant, metadata))
     except oauth_services.OAuthServiceError as exc:
         raise md.invalid(str(exc)) from exc
     client_uri, logo_uri = metadata.get("client_uri", ""), metadata.get("logo_uri", "")
@@ -158,7 +176,7 @@ def _create(*, tenant, metadata: dict, source: str, arrival: Arrival, decision, 
     registration.save()
     if iat is not None:
         InitialAccessToken.objects.for_tenant(tenant).filter(pk=iat.pk).update(uses=iat.uses + 1)
-    audit.record(tenant, actor, "registration.received", client, request, client_id=client.client_id,
+    audit.record(tenant, actor, "registration.received", client, request, client_id=client.public_client_id,
                  source=source, decision=decision.status, rule=decision.rule, cimd_url=arrival.cimd_url,
                  software_id=registration.software_id, publisher=publisher.name if publisher else None)
     if decision.status == ClientStatus.PENDING:
@@ -182,8 +200,11 @@ def dcr_register(*, tenant, body, request=None, address: str | None = None, requ
         publisher, claims = software_statement_verify(tenant=tenant, statement=body["software_statement"])
     # RFC 7591 §2.3: values in the statement win over the same values sent in plain JSON.
     metadata = md.normalise({**body, **{k: v for k, v in claims.items() if k not in ("iss", "iat", "exp", "jti")}})
+    signed_grants = claims.get("grant_types") if isinstance(claims.get("grant_types"), list) else []
+    metadata = machine_grant_checked(metadata, explicit=iat is not None or (
+        publisher is not None and "client_credentials" in signed_grants))
     arrival = Arrival(source=RegistrationSource.DCR, redirect_uris=tuple(metadata["redirect_uris"]),
-                      publisher=publisher, initial_access_token=iat)
+                      grant_types=tuple(metadata["grant_types"]), publisher=publisher, initial_access_token=iat)
     decision = decide(tenant, arrival)
     policy = policy_of(tenant)
     same = fingerprint(tenant=tenant, metadata=metadata, requester_ip=address, requester=requester)
@@ -202,7 +223,7 @@ def dcr_register(*, tenant, body, request=None, address: str | None = None, requ
         duplicate.save(update_fields=["registration_token_digest", "registration_token_expires_at",
                                       "duplicate_count"])
         audit.record(tenant, registrant(address), "registration.deduplicated", duplicate.application, request,
-                     client_id=duplicate.application.client_id, duplicates=duplicate.duplicate_count)
+                     client_id=duplicate.application.public_client_id, duplicates=duplicate.duplicate_count)
         return duplicate, None, token, True
     if decision.status == ClientStatus.PENDING:
         _check_pending_cap(tenant, policy)
@@ -242,6 +263,8 @@ def dcr_update(*, registration: ClientRegistration, body, request=None, address:
     metadata = md.normalise({k: v for k, v in body.items() if k not in ("client_id", "client_secret",
                                                                          "registration_access_token",
                                                                          "registration_client_uri")})
+    # An update keeps a machine grant the registration was given; it cannot add one.
+    metadata = machine_grant_checked(metadata, explicit="client_credentials" in client.grant_type_list)
     if metadata["token_endpoint_auth_method"] != client.token_endpoint_auth_method:
         raise md.invalid("token_endpoint_auth_method cannot change; register a new client instead")
     old_uris = client.redirect_uris.split()
@@ -268,7 +291,7 @@ def _recheck_after_change(registration: ClientRegistration, *, old_uris: list[st
     if client.status != ClientStatus.APPROVED or set(new_uris) <= set(old_uris):
         return
     arrival = Arrival(source=registration.source, redirect_uris=tuple(new_uris), cimd_url=registration.cimd_url,
-                      publisher=registration.publisher)
+                      grant_types=tuple(client.grant_type_list), publisher=registration.publisher)
     try:
         decision = decide(registration.tenant, arrival)
     except RegistrationError:
@@ -289,7 +312,7 @@ def _recheck_after_change(registration: ClientRegistration, *, old_uris: list[st
 def dcr_delete(*, registration: ClientRegistration, request=None, address: str | None = None) -> None:
     client = registration.application
     audit.record(client.tenant, registrant(address), "registration.deleted", client, request,
-                 client_id=client.client_id, by="client")
+                 client_id=client.public_client_id, by="client")
     oauth_services.client_delete(client=client, actor=registrant(address), request=request)
 
 
@@ -299,7 +322,8 @@ def dcr_delete(*, registration: ClientRegistration, request=None, address: str |
 def cimd_register(*, tenant, url: str, document: dict, fetched, request=None, address=None, requester=None):
     """A first sight of a CIMD client_id at this tenant: a client in the state the policy decides."""
     metadata = md.normalise({k: v for k, v in document.items() if k != "client_id"}, cimd=True)
-    arrival = Arrival(source=RegistrationSource.CIMD, redirect_uris=tuple(metadata["redirect_uris"]), cimd_url=url)
+    arrival = Arrival(source=RegistrationSource.CIMD, redirect_uris=tuple(metadata["redirect_uris"]), cimd_url=url,
+                      grant_types=tuple(metadata["grant_types"]))
     decision = decide(tenant, arrival)
     if decision.status == ClientStatus.PENDING:
         _check_pending_cap(tenant, policy_of(tenant))
@@ -322,19 +346,26 @@ def cimd_refresh(*, registration: ClientRegistration, document: dict | None, fet
     if document is not None and fetched.sha256 != registration.cimd_document_sha256:
         metadata = md.normalise({k: v for k, v in document.items() if k != "client_id"}, cimd=True)
         client = registration.application
+        if metadata["token_endpoint_auth_method"] != client.token_endpoint_auth_method:
+            raise md.invalid(f"the document now makes the client {metadata['token_endpoint_auth_method']} instead of "
+                             f"{client.token_endpoint_auth_method}; a client cannot change type: publish the document "
+                             "under a new client_id URL")
         old_uris = client.redirect_uris.split()
         try:
             oauth_services.client_update(client=client, actor=SYSTEM, request=request,
                                          name=md.display_name(metadata), redirect_uris=metadata["redirect_uris"],
-                                         grant_types=metadata["grant_types"], jwks_uri=metadata.get("jwks_uri", ""),
+                                         grant_types=metadata["grant_types"], jwks=metadata.get("jwks"),
+                                         jwks_uri=metadata.get("jwks_uri", ""),
+                                         token_endpoint_auth_methods=metadata["token_endpoint_auth_methods"],
                                          client_uri=metadata.get("client_uri", ""),
                                          logo_uri=metadata.get("logo_uri", ""))
         except oauth_services.OAuthServiceError as exc:
             raise md.invalid(str(exc)) from exc
         registration.metadata, registration.cimd_document_sha256 = metadata, fetched.sha256
         fields += ["metadata", "cimd_document_sha256"]
-        audit.record(client.tenant, SYSTEM, "registration.cimd_changed", client, request, client_id=client.client_id,
-                     cimd_url=registration.cimd_url, redirect_uris=metadata["redirect_uris"])
+        audit.record(client.tenant, SYSTEM, "registration.cimd_changed", client, request,
+                     client_id=client.public_client_id, cimd_url=registration.cimd_url,
+                     redirect_uris=metadata["redirect_uris"])
         registration.save(update_fields=fields)
         _recheck_after_change(registration, old_uris=old_uris, request=request)
         return registration
@@ -362,7 +393,7 @@ def _decide(registration: ClientRegistration, *, status: str, actor, reason: str
     registration.decided_by = audit_label(actor)
     registration.decided_at, registration.decision_reason = timezone.now(), reason
     registration.save(update_fields=["decided_by", "decided_at", "decision_reason"])
-    audit.record(client.tenant, actor, f"registration.{action}", client, request, client_id=client.client_id,
+    audit.record(client.tenant, actor, f"registration.{action}", client, request, client_id=client.public_client_id,
                  reason=reason[:300], previous=previous)
     return registration
 
@@ -415,7 +446,7 @@ def registration_justify(*, registration, user, text: str, request=None):
     registration.justified_at = timezone.now()
     registration.save(update_fields=["justification", "justified_by", "justified_at"])
     audit.record(registration.tenant, user, "registration.justified", registration.application, request,
-                 client_id=registration.application.client_id)
+                 client_id=registration.application.public_client_id)
     from .notifications import notify_pending
 
     notify_pending(registration, justified=True)
@@ -436,7 +467,7 @@ def registrations_expire_unused(*, tenant, now=None) -> int:
     ids = []
     for registration in stale[:1000]:
         client = registration.application
-        audit.record(tenant, SYSTEM, "registration.expired", client, None, client_id=client.client_id,
+        audit.record(tenant, SYSTEM, "registration.expired", client, None, client_id=client.public_client_id,
                      source=registration.source, status=client.status, days=policy.unused_expiry_days)
         ids.append(client.pk)
     Application.objects.for_tenant(tenant).filter(pk__in=ids).delete()

@@ -35,11 +35,11 @@ def notify_registration(self, registration_id: str, justified: bool = False):
             except WebhookFailed as exc:
                 if self.request.retries >= self.max_retries:
                     audit.record(tenant, None, "registration.notification_failed", registration.application, None,
-                                 client_id=registration.application.client_id, reason=str(exc)[:300])
+                                 client_id=registration.application.public_client_id, reason=str(exc)[:300])
                     return
                 raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 300)) from exc
             audit.record(tenant, None, "registration.notified", registration.application, None,
-                         client_id=registration.application.client_id, webhook_status=status,
+                         client_id=registration.application.public_client_id, webhook_status=status,
                          emails=len(recipients), event=body["event"])
 
 

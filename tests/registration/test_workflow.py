@@ -11,7 +11,7 @@ from oauth.models import AccessToken, Application, RefreshToken
 from oauth.registration.models import ClientRegistration
 from tests.oauth.factories import authorize, authorize_url, exchange, pkce_pair
 
-from .conftest import events_of, metadata, set_policy
+from .conftest import ACTOR, events_of, metadata, set_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -98,20 +98,22 @@ def test_suspending_revokes_tokens_and_reapproving_restores_access(world, resour
 
 
 def test_pending_clients_get_no_tokens_even_with_their_real_secret(world, resource, registrar, client):
+    from oauth.registration.services import initial_access_token_create
     from tests.oauth.factories import basic
 
-    app, body = _registered(registrar, world.tenant, token_endpoint_auth_method="client_secret_basic",
-                            grant_types=["client_credentials"], response_types=[], redirect_uris=None,
-                            application_type="web")
-    assert app.status == "pending" and body["client_secret"]
+    # client_credentials only through an explicit rule: here an administrator's initial access token.
+    _, iat = initial_access_token_create(tenant=world.tenant, actor=ACTOR, label="batch job")
+    body = registrar.register(world.tenant, metadata(
+        token_endpoint_auth_method="client_secret_basic", grant_types=["client_credentials"], response_types=[],
+        redirect_uris=None, application_type="web"), token=iat).json()
+    app = Application.objects.unscoped().get(client_id=body["client_id"])
+    assert app.status == "pending" and body["client_secret"] and body["grant_types"] == ["client_credentials"]
     request = {"grant_type": "client_credentials", "resource": resource.uri}
     answer = client.post(f"/t/{world.slug}/token", request, HTTP_AUTHORIZATION=basic(app.client_id,
                                                                                      body["client_secret"]))
     assert answer.status_code == 401 and answer.json()["error"] == "invalid_client"
     app.registration.application = app
     from oauth.registration.services import registration_approve
-
-    from .conftest import ACTOR
 
     registration_approve(registration=app.registration, actor=ACTOR)
     answer = client.post(f"/t/{world.slug}/token", request, HTTP_AUTHORIZATION=basic(app.client_id,
