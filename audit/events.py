@@ -87,6 +87,10 @@ event("sso.role_mapped", "A role was granted from upstream groups", NOTICE, "ten
 event("sso.backchannel_logout", "An upstream provider ended a person's sessions", NOTICE, "identity.identityprovider")
 event("sso.backchannel_logout_refused", "A back-channel logout token was refused (invalid or replayed)", WARNING,
       "identity.identityprovider")
+event("sso.email_domain_verified", "The operator verified an e-mail domain as the tenant's: its providers alone "
+      "create or claim accounts there", NOTICE, "identity.verifiedemaildomain")
+event("sso.email_domain_removed", "A verified e-mail domain of the tenant was removed", NOTICE,
+      "identity.verifiedemaildomain")
 event("sso.provider_enabled", "An upstream identity provider was enabled", NOTICE, "identity.identityprovider")
 event("sso.provider_disabled", "An upstream identity provider was disabled: no sign-in through it", WARNING,
       "identity.identityprovider")

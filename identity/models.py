@@ -171,6 +171,26 @@ class FederatedIdentity(TenantOwned):
         return f"{self.email or self.subject} via {self.identity_provider.slug}"
 
 
+class VerifiedEmailDomain(TenantOwned):
+    """An e-mail domain the platform operator has verified as this tenant's (``manage.py email_domain``).
+
+    Who may create or claim platform accounts for an address: a tenant's provider may create a new
+    account, or link an account that is also a member elsewhere, for a domain this tenant verified; for a
+    domain another tenant verified, it may do neither. Unverified domains keep the cautious default (new
+    accounts yes, accounts of other tenants' members no), and the verified owner of a domain can always
+    sign its people in, so no other tenant's provider can lock them out (issue 16, item 9)."""
+
+    domain = models.CharField(max_length=253, unique=True)
+    verified_by = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self):
+        return f"{self.domain} (verified for {self.tenant_id})"
+
+
 class FederatedSession(TenantOwned):
     """A platform session opened through a provider, so its back-channel logout can end it."""
 

@@ -35,6 +35,7 @@ from .models import (
     IdentityProvider,
     LogoutTokenUse,
     Preset,
+    VerifiedEmailDomain,
 )
 from .sso.oidc import MappedClaims, SSOError, check_provider_url
 from .sso.presets import preset_settings
@@ -301,8 +302,19 @@ def _check_domain(idp: IdentityProvider, email: str) -> None:
                       f"({', '.join(idp.domains)})")
 
 
+def _domain_verifier(email: str):
+    """The id of the tenant that verified the address's domain, or None."""
+    domain = email.rsplit("@", 1)[-1].lower()
+    return VerifiedEmailDomain.objects.unscoped().filter(domain=domain).values_list("tenant_id", flat=True).first()
+
+
 def _account_for_new_identity(idp: IdentityProvider, claims: MappedClaims):
-    """The existing account a new identity may join, or None for a new account; refuses unsafe links."""
+    """The existing account a new identity may join, or None for a new account; refuses unsafe links.
+
+    Who may create or claim an account for an address (identity.models.VerifiedEmailDomain): the tenant
+    that verified the address's domain may, always; another tenant's provider may neither create one nor
+    link one for a domain someone else verified; for unverified domains, a new account yes, an account
+    that is a member elsewhere no. Refusals never say whether or where the account exists."""
     if not claims.email:
         raise _refuse("missing_email", "did not send an e-mail address, so no account can be found or created")
     User = get_user_model()
@@ -313,15 +325,47 @@ def _account_for_new_identity(idp: IdentityProvider, claims: MappedClaims):
                           f"did not vouch for {claims.email} (email_verified is not true), and an account with "
                           "that address exists: it is not linked on an unverified claim")
         raise _refuse("email_unverified", f"did not vouch for {claims.email} (email_verified is not true)")
-    if user is None:
-        return None
-    # A provider of this tenant may vouch only for accounts that live at this tenant: linking a member of
-    # another tenant would hand this tenant's IdP admin a session at that other tenant.
+    verifier = _domain_verifier(claims.email)
+    if verifier is not None and verifier != idp.tenant_id:
+        raise _refuse("account_not_linkable", f"asserted {claims.email}, an address this provider cannot sign in "
+                      "automatically; ask your administrator")
+    if user is None or verifier == idp.tenant_id:
+        return user  # a new account, or the verified domain's own people
+    # For a domain nobody verified, a provider may vouch only for accounts that live at this tenant: linking
+    # a member of another tenant would hand this tenant's IdP admin that person's account.
     elsewhere = Membership.objects.unscoped().filter(user=user).exclude(tenant=idp.tenant).exists()
     if elsewhere:
-        raise _refuse("account_not_linkable", f"asserted {claims.email}, an account that also belongs to "
-                      "another tenant; it cannot be linked automatically")
+        raise _refuse("account_not_linkable", f"asserted {claims.email}, an address this provider cannot sign in "
+                      "automatically; ask your administrator")
     return user
+
+
+@transaction.atomic
+def email_domain_verify(*, tenant, domain: str, actor, request=None) -> VerifiedEmailDomain:
+    """The operator vouches that ``tenant`` controls ``domain`` (after checking DNS or a contract): from now
+    on only this tenant's providers create or claim accounts for its addresses."""
+    domain = (domain or "").strip().lower().rstrip(".")
+    if not re.fullmatch(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", domain):
+        raise _invalid(f"'{domain[:100]}' is not a domain name", "domain")
+    existing = VerifiedEmailDomain.objects.unscoped().select_for_update().filter(domain=domain).first()
+    if existing is not None:
+        if existing.tenant_id != tenant.pk:
+            raise _invalid(f"{domain} is verified for another tenant; remove it there first", "domain")
+        return existing
+    verified = VerifiedEmailDomain.objects.create(tenant=tenant, domain=domain,
+                                                  verified_by=getattr(actor, "label", "") or str(actor)[:255])
+    audit.record(tenant, actor, "sso.email_domain_verified", verified, request, domain=domain)
+    return verified
+
+
+@transaction.atomic
+def email_domain_remove(*, tenant, domain: str, actor, request=None) -> bool:
+    found = VerifiedEmailDomain.objects.for_tenant(tenant).filter(domain=(domain or "").strip().lower()).first()
+    if found is None:
+        return False
+    audit.record(tenant, actor, "sso.email_domain_removed", found, request, domain=found.domain)
+    found.delete()
+    return True
 
 
 @transaction.atomic
