@@ -69,3 +69,40 @@ def test_tenant_sign_in_page_is_branded_and_refuses_non_members(live_public_url,
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_public_url}/t/alpha/")
     assert a.member.email in page.content()
+
+
+CSP_LISTENER = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', e => window.__cspViolations.push(
+    `${e.violatedDirective} ${e.blockedURI || 'inline'} at ${e.sourceFile || location.pathname}:${e.lineNumber}`));
+"""
+
+
+def test_no_console_or_sign_in_page_violates_the_content_security_policy(live_public_url, page, two_tenants):
+    """Issue 16 item 20: every page the console navigation reaches, the sign-in pages and the end-user
+    pages render under the CSP (no inline style or script blocked), in Chromium."""
+    from tests.conftest import PASSWORD
+
+    a, _ = two_tenants
+    violations, console_errors = {}, []
+    page.add_init_script(CSP_LISTENER)
+    page.on("console", lambda m: console_errors.append(m.text) if "Content Security Policy" in m.text else None)
+
+    def visit(path):
+        page.goto(f"{live_public_url}{path}")
+        page.wait_for_load_state("networkidle")
+        found = page.evaluate("window.__cspViolations")
+        if found:
+            violations[path] = found
+
+    for path in ("/login", "/t/alpha/login", "/admin/login/"):
+        visit(path)
+    sign_in(page, live_public_url, a.owner.email, PASSWORD)
+    page.wait_for_url(f"{live_public_url}/console/**")
+    visit("/console/alpha/")
+    links = page.eval_on_selector_all(".sidenav a[href]", "els => els.map(e => e.getAttribute('href'))")
+    assert len(links) >= 5, links
+    for path in dict.fromkeys(links):
+        visit(path)
+    visit("/t/alpha/account/apps")
+    assert not violations and not console_errors, (violations, console_errors)

@@ -13,7 +13,7 @@ from .serializers import FederatedIdentitySerializer, IdentityProviderSerializer
 
 
 class IdentityProviderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndpoint):
-    api_area = "sso"
+    api_area = "identity"
     serializer_class = IdentityProviderSerializer
     queryset = IdentityProvider.objects.none()  # for the schema; requests use get_queryset
 
@@ -69,7 +69,7 @@ class FederatedIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                                TenantEndpoint):
     """Who signed in through which provider; deleting one unlinks it (the next sign-in is a new identity)."""
 
-    api_area = "sso"
+    api_area = "identity"
     serializer_class = FederatedIdentitySerializer
     queryset = FederatedIdentity.objects.none()  # for the schema; requests use get_queryset
 

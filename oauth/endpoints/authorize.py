@@ -14,6 +14,7 @@ Order of checks, each answered the safest way it can be:
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode, urlsplit
 
 from django.shortcuts import redirect, render
@@ -36,6 +37,8 @@ from ..selectors import client_by_id
 from .common import error_page, malformed_parameter, tenant_of
 
 FRESH_SIGN_IN_SECONDS = 60  # prompt=login is satisfied by a sign-in this recent (the one it just caused)
+# RFC 7636 §4.1-4.2: unreserved characters, 43 to 128 of them (an S256 challenge is exactly 43).
+CODE_CHALLENGE = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 
 
 class AuthorizationView(OAuthLibMixin, View):
@@ -97,6 +100,10 @@ class AuthorizationView(OAuthLibMixin, View):
         if request.GET.get("code_challenge_method") != "S256":
             return self.client_error(client, credentials, "invalid_request",
                                      'PKCE is required with code_challenge_method "S256" (plain is refused)')
+        if not CODE_CHALLENGE.fullmatch(request.GET.get("code_challenge", "")):
+            return self.client_error(client, credentials, "invalid_request",
+                                     "code_challenge must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_' "
+                                     "and '~' (RFC 7636 §4.2: the base64url SHA-256 of the verifier)")
         scope = request.GET.get("scope")
         try:
             target = targets.resolve(tenant=tenant, client=client, resources=request.GET.getlist("resource"),

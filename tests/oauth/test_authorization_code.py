@@ -121,6 +121,28 @@ def test_missing_code_challenge_is_refused(member_http, world, resource, public_
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("challenge", ["a" * 42, "a" * 129, "a" * 42 + "!", "a" * 42 + "=", "x"])
+def test_a_code_challenge_outside_rfc7636s_shape_is_invalid_request(member_http, world, resource, public_client,
+                                                                     challenge):
+    """Issue 16 item 20: 43-128 unreserved characters (RFC 7636 §4.2), refused before sign-in or consent."""
+    url = authorize_url(world.tenant, public_client, resource=resource.uri, challenge=challenge)
+    response = member_http.get(url)
+    assert response.status_code == 302
+    params = query_of(response["Location"])
+    assert params["error"] == "invalid_request" and "43 to 128" in params["error_description"]
+    assert params["state"] == "st4te" and params["iss"] == world.tenant.issuer
+    assert not Consent.objects.for_tenant(world.tenant).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("length", [43, 128])
+def test_code_challenges_of_43_and_128_characters_are_accepted(member_http, world, resource, public_client, length):
+    url = authorize_url(world.tenant, public_client, resource=resource.uri, challenge="A" * length)
+    response = member_http.get(url)
+    assert response.status_code == 200 or "error=" not in response.get("Location", "")
+
+
+@pytest.mark.django_db
 def test_wrong_code_verifier_is_invalid_grant(member_http, world, resource, public_client):
     auth = authorize(member_http, world.tenant, public_client, resource=resource.uri)
     auth.verifier = pkce_pair()[0]

@@ -176,3 +176,54 @@ def test_console_adds_a_provider_and_a_test_sign_in_previews_the_mapping(two_ten
     assert client.session["_auth_user_id"] == str(a.owner.pk)
     assert not FederatedIdentity.objects.exists()
     assert not Membership.objects.for_tenant(a.tenant).filter(user__email="preview@corp.example").exists()
+
+
+def test_an_admin_identity_token_reads_and_changes_providers(two_tenants, make_idp, client):
+    """Issue 16 item 20: the SSO API is the ``identity`` area, so ``admin:identity`` tokens work there."""
+    from django.test import Client
+
+    from oauth.models import api_audience
+    from tests.oauth.factories import client_credentials, make_agent
+
+    a, b = two_tenants
+    idp = make_idp(a.tenant)
+    make_idp(b.tenant, slug="bravo-corp")
+
+    def api_with(scope):
+        agent, secret = make_agent(a.tenant, scopes=[scope], name=f"bot {scope}")
+        token = client_credentials(client, a.tenant, agent, secret, resource=api_audience()).json()["access_token"]
+        return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    reader = api_with("admin:identity.read")
+    listed = reader.get("/api/v1/sso/identity-providers")
+    assert listed.status_code == 200, listed.content
+    assert [p["slug"] for p in listed.json()["results"]] == ["corp"]  # not bravo's
+    assert reader.get("/api/v1/sso/federated-identities").status_code == 200
+    assert reader.patch(f"/api/v1/sso/identity-providers/{idp.pk}", {"name": "x"},
+                        content_type="application/json").status_code == 403
+    writer = api_with("admin:identity")
+    changed = writer.patch(f"/api/v1/sso/identity-providers/{idp.pk}", {"name": "Corp SSO"},
+                           content_type="application/json")
+    assert changed.status_code == 200 and changed.json()["name"] == "Corp SSO"
+    assert api_with("admin:clients").get("/api/v1/sso/identity-providers").status_code == 403
+
+
+def test_every_api_area_is_one_an_admin_scope_names():
+    """No endpoint checks a scope no token can hold (the SSO API once checked ``sso``)."""
+    from django.urls import get_resolver
+
+    from oauth.models import ADMIN_AREAS
+    from tenants.api.base import TenantEndpoint
+
+    def views(patterns):
+        for pattern in patterns:
+            if hasattr(pattern, "url_patterns"):
+                yield from views(pattern.url_patterns)
+            else:
+                cls = getattr(pattern.callback, "cls", None)
+                if cls is not None:
+                    yield cls
+
+    endpoints = {cls for cls in views(get_resolver().url_patterns) if issubclass(cls, TenantEndpoint)}
+    assert len(endpoints) >= 10
+    assert {cls.__name__: cls.api_area for cls in endpoints if cls.api_area not in ADMIN_AREAS} == {}
