@@ -59,7 +59,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_URL])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "mcp_platform.apps.PlatformAdminConfig",  # django.contrib.admin, operators only (mcp_platform/admin.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

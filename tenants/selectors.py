@@ -86,6 +86,13 @@ def bound_tenant_id(user):
     return getattr(user, "bound_tenant_id", None)
 
 
+def is_operator(user) -> bool:
+    """A platform operator acting as one: active staff whose session no tenant's identity provider opened
+    (a tenant's administrators control their provider and could make it assert an operator's address)."""
+    return (bool(getattr(user, "is_authenticated", False)) and user.is_active and user.is_staff
+            and bound_tenant_id(user) is None)
+
+
 def session_counts_at(user, tenant: Tenant) -> bool:
     """Whether the signed-in user's session counts at ``tenant``: platform-wide, or bound to it."""
     return bool(getattr(user, "is_authenticated", False)) and bound_tenant_id(user) in (None, tenant.pk)

@@ -125,7 +125,7 @@ class SettingsView(TenantConsoleMixin, TemplateView):
 
 class StaffRequiredMixin(LoginRequiredMixin, UserPassesTestMixin):
     def test_func(self):
-        return self.request.user.is_staff
+        return selectors.is_operator(self.request.user)
 
 
 class PlatformTenantsView(StaffRequiredMixin, TemplateView):

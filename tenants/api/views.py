@@ -20,7 +20,7 @@ class IsPlatformStaff(permissions.BasePermission):
     message = "only platform operators manage tenants"
 
     def has_permission(self, request, view):
-        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+        return selectors.is_operator(request.user)
 
 
 class TenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -100,3 +100,58 @@ def test_behind_trusted_proxies_each_person_has_their_own_address_budget(world, 
     someone_else = Client().post(f"/t/{world.slug}/login", {"username": world.member.email, "password": PASSWORD},
                                  HTTP_X_FORWARDED_FOR="198.51.100.21", **proxy)
     assert someone_else.status_code == 302
+
+
+def _operator(make_user):
+    return make_user("operator@platform.example", is_staff=True, is_superuser=True)
+
+
+def test_the_django_admin_has_no_password_form_of_its_own(make_user, settings):
+    """Issue 16 item 12: /admin/login/ hands over to the throttled console sign-in; a POST of a right
+    password there signs nobody in, however many wrong ones came before (none reach a password check)."""
+    settings.SIGNIN_RATE_PER_ADDRESS = 5
+    operator = _operator(make_user)
+    http = Client()
+    for _ in range(12):
+        answer = http.post("/admin/login/", {"username": operator.email, "password": "wrong"})
+        assert answer.status_code == 302 and answer["Location"].startswith("/login?next=")
+    assert not AuditEvent.objects.filter(action="signin.failed").exists()
+    assert http.post("/admin/login/?next=/admin/", {"username": operator.email, "password": PASSWORD}).status_code \
+        == 302
+    assert "_auth_user_id" not in http.session
+    assert http.get("/admin/")["Location"].startswith("/admin/login/")
+    # The console's sign-in, with its limits, is the way in; it brings the operator back to the admin.
+    signed_in = http.post("/login?next=/admin/", {"username": operator.email, "password": PASSWORD})
+    assert signed_in.status_code == 302 and signed_in["Location"] == "/admin/"
+    assert http.get("/admin/").status_code == 200
+
+
+def test_a_locked_operator_cannot_sign_in_anywhere(make_user, settings):
+    from django.contrib.auth import authenticate
+
+    settings.SIGNIN_LOCKOUT_FAILURES = 3
+    operator = _operator(make_user)
+    for n in range(3):
+        Client().post("/login", {"username": operator.email, "password": "wrong"}, REMOTE_ADDR=f"192.0.2.{n}")
+    locked = Client().post("/login?next=/admin/", {"username": operator.email, "password": PASSWORD})
+    assert locked.status_code == 429
+    http = Client()
+    http.post("/admin/login/?next=/admin/", {"username": operator.email, "password": PASSWORD})
+    assert http.get("/admin/").status_code == 302 and "_auth_user_id" not in http.session
+    # Whatever else calls authenticate() with the right password is refused while the lock lasts.
+    assert authenticate(username=operator.email, password=PASSWORD) is None
+
+
+def test_the_django_admin_refuses_members_and_tenant_bound_operator_sessions(make_user, world, client):
+    from identity.session_binding import BOUND_TENANT_SESSION_KEY
+
+    client.force_login(world.owner, backend="identity.backends.EmailBackend")
+    assert client.get("/admin/", follow=True).status_code == 403  # signed in, no operator: no redirect loop
+    operator = _operator(make_user)
+    client.force_login(operator, backend="identity.backends.EmailBackend")
+    assert client.get("/admin/").status_code == 200
+    session = client.session
+    session[BOUND_TENANT_SESSION_KEY] = str(world.tenant.pk)  # as a tenant's SSO sign-in leaves it
+    session.save()
+    assert client.get("/admin/", follow=True).status_code == 403
+    assert client.get("/api/v1/tenants").status_code == 403
