@@ -15,4 +15,5 @@ export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/15}
 export VAR_DIR=${VAR_DIR:-$PWD/var/test}
 export CELERY_QUEUE=${CELERY_QUEUE:-test-$$}
 .venv/bin/python manage.py collectstatic --noinput -v0
+scripts/runtime_imports.sh  # the runtime dependencies alone import every module (a clean venv, pyproject.toml)
 exec .venv/bin/python -m pytest "$@"

@@ -21,6 +21,21 @@ class ImportFailed(Exception):
     """The server could not be listed; the message says why and what to check."""
 
 
+class SDKMissing(ImportFailed):
+    """This installation lacks the MCP Python SDK (the ``mcp`` extra): the platform is at fault, not the server."""
+
+
+def _require_sdk() -> None:
+    try:
+        import httpx2  # noqa: F401
+        import mcp.client.client  # noqa: F401
+        import mcp.client.streamable_http  # noqa: F401
+    except ImportError as exc:
+        raise SDKMissing(f"tool import needs the MCP Python SDK, which this installation lacks (no module "
+                         f"'{exc.name}'): install the platform with its 'mcp' extra, pip install -c constraints.txt "
+                         "'.[mcp]' (deploy/Containerfile does)") from exc
+
+
 @dataclass
 class ProposedTool:
     name: str
@@ -58,6 +73,7 @@ async def _list_tools(url: str, token: str, timeout: float) -> list[dict]:
 
 def list_server_tools(url: str, *, token: str = "", timeout: float = 10.0) -> list[dict]:
     """[{name, description}] from the MCP server at ``url``; raises ImportFailed with a readable reason."""
+    _require_sdk()
     try:
         # A thread of its own: the caller may be a thread with an event loop already (ASGI, tests).
         with ThreadPoolExecutor(1) as pool:

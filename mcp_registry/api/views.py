@@ -163,6 +163,8 @@ class ResourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEn
         target = importer.import_target(resource)
         try:
             listed = importer.list_server_tools(target, token=services.management_token(resource))
+        except importer.SDKMissing as exc:
+            raise services.RegistryError(str(exc), code="unavailable") from exc
         except importer.ImportFailed as exc:
             raise services.RegistryError(str(exc), code="server_unreachable",
                                          field="upstream_url" if resource.is_gateway else "uri") from exc

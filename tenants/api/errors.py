@@ -40,7 +40,7 @@ def error_response(code: str, message: str, http_status: int, fields: dict | Non
 
 def exception_handler(exc, context):
     if isinstance(exc, TenantError):
-        http_status = {"duplicate": 409, "forbidden": 403, "last_owner": 409}.get(exc.code, 400)
+        http_status = {"duplicate": 409, "forbidden": 403, "last_owner": 409, "unavailable": 503}.get(exc.code, 400)
         fields = {exc.field: [str(exc)]} if exc.field else None
         return error_response(exc.code, str(exc), http_status, fields)
     if isinstance(exc, DataError):

@@ -4,6 +4,7 @@ per tool group, confirmed by the admin; re-sync shows what was added, changed an
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -106,6 +107,23 @@ def test_import_from_an_unreachable_server_is_a_clear_error(make_world, make_res
     error = response.json()["error"]
     assert error["code"] == "server_unreachable" and "could not list the tools" in error["message"]
     assert "uri" in error["fields"]
+
+
+def test_import_without_the_mcp_sdk_blames_the_installation_not_the_url(make_world, make_resource, signed_in,
+                                                                          monkeypatch):
+    # What an image built without the "mcp" extra sees: the SDK's modules cannot be imported.
+    monkeypatch.setitem(sys.modules, "httpx2", None)
+    world = make_world("alpha")
+    resource = make_resource(world.tenant, "files", uri="http://127.0.0.1:9/mcp", scopes=[])
+    http = signed_in(world.admin)
+    response = api(http, "post", f"/api/v1/resources/{resource.pk}/tool-import", {})
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "unavailable" and "fields" not in error
+    assert "MCP Python SDK" in error["message"] and "'.[mcp]'" in error["message"]
+    assert "127.0.0.1:9" not in error["message"]
+    page = http.post(f"/console/alpha/resources/{resource.pk}/import-preview", {"strategy": "group"}, follow=True)
+    assert "MCP Python SDK" in page.content.decode()
 
 
 def test_console_import_shows_the_diff_and_applies_only_the_checked_tools(make_world, make_resource, signed_in,
