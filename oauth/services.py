@@ -55,7 +55,7 @@ _CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 DANGEROUS_SCHEMES = frozenset({"javascript", "vbscript", "data", "file", "blob", "filesystem", "about",
                                "view-source", "jar", "ws", "wss", "ftp", "mailto", "tel", "sms", "livescript",
                                "mocha", "intent", "resource", "chrome", "res", "shell", "mhtml"})
-DANGEROUS_SCHEME_PREFIXES = ("ms-", "search-ms", "jar:", "x-javascript")
+DANGEROUS_SCHEME_PREFIXES = ("ms-", "search-ms", "x-javascript")
 PRIVATE_USE_SCHEME = re.compile(r"[a-z][a-z0-9+.-]{2,63}")
 
 

@@ -178,7 +178,8 @@ def _create(*, tenant, metadata: dict, source: str, arrival: Arrival, decision, 
         InitialAccessToken.objects.for_tenant(tenant).filter(pk=iat.pk).update(uses=iat.uses + 1)
     audit.record(tenant, actor, "registration.received", client, request, client_id=client.public_client_id,
                  source=source, decision=decision.status, rule=decision.rule, cimd_url=arrival.cimd_url,
-                 software_id=registration.software_id, publisher=publisher.name if publisher else None)
+                 software_id=registration.software_id, publisher=publisher.name if publisher else None,
+                 grant_types=metadata["grant_types"], not_granted=metadata.get("not_granted"))
     if decision.status == ClientStatus.PENDING:
         from .notifications import notify_pending
 

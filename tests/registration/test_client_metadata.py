@@ -99,6 +99,8 @@ def test_dcr_grants_what_it_supports_and_says_what_it_left_out(world, resource, 
         "response_types": ["token", "code id_token"], "token_endpoint_auth_methods": ["tls_client_auth"]}
     client = Application.objects.unscoped().get(client_id=body["client_id"])
     assert client.grant_type_list == ["authorization_code", "refresh_token"]
+    (received,) = events_of(world.tenant, "registration.received")
+    assert received.data["not_granted"] == body["not_granted"]
 
     api = _api(world.admin, world.slug)
     shown = api(f"clients/{client.client_id}").json()
