@@ -6,3 +6,10 @@ def record(*args, **kwargs):
     from .services import record as _record
 
     return _record(*args, **kwargs)
+
+
+def failure(*args, **kwargs):
+    """A refused request, audited aggregated per source and minute (audit/failures.py)."""
+    from .failures import failure as _failure
+
+    return _failure(*args, **kwargs)

@@ -199,4 +199,13 @@ event("security.code_replayed", "An authorization code was presented twice", CRI
 event("security.refresh_token_reused", "A rotated refresh token was replayed; its family was revoked",
       CRITICAL, "oauth.refreshtoken")
 event("security.pkce_failed", "A token request failed PKCE verification", WARNING, "oauth.application")
+event("security.failures_summarised", "Refused requests of one kind from one source in one minute, counted "
+      "(audit/failures.py); the first of them is an event of its own", WARNING, "audit.failurewindow")
+event("security.client_auth_failed", "A client failed to authenticate at the token, revocation or introspection "
+      "endpoint (wrong secret or assertion)", WARNING, "oauth.application")
+event("security.grant_refused", "A token request presented an invalid, expired or foreign code or refresh token",
+      WARNING, "oauth.application")
+event("security.redirect_uri_refused", "An authorization request named a redirect URI the client did not register",
+      WARNING, "oauth.application")
+event("security.api_denied", "An API call was refused (no or invalid credentials, or not allowed)", WARNING, "")
 event("security.suspicious_request", "A request that looks like an attack was refused", WARNING, "")

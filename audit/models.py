@@ -172,6 +172,31 @@ class AuditPurge(AppendOnlyModel):
         return f"purge {self.chain}#{self.first_seq}..{self.last_seq}"
 
 
+class FailureWindow(models.Model):
+    """Refused requests of one kind from one source in one minute, in one chain (audit/failures.py): the
+    first is an audit event at once, the rest become one summary event when the minute has closed."""
+
+    chain = models.CharField(max_length=40)
+    tenant = models.ForeignKey("tenants.Tenant", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+                               db_index=False)
+    action = models.CharField(max_length=80)
+    source = models.CharField(max_length=255)  # an address or a claimed client id; OVERFLOW past the cap
+    minute = models.DateTimeField()
+    count = models.PositiveIntegerField(default=1)
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+    summarised = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["chain", "action", "source", "minute"],
+                                               name="audit_failure_window")]
+        indexes = [models.Index(fields=["summarised", "minute"], name="audit_failure_due"),
+                   models.Index(fields=["chain", "minute"], name="audit_failure_chain_minute")]
+
+    def __str__(self):
+        return f"{self.action} from {self.source} at {self.minute:%H:%M} x{self.count}"
+
+
 class IPTruncation(models.TextChoices):
     NONE = "none", "Keep full addresses"
     NETWORK = "network", "Keep the network only (IPv4 /24, IPv6 /48)"

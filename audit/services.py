@@ -424,8 +424,11 @@ def sink_delete(*, sink: AuditSink, actor, request=None) -> None:
 def cross_tenant_attempt_record(*, tenant, actor, object_type: str, object_id, request=None) -> AuditEvent:
     """A caller of ``tenant`` asked for an object id that belongs to another tenant: a security event in the
     caller's chain (the other tenant's id is not echoed into it, only that one was tried)."""
-    return record(tenant, actor, "security.cross_tenant_attempt", (object_type, "", "object of another tenant"),
-                  request, object_type=object_type)
+    from .failures import failure
+
+    source = (request.META.get("REMOTE_ADDR") if request is not None else "") or "unknown"
+    return failure(tenant, "security.cross_tenant_attempt", source=source, actor=actor,
+                   target=(object_type, "", "object of another tenant"), request=request, object_type=object_type)
 
 
 def export_recorded(*, tenant, actor, request=None, fmt: str, filters: dict, rows: int | None = None):

@@ -81,6 +81,14 @@ def purge_expired_events():
             job.run.result = {"dropped": services.events_purge(tenant=tenant)}
 
 
+@shared_task(name="audit.summarise_failures", acks_late=True, ignore_result=True)
+def summarise_failures():
+    """Every minute: the summary events of refused requests (audit/failures.py)."""
+    from .failures import summarise_failures as summarise
+
+    summarise()
+
+
 @shared_task(name="audit.stream_events", acks_late=True, ignore_result=True)
 def stream_events():
     """Every few seconds: one delivery task per sink with undelivered events whose retry is due."""

@@ -30,6 +30,7 @@ def beat_schedule(settings) -> dict:
         },
         "clear-expired-sessions": {"task": "identity.clear_expired_sessions", "schedule": crontab(minute=17)},
         "audit-stream-events": {"task": "audit.stream_events", "schedule": timedelta(seconds=5)},
+        "audit-summarise-failures": {"task": "audit.summarise_failures", "schedule": timedelta(seconds=60)},
         "audit-checkpoint-chains": {"task": "audit.checkpoint_chains", "schedule": crontab(minute=7)},
         "audit-purge-expired-events": {"task": "audit.purge_expired_events", "schedule": crontab(hour=3, minute=23)},
         "expire-unused-registrations": {"task": "oauth.registration.expire_unused", "schedule": crontab(minute=41)},

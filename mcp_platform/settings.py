@@ -257,6 +257,9 @@ AUDIT_EXPORT_DIR = VAR_DIR / "exports"
 AUDIT_EXPORT_KEEP_DAYS = env.int("AUDIT_EXPORT_KEEP_DAYS", default=7)  # export files are removed after this
 # The operator's floor under every tenant's audit retention, and how long a shortened retention waits
 # before a purge uses it (the floor must exceed the delay, so the change itself is never purged).
+# Refused requests are audited per source and minute (audit/failures.py); past this many sources in one
+# chain and minute, the rest share one window, so failing on purpose cannot flood a tenant's chain.
+AUDIT_FAILURE_SOURCES_PER_MINUTE = env.int("AUDIT_FAILURE_SOURCES_PER_MINUTE", default=20)
 AUDIT_RETENTION_MIN_DAYS = env.int("AUDIT_RETENTION_MIN_DAYS", default=90)
 AUDIT_RETENTION_CHANGE_DELAY_DAYS = env.int("AUDIT_RETENTION_CHANGE_DELAY_DAYS", default=7)
 

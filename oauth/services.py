@@ -395,10 +395,12 @@ def cross_tenant_client_record(*, tenant, client_id: str, request=None) -> bool:
         return False
     owner = Tenant.objects.get(pk=owner_id)
     actor = Actor("anonymous", "", client_id)
-    audit.record(tenant, actor, "security.cross_tenant_attempt", ("oauth.application", "", client_id), request,
-                 credential="client_id")
-    audit.record(owner, actor, "security.cross_tenant_attempt", ("oauth.application", "", client_id), request,
-                 credential="client_id", presented_at=tenant.slug)
+    # Aggregated per client id and minute in each chain (audit/failures.py): a probe loop is one line a minute.
+    audit.failure(tenant, "security.cross_tenant_attempt", source=client_id, actor=actor,
+                  target=("oauth.application", "", client_id), request=request, credential="client_id")
+    audit.failure(owner, "security.cross_tenant_attempt", source=client_id, actor=actor,
+                  target=("oauth.application", "", client_id), request=request, credential="client_id",
+                  presented_at=tenant.slug)
     return True
 
 

@@ -28,6 +28,7 @@ from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.common import add_params_to_uri
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
+import audit
 from tenants.selectors import membership_of
 
 from .. import services, targets
@@ -69,6 +70,12 @@ class AuthorizationView(OAuthLibMixin, View):
             held = held_response(request, self.tenant, request.GET.get("client_id"))
             if held is not None:
                 return held
+        if isinstance(oauth_error, (oauth_errors.InvalidRedirectURIError, oauth_errors.MismatchingRedirectURIError)):
+            client_id = (request.GET.get("client_id") or "")[:255]
+            audit.failure(self.tenant, "security.redirect_uri_refused",
+                          source=request.META.get("REMOTE_ADDR") or "unknown",
+                          target=("oauth.application", "", client_id), request=request, client_id=client_id,
+                          redirect_uri=(request.GET.get("redirect_uri") or "")[:500])
         client = client_by_id(self.tenant, oauth_error.client_id) if oauth_error.redirect_uri else None
         if isinstance(error, FatalClientError) or not oauth_error.redirect_uri or client is None:
             return error_page(request, oauth_error.error, self.fatal_description(oauth_error), status=400)

@@ -7,6 +7,8 @@ the token's audience and scopes. This view adds what RFC 6749 and OAuth 2.1 ask 
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.http import HttpResponse
 from django.utils.decorators import method_decorator
@@ -14,6 +16,8 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider.views.mixins import OAuthLibMixin
+
+import audit
 
 from ..models import GRANT_TYPES
 from .common import claimed_client_id, no_store, oauth_error, rate_limited, refuse_malformed, tenant_of
@@ -55,4 +59,25 @@ class TokenView(OAuthLibMixin, View):
                                     claimed_client_id(request))) is not None:
             return limited
         _, headers, body, status = self.create_token_response(request)
+        if status in (400, 401):
+            audit_refusal(request, body, grant_type=grant_type)
         return no_store(client_auth_challenge(request, as_response(headers, body, status)))
+
+
+# Which refusals are attacks worth an audit line (aggregated per address and minute, audit/failures.py):
+# a wrong secret or assertion, and a code or refresh token that is not valid for this client here.
+AUDITED_ERRORS = {"invalid_client": "security.client_auth_failed", "invalid_grant": "security.grant_refused"}
+
+
+def audit_refusal(request, body, **data) -> None:
+    try:
+        error = json.loads(body or "{}").get("error", "")
+    except ValueError:
+        return
+    action = AUDITED_ERRORS.get(error)
+    if action is None:
+        return
+    client_id = claimed_client_id(request)
+    audit.failure(tenant_of(request), action, source=request.META.get("REMOTE_ADDR") or "unknown",
+                  target=("oauth.application", "", client_id[:255]), request=request, client_id=client_id[:255],
+                  error=error, **data)

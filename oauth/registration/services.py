@@ -375,10 +375,12 @@ def cimd_refresh(*, registration: ClientRegistration, document: dict | None, fet
 
 
 def cimd_failed(*, tenant, url: str, reason: str, request=None, address: str | None = None) -> None:
-    """A CIMD fetch or check failed: a security-relevant event, recorded where it is detected."""
-    audit.record(tenant, registrant(request.META.get("REMOTE_ADDR") if request is not None else address),
-                 "registration.cimd_failed", ("oauth.cimd", url[:255], url[:255]), request, cimd_url=url[:500],
-                 reason=reason[:500])
+    """A CIMD fetch or check failed: audited per source address and minute (audit/failures.py), so an
+    anonymous caller failing on purpose cannot flood the tenant's chain."""
+    address = request.META.get("REMOTE_ADDR") if request is not None else address
+    audit.failure(tenant, "registration.cimd_failed", source=address or "unknown", actor=registrant(address),
+                  target=("oauth.cimd", url[:255], url[:255]), request=request, cimd_url=url[:500],
+                  reason=reason[:500])
 
 
 # --- the approval workflow -----------------------------------------------------------------------

@@ -8,6 +8,9 @@ another tenant's object id is a 404.
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
+from django.db import DataError, transaction
+from django.http import Http404
 from rest_framework import permissions, viewsets
 from rest_framework.exceptions import NotAuthenticated, NotFound, PermissionDenied
 
@@ -87,6 +90,33 @@ class TenantEndpoint(viewsets.GenericViewSet):
     @property
     def tenant(self):
         return self.request.tenant
+
+    def get_object(self):
+        """The tenant's object, or 404; an id that exists at another tenant is the same 404, and a
+        security event in this tenant's chain (aggregated, audit/failures.py), not naming the other."""
+        try:
+            return super().get_object()
+        except Http404:
+            self._audit_foreign_id()
+            raise
+
+    def _audit_foreign_id(self) -> None:
+        model = self.get_queryset().model
+        manager = getattr(model.objects, "unscoped", None)
+        lookup = self.lookup_url_kwarg or self.lookup_field
+        value = self.kwargs.get(lookup)
+        if manager is None or value is None:
+            return
+        try:
+            with transaction.atomic():  # a value the column cannot hold must not break the request's transaction
+                elsewhere = manager().filter(**{self.lookup_field: value}).exclude(tenant=self.tenant).exists()
+        except (ValueError, TypeError, ValidationError, DataError):
+            return
+        if elsewhere:
+            from audit.services import cross_tenant_attempt_record
+
+            cross_tenant_attempt_record(tenant=self.tenant, actor=self.get_actor(), request=self.request,
+                                        object_type=model._meta.label_lower, object_id=value)
 
     def get_actor(self):
         user = self.request.user

@@ -38,6 +38,20 @@ def error_response(code: str, message: str, http_status: int, fields: dict | Non
     return Response(body, status=http_status, headers=headers)
 
 
+def _audit_denial(request, exc) -> None:
+    """A refused API call, aggregated per address and minute (audit/failures.py), in the chain of the
+    tenant the credential resolved to, or the platform's when there is none (no or a bad credential)."""
+    if request is None:
+        return
+    tenant = getattr(request, "tenant", None)
+    import audit
+
+    audit.failure(tenant if tenant is not None and hasattr(tenant, "slug") else None, "security.api_denied",
+                  source=request.META.get("REMOTE_ADDR") or "unknown", target=("api", "", request.path[:255]),
+                  request=request, method=request.method, path=request.path[:300],
+                  status=exc.status_code, reason=str(getattr(exc, "detail", ""))[:200])
+
+
 def exception_handler(exc, context):
     if isinstance(exc, TenantError):
         http_status = {"duplicate": 409, "forbidden": 403, "last_owner": 409, "unavailable": 503}.get(exc.code, 400)
@@ -52,6 +66,8 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed, exceptions.PermissionDenied)):
+        _audit_denial(context.get("request"), exc)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

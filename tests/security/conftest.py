@@ -99,6 +99,7 @@ def build_full_estate(world, http_client, signed_in) -> FullEstate:
         client_secret=idp_secret, issuer=f"https://idp.{slug}.example",
         discovery_url=f"https://idp.{slug}.example/.well-known/openid-configuration",
         client_id=f"{slug}-platform", domains=[f"{slug}corp.example"])
+    sso.email_domain_verify(tenant=tenant, domain=f"{slug}corp.example", actor=ACTOR)  # no API: operator only
     sink, sink_secret = sink_create(tenant=tenant, name=f"{slug}-siem", url=f"https://siem.{slug}.example/hook",
                                     actor=ACTOR)
     registration, registration_secret, registration_token, _ = reg.dcr_register(
