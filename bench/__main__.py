@@ -105,8 +105,10 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="wrk runs per contender (median reported)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--conns", type=int, default=16, help="wrk connections")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (platform and plain DOT)")
-    parser.add_argument("--threads", type=int, default=1, help="threads per worker (>1: gthread)")
+    parser.add_argument("--workers", type=int, default=4,
+                        help="web worker processes (the platform under granian, plain DOT under gunicorn)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads per gunicorn sync worker of the gunicorn-wsgi candidate (>1: gthread)")
     parser.add_argument("--keep-db", action="store_true", help="reuse bench_platform as it is")
     parser.add_argument("--baseline", default="", metavar="DIR",
                         help="also measure the platform from another checkout (e.g. a git worktree of an "
@@ -135,8 +137,8 @@ def main(argv=None) -> int:
                 SCENARIOS[name](session)
         rows, external = session.rows, session.external
     header = (f"Measured {started} on {description}. wrk -t2 -c{args.conns}, {args.runs} x {args.duration} s "
-              f"per contender, A B A B; gunicorn {args.workers} workers"
-              f"{f' x {args.threads} threads' if args.threads > 1 else ''} for the platform and plain DOT.")
+              f"per contender, A B A B; {args.workers} web workers each (the platform under granian as "
+              f"`manage.py serve` runs it, plain DOT under gunicorn).")
     report = header + "\n\n" + table(rows)
     for label, text in external.items():
         report += f"\n\n{label}:\n```\n{text}\n```"

@@ -167,8 +167,11 @@ class Server:
         self.stop()
 
 
+BARE_APP = "bench.bare_asgi:application"  # the server alone (bench/bare_asgi.py)
+
+
 def platform_server(port: int = 8100, workers: int = 4, threads: int = 1, root: Path = ROOT,
-                    server: str = "") -> Server:
+                    server: str = "", app: str = "") -> Server:
     """The platform as production runs it (``manage.py serve``: mcp_platform.server's default), or under
     another candidate server (``server``, the ``servers`` scenario). No access log, as for the peers.
     gunicorn's sync workers get ``threads`` > 1 as gthread (the token endpoint is CPU-bound, a thread pool
@@ -176,7 +179,7 @@ def platform_server(port: int = 8100, workers: int = 4, threads: int = 1, root: 
     from mcp_platform.server import DEFAULT, web_command
 
     server = server or DEFAULT
-    app = "bench.wsgi:application" if server == "gunicorn-wsgi" else "bench.asgi:application"
+    app = app or ("bench.wsgi:application" if server == "gunicorn-wsgi" else "bench.asgi:application")
     argv = web_command(f"127.0.0.1:{port}", workers, server=server, app=app, access_log=False, graceful_seconds=5,
                        python=PYTHON)
     if threads > 1 and server == "gunicorn-wsgi":
@@ -184,7 +187,9 @@ def platform_server(port: int = 8100, workers: int = 4, threads: int = 1, root: 
     env = platform_env(port)
     env["PUBLIC_URL"] = platform_env(8100)["PUBLIC_URL"]  # the fixture's issuers, whatever the port
     name = "platform" if root == ROOT else "platform-baseline"
-    return Server(name if server == DEFAULT else f"{name}-{server}", argv, port, root, env)
+    name += "" if server == DEFAULT else f"-{server}"
+    name += "-bare" if app == BARE_APP else ""
+    return Server(name, argv, port, root, env)
 
 
 def dot_server(port: int = 8101, workers: int = 4) -> Server:

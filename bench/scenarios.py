@@ -252,13 +252,13 @@ SERVER_CANDIDATES = ("gunicorn-wsgi", "gunicorn-uvicorn", "uvicorn")
 
 def servers(session: Session) -> None:
     """The platform under each candidate web server (mcp_platform/server.py) at the same worker count: JWKS
-    (the server's and dispatch's share is largest) and client_credentials ES256 (a whole token request).
-    "platform" is the server ``manage.py serve`` runs; each peer is the same code under another server."""
+    (the server's and dispatch's share is largest) and client_credentials ES256 (a whole token request);
+    then a bare ASGI callable under each ASGI server (bench/bare_asgi.py): what the server alone costs, the
+    floor under a lean protocol path. "platform" is the server ``manage.py serve`` runs."""
     from mcp_platform.server import DEFAULT
 
-    others = {}
-    for offset, name in enumerate(c for c in SERVER_CANDIDATES if c != DEFAULT):
-        others[name] = _shared_server(session, name, 8103 + offset)
+    port = iter(range(8103, 8120))
+    others = {name: _server(session, name, next(port)) for name in SERVER_CANDIDATES if name != DEFAULT}
     for label, load in (("JWKS", lambda i: Load("GET", "/t/bench-es/jwks.json")),
                         ("client_credentials ES256", cc_load(session, "bench-es"))):
         session.compare(f"{label}, server {DEFAULT}", Contender(f"platform under {DEFAULT}", session.platform, load),
@@ -266,15 +266,24 @@ def servers(session: Session) -> None:
                         note=f"{session.workers} workers each")
     for getter in others.values():
         stop_node(getter)
+    bare = {name: _server(session, name, next(port), app=harness.BARE_APP)
+            for name in (DEFAULT, *SERVER_CANDIDATES) if name != "gunicorn-wsgi"}
+    load = lambda i: Load("GET", "/jwks.json")  # noqa: E731
+    ours, *rest = bare.items()
+    session.compare(f"bare ASGI callable, server {DEFAULT}", Contender(f"{ours[0]}, bare", ours[1], load),
+                    [Contender(f"{name}, bare", getter, load) for name, getter in rest],
+                    note=f"{session.workers} workers each")
+    for getter in bare.values():
+        stop_node(getter)
 
 
-def _shared_server(session: Session, name: str, port: int) -> Callable[[], Server]:
+def _server(session: Session, name: str, port: int, app: str = "") -> Callable[[], Server]:
     started: list[Server] = []
 
     def get() -> Server:
         if not started:
-            started.append(session.stack.enter_context(
-                harness.platform_server(port=port, workers=session.workers, server=name)))
+            started.append(session.stack.enter_context(harness.platform_server(
+                port=port, workers=session.workers, threads=session.threads, server=name, app=app)))
         return started[0]
 
     return get

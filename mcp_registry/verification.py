@@ -16,6 +16,9 @@ from .models import MCPResource
 from .uris import InvalidResourceURI, canonical_resource_uri
 
 MAX_PRM_BYTES = 64 * 1024
+# Egress: these URLs are chosen by tenant admins. Through the egress guard (kit/egress.py) they need no
+# loopback switch except for settings.DEMO_MCP_URL (the embedded mode's demo server; empty in production)
+# and gateway resources, whose URL is the platform's own PUBLIC_URL path rather than a tenant's choice.
 
 
 def _fetch_json(url: str, *, timeout: float) -> tuple[dict | None, str]:

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -145,3 +146,33 @@ def test_serve_refuses_a_demo_server_the_seed_did_not_register(tour):
                             timeout=60)
     assert answer.returncode != 0
     assert f"no resource http://127.0.0.1:{other}/mcp is registered: run `manage.py seed_demo` first" in answer.stderr
+
+
+def test_serve_no_jobs_is_the_web_server_deploy_runs(tour):
+    """deploy/Procfile's and deploy/Containerfile's web process: serve --no-jobs becomes granian itself (exec),
+    with the gateway paths routed, and stops on SIGTERM."""
+    _, _, env = tour
+    for deploy_file in ("Procfile", "Containerfile"):
+        assert "manage.py serve --no-jobs --bind 0.0.0.0:${PORT" in (ROOT / "deploy" / deploy_file).read_text()
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "manage.py", "serve", "--no-jobs", "--bind", f"127.0.0.1:{port}",
+                             "--web-workers", "2"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.time() < deadline and proc.poll() is None, "serve --no-jobs did not start"
+            time.sleep(0.3)
+        assert "granian" in Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode().replace("\0", " ")
+        missing = httpx.post(f"http://127.0.0.1:{port}/t/demo/mcp/nothing", json={})
+        assert missing.status_code == 404 and "no active gateway resource" in missing.json()["error_description"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
