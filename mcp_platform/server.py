@@ -2,9 +2,9 @@
 (``/t/<slug>/mcp/<name>``), the same in every mode (``manage.py serve``, which run.sh, deploy/Procfile and
 deploy/Containerfile all run).
 
-Measured before chosen (``python -m bench servers``; bench/README.md, "Web server"): serving the same app at
-the same worker count, granian answered JWKS and token requests at least as fast as uvicorn (httptools,
-uvloop) and gunicorn with uvicorn workers, and a bare ASGI callable about twice as fast as either, which is
+Measured before chosen (``python -m bench servers``; bench/README.md, "Web server"): at the same worker count,
+requests Django answers (JWKS, client_credentials) ran within noise of uvicorn (httptools, uvloop) and of
+gunicorn with uvicorn workers, while a bare ASGI callable ran 4x faster under granian than under either:
 the headroom the protocol hot paths of issue 18 need. Django itself runs on threads behind it
 (mcp_platform/asgi.py says why). gunicorn's sync workers (the old WSGI default) cannot serve the gateway.
 The other candidates stay here so the benchmark runs them from the same definitions.
