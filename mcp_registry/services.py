@@ -5,7 +5,9 @@ resource.tools_changed)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -13,10 +15,11 @@ from django.utils import timezone
 import audit
 from tenants import crypto
 from tenants.errors import TenantError
+from tenants.models import Tenant
 
 from . import prm
 from .models import SCOPE_NAME, HostingMode, MCPResource, ResourceScope, ResourceStatus, ResourceTool
-from .uris import InvalidResourceURI, canonical_resource_uri
+from .uris import InvalidResourceURI, canonical_resource_uri, inside_url_space
 
 UPDATABLE_FIELDS = ("display_name", "description", "uri", "upstream_url", "documentation_url",
                     "access_token_lifetime")
@@ -40,6 +43,22 @@ def _canonical(uri: str) -> str:
         return canonical_resource_uri(uri)
     except InvalidResourceURI as exc:
         raise RegistryError(str(exc), field="uri") from exc
+
+
+def check_outside_platform(uri: str) -> None:
+    """An external resource's URI must not name the platform itself: PUBLIC_URL and everything under it
+    (the admin API, other tenants' issuers and gateway paths) or a tenant's verified custom domain. A
+    token for such an audience would be a token for the platform (an admin-API token from an
+    ``admin:resources`` token), and a squatted gateway path would lock its tenant out of it. The
+    platform-served gateway path of a tenant is its gateway resource's, created only in gateway mode."""
+    if inside_url_space(uri, settings.PUBLIC_URL):
+        raise RegistryError(f"{uri} is inside the platform's own URL space ({settings.PUBLIC_URL}); register your "
+                            "MCP server's own URI, or let the platform host it with hosting mode 'gateway'",
+                            code="reserved", field="uri")
+    host = (urlsplit(uri).hostname or "").lower()
+    if Tenant.objects.filter(custom_domain=host, custom_domain_verified=True).exists():
+        raise RegistryError(f"{host} is a tenant's sign-in domain on this platform; register your MCP server's "
+                            "own URI", code="reserved", field="uri")
 
 
 def _check_uri_unclaimed(uri: str, *, tenant, exclude_pk=None) -> None:
@@ -76,6 +95,9 @@ def _scope_fields(spec) -> dict:
         SCOPE_NAME(name)
     except ValidationError as exc:
         raise RegistryError(f"scope '{name}': {exc.messages[0]}", field="scopes") from exc
+    if name.startswith("admin:"):
+        raise RegistryError(f"'{name}': scopes named admin:... are the platform API's; choose another name",
+                            field="scopes")
     if name in prm.AS_ONLY_SCOPES:
         raise RegistryError(f"'{name}' is an authorization-server scope, granted by the issuer; it cannot be a "
                             "resource's scope", field="scopes")
@@ -99,6 +121,7 @@ def resource_create(*, tenant, actor, name: str, hosting_mode: str = HostingMode
         uri, upstream_url = _canonical(prm.gateway_uri(tenant, name)), _upstream(upstream_url)
     else:
         uri, upstream_url = _canonical(uri), ""
+        check_outside_platform(uri)
     _check_uri_unclaimed(uri, tenant=tenant)
     resource = MCPResource(tenant=tenant, name=name, hosting_mode=hosting_mode, uri=uri, upstream_url=upstream_url,
                            display_name=display_name.strip(), description=description,
@@ -132,6 +155,7 @@ def resource_update(*, resource: MCPResource, actor, request=None, **changes) ->
             changes.pop("uri")
         else:
             changes["uri"] = _canonical(changes["uri"])
+            check_outside_platform(changes["uri"])
     if "upstream_url" in changes:
         if not resource.is_gateway:
             if changes["upstream_url"]:

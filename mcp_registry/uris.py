@@ -20,6 +20,26 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def _origin(parts) -> tuple[str, str, int]:
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port or {"https": 443, "http": 80}.get(scheme, 0)
+    return scheme, ("loopback" if is_loopback_host(host) else host), port
+
+
+def inside_url_space(uri: str, base: str) -> bool:
+    """Whether ``uri`` names something under ``base`` (an origin with an optional path prefix): same
+    scheme, host and port, where every loopback spelling (localhost, 127.0.0.0/8, ::1) is one host."""
+    try:
+        target, root = urlsplit(uri), urlsplit(base)
+        if _origin(target) != _origin(root):
+            return False
+    except ValueError:
+        return False
+    prefix = root.path.rstrip("/")
+    return not prefix or target.path == prefix or target.path.startswith(prefix + "/")
+
+
 def canonical_resource_uri(uri: str) -> str:
     """https (http only for loopback), lower-case scheme and host, no default port, no fragment, no
     query, no trailing slash, dot-segments and percent-encoding normalised."""

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from mcp_registry.models import MCPResource, ResourceStatus
-from mcp_registry.uris import InvalidResourceURI, canonical_resource_uri
+from mcp_registry.uris import InvalidResourceURI, canonical_resource_uri, inside_url_space
 
 from .cache import allowed_resource
 from .models import ADMIN_SCOPES, OIDC_SCOPES, PROTOCOL_SCOPES, api_audience
@@ -84,6 +86,10 @@ def _resource_of(tenant, client, uri: str) -> MCPResource:
                                                 f"'{tenant.slug}'")
         raise TargetError("invalid_target", f"client '{client.name or client.client_id}' is not allowed to get "
                                             f"tokens for '{canonical}'; an admin can allow it in the console")
+    if not resource.is_gateway and inside_url_space(resource.uri, settings.PUBLIC_URL):
+        # A row registered before the registry refused such URIs (mcp_registry.services.check_outside_platform):
+        # a token for it would be a token for the platform itself.
+        raise TargetError("invalid_target", f"resource '{canonical}' is inside the platform's own URL space")
     return resource
 
 

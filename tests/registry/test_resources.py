@@ -301,3 +301,83 @@ def test_gateway_identity_secret_is_long_encrypted_and_for_gateway_resources_onl
     assert "ssss" not in stored and services.gateway_identity_secret(gateway) == "s" * 40
     event = AuditEvent.objects.filter(tenant=a.tenant, action="resource.updated").latest("seq")
     assert event.data == {"changed": ["gateway_identity_secret"], "gateway_identity_secret": "set"}
+
+
+# --- issue 16 item 13: the platform's own URL space is not a resource URI ----------------------------
+
+@pytest.mark.parametrize("path", ["/api/v1", "/api/v1/members", "/t/bravo/mcp/notes", "/t/alpha/mcp/notes",
+                                  "/t/bravo", "", "/console/"])
+def test_an_external_resource_cannot_take_a_uri_inside_the_platform(two_tenants, signed_in, settings, path):
+    a, _ = two_tenants
+    settings.PUBLIC_URL = "https://auth.platform.example"
+    created = signed_in(a.admin).post("/api/v1/resources", {"name": "sneaky", "uri": f"{settings.PUBLIC_URL}{path}"},
+                                      content_type="application/json", HTTP_X_TENANT="alpha")
+    assert created.status_code == 400, created.content
+    assert created.json()["error"]["code"] == "reserved" and "uri" in created.json()["error"]["fields"]
+    assert not MCPResource.objects.unscoped().filter(name="sneaky").exists()
+
+
+@pytest.mark.parametrize("uri", ["http://localhost:8000/api/v1", "http://127.0.0.1:8000/api/v1",
+                                 "http://[::1]:8000/t/bravo/mcp/x"])
+def test_every_loopback_spelling_of_a_loopback_public_url_is_the_platform(two_tenants, make_resource, settings, uri):
+    a, _ = two_tenants
+    settings.PUBLIC_URL = "http://127.0.0.1:8000"
+    with pytest.raises(services.RegistryError, match="platform's own URL space"):
+        make_resource(a.tenant, "sneaky", uri=uri)
+    make_resource(a.tenant, "local", uri="http://127.0.0.1:9000/mcp")  # another port is another server
+
+
+def test_a_public_url_with_a_path_reserves_only_that_path(two_tenants, make_resource, settings):
+    a, _ = two_tenants
+    settings.PUBLIC_URL = "https://example.com/auth"
+    with pytest.raises(services.RegistryError, match="platform's own URL space"):
+        make_resource(a.tenant, "sneaky", uri="https://example.com/auth/api/v1")
+    assert make_resource(a.tenant, "shop", uri="https://example.com/mcp").uri == "https://example.com/mcp"
+    assert make_resource(a.tenant, "authx", uri="https://example.com/authx").uri == "https://example.com/authx"
+
+
+def test_moving_a_resource_onto_the_admin_api_is_refused(two_tenants, make_resource, signed_in, settings):
+    """The review's attack: an admin:resources token moved a resource to PUBLIC_URL/api/v1 and so turned
+    a client of that resource into an admin-API token holder."""
+    from tests.oauth.factories import client_credentials, make_agent
+
+    a, _ = two_tenants
+    resource = make_resource(a.tenant, "files")
+    moved = signed_in(a.admin).patch(f"/api/v1/resources/{resource.pk}", {"uri": f"{settings.PUBLIC_URL}/api/v1"},
+                                     content_type="application/json", HTTP_X_TENANT="alpha")
+    assert moved.status_code == 400 and moved.json()["error"]["code"] == "reserved"
+    # A row that got there anyway (before this rule) yields no token.
+    MCPResource.objects.unscoped().filter(pk=resource.pk).update(uri=f"{settings.PUBLIC_URL}/api/v1/x")
+    agent, secret = make_agent(a.tenant, resources=[resource])
+    from django.test import Client
+
+    answer = client_credentials(Client(), a.tenant, agent, secret, resource=f"{settings.PUBLIC_URL}/api/v1/x")
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_target"
+
+
+def test_resource_scopes_cannot_be_named_like_admin_scopes(two_tenants, make_resource):
+    a, _ = two_tenants
+    with pytest.raises(services.RegistryError, match="admin:"):
+        make_resource(a.tenant, "files", scopes=("admin:members",))
+    resource = make_resource(a.tenant, "files")
+    with pytest.raises(services.RegistryError, match="admin:"):
+        services.scope_save(resource=resource, actor=TEST_ACTOR, name="admin:clients")
+
+
+def test_a_tenant_cannot_squat_another_tenants_gateway_name(two_tenants, make_resource, settings):
+    a, b = two_tenants
+    with pytest.raises(services.RegistryError):
+        make_resource(a.tenant, "notes", uri=f"{settings.PUBLIC_URL}/t/bravo/mcp/notes")
+    gateway = make_resource(b.tenant, "notes", hosting_mode="gateway", upstream_url="http://127.0.0.1:9/mcp")
+    assert gateway.uri == f"{settings.PUBLIC_URL}/t/bravo/mcp/notes"
+    # Alpha's own gateway of the same name lives under alpha's path: names are per tenant.
+    own = make_resource(a.tenant, "notes", hosting_mode="gateway", upstream_url="http://127.0.0.1:9/mcp")
+    assert own.uri == f"{settings.PUBLIC_URL}/t/alpha/mcp/notes"
+
+
+def test_a_verified_custom_domain_is_the_platform_too(two_tenants, make_resource):
+    a, b = two_tenants
+    b.tenant.custom_domain, b.tenant.custom_domain_verified = "login.bravo.example", True
+    b.tenant.save()
+    with pytest.raises(services.RegistryError, match="sign-in domain"):
+        make_resource(a.tenant, "sneaky", uri="https://login.bravo.example/mcp")
