@@ -55,6 +55,31 @@ PLATFORM_KEK_PREVIOUS = env.str("PLATFORM_KEK_PREVIOUS", default="")
 
 # Every issuer and absolute URL is computed from this, never from the Host header.
 PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Production puts tokens, codes and session cookies on the wire: a plain-http PUBLIC_URL is refused, unless
+# it is loopback (a production-mode run on one machine, as bench/ does) or the operator states that every
+# client connection is encrypted before it reaches the platform (a service-mesh sidecar, a tunnel).
+PUBLIC_URL_HTTP_BEHIND_TLS = env.bool("PUBLIC_URL_HTTP_BEHIND_TLS", default=False)
+
+
+def _check_public_url_scheme(public_url: str) -> None:
+    from urllib.parse import urlsplit
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    parts = urlsplit(public_url)
+    if parts.scheme == "https" or PUBLIC_URL_HTTP_BEHIND_TLS:
+        return
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "http" and (host == "localhost" or host.startswith("127.") or host == "::1"):
+        return
+    raise ImproperlyConfigured(
+        f"PLATFORM_MODE=production needs an https PUBLIC_URL (got {public_url!r}): clients would send tokens "
+        "and passwords in clear. Put TLS in front and use its https address, or, when TLS already ends in "
+        "front of an http PUBLIC_URL (a mesh sidecar, a tunnel), say so with PUBLIC_URL_HTTP_BEHIND_TLS=true.")
+
+
+if IS_PRODUCTION:
+    _check_public_url_scheme(PUBLIC_URL)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_URL])
 

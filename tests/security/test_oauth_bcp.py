@@ -247,3 +247,32 @@ def test_production_settings_pass_djangos_deployment_checklist():
     out = subprocess.run(command, cwd=ROOT,
                          env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+
+
+def _production_start(public_url: str, **extra) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PLATFORM_MODE": "production", "PUBLIC_URL": public_url,
+           "SECRET_KEY": "k" * 60 + "-production-test-not-a-real-key", "PLATFORM_KEK": "v1:" + "A" * 43 + "=",
+           "DJANGO_SETTINGS_MODULE": "mcp_platform.settings"}
+    env.pop("PUBLIC_URL_HTTP_BEHIND_TLS", None)
+    env.update(extra)
+    return subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_production_refuses_to_start_with_a_plain_http_public_url():
+    """Issue 16 item 24."""
+    refused = _production_start("http://auth.example.com")
+    assert refused.returncode != 0
+    assert "needs an https PUBLIC_URL" in refused.stderr and "PUBLIC_URL_HTTP_BEHIND_TLS" in refused.stderr
+    assert _production_start("http://10.0.0.5:8000").returncode != 0
+
+
+@pytest.mark.parametrize("public_url, extra", [
+    ("https://auth.example.com", {}),
+    ("http://auth.internal.example", {"PUBLIC_URL_HTTP_BEHIND_TLS": "true"}),
+    ("http://127.0.0.1:8100", {}),  # a production-mode run on one machine (bench/)
+    ("http://localhost:8000", {}),
+])
+def test_production_starts_with_https_loopback_or_tls_declared_in_front(public_url, extra):
+    started = _production_start(public_url, **extra)
+    assert started.returncode == 0, started.stderr[-2000:]
