@@ -12,7 +12,7 @@ from oauth2_provider.views.mixins import OAuthLibMixin
 
 from ..selectors import access_token_facts, refresh_token_by_value
 from .common import claimed_client_id, no_store, oauth_error, rate_limited, refuse_malformed, tenant_of
-from .token import client_auth_challenge
+from .token import audit_refusal, client_auth_challenge
 
 
 def _subject(user_id, client_id: str) -> str:
@@ -49,6 +49,7 @@ class IntrospectView(OAuthLibMixin, View):
         if (refused := refuse_malformed(request)) is not None:
             return refused
         if not self.authenticate_client(request):
+            audit_refusal(request, '{"error": "invalid_client"}', endpoint="introspect")
             return no_store(client_auth_challenge(request, oauth_error(
                 "invalid_client", "authenticate as a confidential client of this tenant to introspect tokens",
                 status=401)))

@@ -6,7 +6,7 @@ from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.views.mixins import OAuthLibMixin
 
 from .common import no_store, refuse_malformed, tenant_of
-from .token import as_response, client_auth_challenge
+from .token import as_response, audit_refusal, client_auth_challenge
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -18,4 +18,6 @@ class RevokeView(OAuthLibMixin, View):
         if (refused := refuse_malformed(request)) is not None:
             return refused
         _, headers, body, status = self.create_revocation_response(request)
+        if status in (400, 401):
+            audit_refusal(request, body, endpoint="revoke")
         return no_store(client_auth_challenge(request, as_response(headers, body, status)))

@@ -96,6 +96,18 @@ def test_wrong_client_secrets_are_audited(world, resource, client):
     assert summaries(world.tenant, "security.client_auth_failed")[0]["count"] == 7
 
 
+def test_wrong_client_secrets_at_revocation_and_introspection_are_audited(world, resource, client):
+    agent, _ = make_agent(world.tenant, resources=[resource])
+    for endpoint in ("revoke", "introspect"):
+        response = client.post(f"/t/{world.slug}/{endpoint}", {"token": "x"},
+                               HTTP_AUTHORIZATION=basic(agent.client_id, "wrong-secret"))
+        assert response.status_code == 401
+    (first,) = events(world.tenant, "security.client_auth_failed")  # the introspection one joins its window
+    assert first.data["endpoint"] == "revoke" and first.data["client_id"] == agent.client_id
+    windows = FailureWindow.objects.filter(chain=str(world.tenant.pk), action="security.client_auth_failed")
+    assert sum(w.count for w in windows) == 2
+
+
 def test_bad_codes_and_refresh_tokens_are_audited(world, resource, client, signed_in):
     app, _ = make_client(world.tenant, resources=[resource])
     verifier, _ = pkce_pair()
