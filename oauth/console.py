@@ -229,7 +229,7 @@ class TokensView(TenantConsoleMixin, TemplateView):
         context.update(
             tokens=tokens[:200], grants=selectors.grants_of(self.tenant, **found)[:200],
             clients=selectors.clients_of(self.tenant), resources=MCPResource.objects.for_tenant(self.tenant),
-            query={"user": found["user_email"], "client": found["client"].client_id if found["client"] else "",
+            query={"user": found["user_email"], "client": found["client"].public_client_id if found["client"] else "",
                    "resource": found["audience"]},
             filtered=any(found.values()))
         return context

@@ -249,6 +249,9 @@ def test_chatgpt_shaped_document_works_with_private_key_jwt_and_with_none(world,
     console.force_login(world.admin, backend="identity.backends.EmailBackend")
     page = console.get(f"/console/{world.slug}/clients/{app.pk}/").content.decode()
     assert f'<code id="public-client-id">{url}</code>' in page
+    assert f"<td><code>{url}</code></td>" in console.get(f"/console/{world.slug}/clients/").content.decode()
+    tokens_page = console.get(f"/console/{world.slug}/tokens/", {"client": url})
+    assert tokens_page.status_code == 200 and f'<option value="{url}" selected>' in tokens_page.content.decode()
 
 
 # --- redirect URIs as real clients register them ----------------------------------------------------
