@@ -25,6 +25,10 @@ class ResourceUpdateForm(forms.Form):
     documentation_url = forms.URLField(max_length=2000, required=False, assume_scheme="https")
     access_token_lifetime = forms.IntegerField(min_value=60, required=False,
                                                help_text="Seconds; empty uses the tenant's default.")
+    admits_self_registered = forms.BooleanField(
+        label="Admits self-registered clients", required=False,
+        help_text="Clients that registered themselves (DCR or a Client ID Metadata Document) may ask for "
+                  "tokens for this server, with each user's consent. Off: only clients allowed explicitly.")
 
 
 class ScopeForm(forms.Form):

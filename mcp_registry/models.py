@@ -32,6 +32,12 @@ class MCPResource(TenantOwned):
     upstream_url = models.URLField(max_length=2000, blank=True)
     documentation_url = models.URLField(max_length=2000, blank=True)
     status = models.CharField(max_length=10, choices=ResourceStatus.choices, default=ResourceStatus.ACTIVE)
+    # Self-registered clients (DCR, CIMD) may ask for this server, each user consenting per server; off,
+    # only clients an admin allowed it explicitly can (oauth/targets.py).
+    admits_self_registered = models.BooleanField(
+        "admits self-registered clients", default=True,
+        help_text="Clients that registered themselves (DCR or a Client ID Metadata Document) may ask for "
+                  "tokens for this server, with each user's consent. Off: only clients allowed explicitly.")
     access_token_lifetime = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(60)],
         help_text="Seconds; empty uses the tenant's default.")

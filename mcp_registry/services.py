@@ -22,7 +22,7 @@ from .models import SCOPE_NAME, HostingMode, MCPResource, ResourceScope, Resourc
 from .uris import InvalidResourceURI, canonical_resource_uri, inside_url_space
 
 UPDATABLE_FIELDS = ("display_name", "description", "uri", "upstream_url", "documentation_url",
-                    "access_token_lifetime")
+                    "access_token_lifetime", "admits_self_registered")
 
 
 class RegistryError(TenantError):
@@ -109,7 +109,7 @@ def _scope_fields(spec) -> dict:
 def resource_create(*, tenant, actor, name: str, hosting_mode: str = HostingMode.EXTERNAL, uri: str = "",
                     upstream_url: str = "", display_name: str = "", description: str = "",
                     documentation_url: str = "", access_token_lifetime: int | None = None,
-                    scopes: Iterable = (), request=None) -> MCPResource:
+                    admits_self_registered: bool = True, scopes: Iterable = (), request=None) -> MCPResource:
     name = (name or "").strip().lower()
     if hosting_mode not in HostingMode.values:
         raise RegistryError(f"hosting mode must be one of {', '.join(HostingMode.values)}", field="hosting_mode")
@@ -125,7 +125,8 @@ def resource_create(*, tenant, actor, name: str, hosting_mode: str = HostingMode
     _check_uri_unclaimed(uri, tenant=tenant)
     resource = MCPResource(tenant=tenant, name=name, hosting_mode=hosting_mode, uri=uri, upstream_url=upstream_url,
                            display_name=display_name.strip(), description=description,
-                           documentation_url=documentation_url.strip(), access_token_lifetime=access_token_lifetime)
+                           documentation_url=documentation_url.strip(), access_token_lifetime=access_token_lifetime,
+                           admits_self_registered=bool(admits_self_registered))
     _validated(resource, exclude=["tenant"])
     try:
         with transaction.atomic():
@@ -138,7 +139,8 @@ def resource_create(*, tenant, actor, name: str, hosting_mode: str = HostingMode
         raise RegistryError("each scope may be listed once", field="scopes")
     ResourceScope.objects.bulk_create(ResourceScope(resource=resource, **spec) for spec in specs)
     audit.record(tenant, actor, "resource.created", resource, request, uri=uri, hosting_mode=hosting_mode,
-                 upstream_url=upstream_url, scopes=sorted(s["name"] for s in specs))
+                 upstream_url=upstream_url, scopes=sorted(s["name"] for s in specs),
+                 admits_self_registered=resource.admits_self_registered)
     return resource
 
 
@@ -179,7 +181,9 @@ def resource_update(*, resource: MCPResource, actor, request=None, **changes) ->
     _validated(resource, exclude=["tenant"])
     resource.save()
     audit.record(resource.tenant, actor, "resource.updated", resource, request,
-                 changed=sorted(changed), **({"uri": resource.uri} if "uri" in changed else {}))
+                 changed=sorted(changed), **({"uri": resource.uri} if "uri" in changed else {}),
+                 **({"admits_self_registered": resource.admits_self_registered}
+                    if "admits_self_registered" in changed else {}))
     return resource
 
 

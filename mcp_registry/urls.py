@@ -4,6 +4,7 @@ from . import views
 
 console_urlpatterns = [
     path("<str:slug>/resources/", views.ResourcesView.as_view(), name="resources"),
+    path("<str:slug>/resources/clients/", views.ClientCompatibilityView.as_view(), name="client-compatibility"),
     path("<str:slug>/resources/<uuid:resource_id>/", views.ResourceDetailView.as_view(), name="resource"),
     re_path(r"^(?P<slug>[^/]+)/resources/(?P<resource_id>[0-9a-f-]{36})/(?P<verb>[a-z-]{1,30})$",
             views.ResourceActionView.as_view(), name="resource-action"),

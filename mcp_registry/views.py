@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
@@ -88,6 +89,21 @@ class ResourceMixin(TenantConsoleMixin):
         if resource is None:
             raise Http404("no such resource in this tenant")
         return resource
+
+
+class ClientCompatibilityView(TenantConsoleMixin, TemplateView):
+    """docs/clients.md in the console, beside the resources it is about: which MCP clients connect, what
+    they send and which tenant settings they need. The repository's file is the one source."""
+
+    template_name = "mcp_registry/client_compatibility.html"
+    section = "console:resources"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        path = settings.BASE_DIR / "docs" / "clients.md"
+        context.update(text=path.read_text(encoding="utf-8") if path.exists() else "docs/clients.md is missing "
+                       "from this installation.")
+        return context
 
 
 class ResourcesView(TenantConsoleMixin, TemplateView):

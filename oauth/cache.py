@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
@@ -50,6 +51,18 @@ def _shared_client(tenant, client_id: str) -> Application | None:
     return found
 
 
+def permitted_resources(tenant, client_row: Application):
+    """The tenant's active resources this client may ask for, decided now (not at registration): a
+    pre-registered client's explicit list; for a self-registered client (DCR, CIMD) also every resource
+    that admits self-registered clients. The user still consents per resource."""
+    explicit = Application.allowed_resources.through.objects.filter(application=client_row).values(
+        "mcpresource_id")
+    permitted = Q(pk__in=explicit)
+    if client_row.is_self_registered:
+        permitted |= Q(admits_self_registered=True)
+    return MCPResource.objects.for_tenant(tenant).filter(permitted, status=ResourceStatus.ACTIVE)
+
+
 def allowed_resource(tenant, client_row: Application, canonical_uri: str) -> MCPResource | None:
     """The tenant's active resource at this URI if the client may get tokens for it, scopes prefetched."""
     return near(tenant.pk, "allowed-resource", (client_row.pk, canonical_uri),
@@ -60,8 +73,7 @@ def _shared_allowed_resource(tenant, client_row: Application, canonical_uri: str
     key = f"oauth:resource:{tenant.pk}:{request_generation(tenant.pk)}:{client_row.pk}:{canonical_uri}"
     found = cache.get(key)
     if found is None:
-        found = (MCPResource.objects.for_tenant(tenant)
-                 .filter(uri=canonical_uri, status=ResourceStatus.ACTIVE, clients=client_row)
+        found = (permitted_resources(tenant, client_row).filter(uri=canonical_uri)
                  .prefetch_related("scopes").first())
         if found is not None:
             cache.set(key, found, TTL)
@@ -81,6 +93,10 @@ def _client_changed(sender, instance, **kwargs):
 def _resource_changed(sender, instance, **kwargs):
     if instance.tenant_id is not None:
         forget_tenant(instance.tenant_id)
+        if kwargs.get("signal") is post_delete:  # it may have been the tenant's default resource (SET NULL)
+            from .selectors import forget_tenant_settings
+
+            forget_tenant_settings(instance.tenant_id)
 
 
 @receiver([post_save, post_delete], sender=ResourceScope, dispatch_uid="oauth.cache.scope")

@@ -18,7 +18,7 @@ from django.urls import NoReverseMatch, path, re_path, reverse
 from django.views import View
 from django.views.generic import TemplateView
 
-from mcp_registry.models import MCPResource
+from mcp_registry.models import MCPResource, ResourceStatus
 from tenants.authority import Authority
 from tenants.console import TenantConsoleMixin
 from tenants.errors import TenantError
@@ -92,7 +92,14 @@ class ClientUpdateForm(_ClientFields):
 class AuthSettingsForm(forms.ModelForm):
     class Meta:
         model = TenantAuthSettings
-        fields = ["access_token_lifetime", "refresh_token_lifetime", "signing_alg"]
+        fields = ["access_token_lifetime", "refresh_token_lifetime", "signing_alg", "default_resource"]
+
+    def __init__(self, *args, tenant, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["default_resource"]
+        field.queryset = MCPResource.objects.for_tenant(tenant).filter(status=ResourceStatus.ACTIVE)
+        field.empty_label = "None: a request must name its resource"
+        field.label_from_instance = lambda r: f"{r} ({r.uri})"
 
 
 def _report(form, exc: TenantError):
@@ -334,14 +341,15 @@ class AuthSettingsView(TenantConsoleMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context.update(form=kwargs.get("form") or AuthSettingsForm(instance=services.tenant_auth_settings(
-            self.tenant)), issuer=self.tenant.issuer)
+            self.tenant), tenant=self.tenant), issuer=self.tenant.issuer)
         return context
 
     def post(self, request, slug):
         current = services.tenant_auth_settings(self.tenant)
-        form = AuthSettingsForm(request.POST, instance=TenantAuthSettings(
+        form = AuthSettingsForm(request.POST, tenant=self.tenant, instance=TenantAuthSettings(
             tenant=self.tenant, access_token_lifetime=current.access_token_lifetime,
-            refresh_token_lifetime=current.refresh_token_lifetime, signing_alg=current.signing_alg))
+            refresh_token_lifetime=current.refresh_token_lifetime, signing_alg=current.signing_alg,
+            default_resource_id=current.default_resource_id))
         if form.is_valid():
             try:
                 services.tenant_auth_settings_update(tenant=self.tenant, actor=request.user, request=request,

@@ -112,6 +112,12 @@ class Application(TenantOwned, dot.AbstractApplication):
     def is_confidential(self) -> bool:
         return self.client_type == self.CLIENT_CONFIDENTIAL
 
+    @property
+    def is_self_registered(self) -> bool:
+        """Registered by DCR or named by a metadata document URL: its MCP servers are a policy evaluated
+        on each request (every active server that admits self-registered clients), not a frozen list."""
+        return self.registration_source in (self.RegistrationSource.DCR, self.RegistrationSource.CIMD)
+
     def allows_grant_type(self, *grant_types):
         mapping = {self.GRANT_AUTHORIZATION_CODE: "authorization_code",
                    self.GRANT_CLIENT_CREDENTIALS: "client_credentials"}
@@ -145,6 +151,8 @@ class Grant(_TenantFromApplication, dot.AbstractGrant):
     """An authorization code: single use, 60 seconds, bound to client, redirect URI and PKCE challenge."""
 
     auth_time = models.DateTimeField(null=True, blank=True)
+    # How /authorize chose the resource (oauth.targets.CHOSEN_BY); the token's audit event repeats it.
+    resource_chosen_by = models.CharField(max_length=20, blank=True)
 
     class Meta(dot.AbstractGrant.Meta):
         swappable = "OAUTH2_PROVIDER_GRANT_MODEL"
@@ -175,6 +183,7 @@ class AccessToken(_TenantFromApplication, dot.AbstractAccessToken):
 class RefreshToken(_TenantFromApplication, dot.AbstractRefreshToken):
     audience = models.CharField(max_length=2000, blank=True, db_index=True)
     code_checksum = models.CharField(max_length=64, blank=True, db_index=True)
+    resource_chosen_by = models.CharField(max_length=20, blank=True)  # as the authorization chose it (Grant)
 
     class Meta(dot.AbstractRefreshToken.Meta):
         swappable = "OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL"
@@ -253,6 +262,11 @@ class TenantAuthSettings(TenantOwned):
         help_text="Seconds a refresh token stays usable after its access token expired.")
     signing_alg = models.CharField(max_length=5, choices=KeyAlgorithm.choices, default=KeyAlgorithm.RS256,
                                    help_text="Algorithm of newly created signing keys.")
+    # RFC 8707 §2: the resource a request that names none gets when nothing else decides (oauth/targets.py).
+    default_resource = models.ForeignKey(
+        "mcp_registry.MCPResource", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The MCP server a token is for when the client names none and neither its scopes nor its "
+                  "allowed servers decide.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -422,9 +422,12 @@ def code_replay_revoke(*, client: Application, code: str, request=None) -> bool:
 
 
 def token_issued(*, client: Application, grant_type: str, audience: str, scope: str, user=None,
-                 request=None) -> None:
+                 request=None, resource_chosen_by: str = "request") -> None:
+    """``resource_chosen_by``: "request" when the client named the resource, else the default rule's step
+    (oauth.targets.CHOSEN_BY); a refresh without ``resource`` repeats how its authorization chose it."""
     audit.record(client.tenant, client, "token.issued", client, request, grant_type=grant_type,
-                 audience=audience, scope=scope, user=str(user.pk) if user else None)
+                 audience=audience, scope=scope, user=str(user.pk) if user else None,
+                 resource_chosen_by=resource_chosen_by, resource_by_default=resource_chosen_by != "request")
 
 
 @transaction.atomic
@@ -441,7 +444,8 @@ def user_access_end(*, tenant, user, actor, reason: str, request=None) -> dict:
 # --- consent --------------------------------------------------------------------------------------
 
 @transaction.atomic
-def consent_grant(*, tenant, user, client: Application, audience: str, scopes, request=None) -> Consent:
+def consent_grant(*, tenant, user, client: Application, audience: str, scopes, request=None,
+                  resource_chosen_by: str = "request") -> Consent:
     scopes = " ".join(sorted(set(scopes)))
     consent, created = Consent.objects.for_tenant(tenant).select_for_update().get_or_create(
         tenant=tenant, user=user, application=client, audience=audience, defaults={"scopes": scopes})
@@ -449,7 +453,8 @@ def consent_grant(*, tenant, user, client: Application, audience: str, scopes, r
         consent.scopes = " ".join(sorted(consent.scope_set | set(scopes.split())))
         consent.save(update_fields=["scopes", "updated_at"])
     audit.record(tenant, user, "consent.granted", consent, request, client_id=client.public_client_id,
-                 audience=audience, scopes=scopes)
+                 audience=audience, scopes=scopes, resource_chosen_by=resource_chosen_by,
+                 resource_by_default=resource_chosen_by != "request")
     return consent
 
 
@@ -530,11 +535,14 @@ def tenant_auth_settings(tenant) -> TenantAuthSettings:
 
 @transaction.atomic
 def tenant_auth_settings_update(*, tenant, actor, request=None, **changes) -> TenantAuthSettings:
-    allowed = {"access_token_lifetime", "refresh_token_lifetime", "signing_alg"}
+    """``default_resource``: an MCPResource of the tenant, its URI, or None/"" for none (oauth/targets.py)."""
+    allowed = {"access_token_lifetime", "refresh_token_lifetime", "signing_alg", "default_resource"}
     unknown = set(changes) - allowed
     if unknown:
         raise OAuthServiceError(f"cannot change {', '.join(sorted(unknown))}; settable: {', '.join(sorted(allowed))}")
     current = tenant_auth_settings(tenant)
+    if "default_resource" in changes:
+        changes["default_resource"] = _default_resource_of(tenant, changes["default_resource"])
     for field, value in changes.items():
         setattr(current, field, value)
     try:
@@ -546,5 +554,30 @@ def tenant_auth_settings_update(*, tenant, actor, request=None, **changes) -> Te
     from .selectors import forget_tenant_settings
 
     forget_tenant_settings(tenant.pk)
+    if "default_resource" in changes:  # the audit event names the resource, not a row id
+        changes["default_resource"] = getattr(changes["default_resource"], "uri", None)
     audit.record(tenant, actor, "oauth_settings.updated", current, request, **changes)
     return current
+
+
+def _default_resource_of(tenant, value) -> MCPResource | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, MCPResource):
+        if value.tenant_id != tenant.pk:
+            raise OAuthServiceError(f"resource '{value.uri}' belongs to another tenant", field="default_resource")
+        resource = value
+    else:
+        from mcp_registry.uris import InvalidResourceURI, canonical_resource_uri
+
+        try:
+            uri = canonical_resource_uri(str(value))
+        except InvalidResourceURI as exc:
+            raise OAuthServiceError(f"default_resource: {exc}", field="default_resource") from exc
+        resource = MCPResource.objects.for_tenant(tenant).filter(uri=uri).first()
+        if resource is None:
+            raise OAuthServiceError(f"no resource '{uri}' is registered for tenant '{tenant.slug}'",
+                                    field="default_resource")
+    if not resource.is_active:
+        raise OAuthServiceError(f"resource '{resource.uri}' is disabled; enable it first", field="default_resource")
+    return resource

@@ -153,10 +153,10 @@ class TenantOAuth2Validator(OAuth2Validator):
             raise errors.InvalidRequestError(description='code_challenge_method must be "S256"', request=request)
         grant = super()._create_authorization_code(request, {**code, "code": services.checksum(code["code"])},
                                                    expires)
-        auth_time = getattr(request, "auth_time", None)
-        if auth_time:
-            grant.auth_time = auth_time
-            grant.save(update_fields=["auth_time"])
+        grant.auth_time = getattr(request, "auth_time", None) or grant.auth_time
+        grant.resource_chosen_by = getattr(request, "resource_chosen_by", "") or ""
+        if grant.auth_time or grant.resource_chosen_by:
+            grant.save(update_fields=["auth_time", "resource_chosen_by"])
         return grant
 
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
@@ -257,13 +257,15 @@ class TenantOAuth2Validator(OAuth2Validator):
                 audience = (grant.resource or [""])[0] or targets.userinfo_audience(tenant)
                 target = targets.narrow(tenant=tenant, client=client, audience=audience,
                                         original_scopes=grant.scope.split(), resources=resources, scopes=None,
-                                        grant_type=request.grant_type)
+                                        grant_type=request.grant_type,
+                                        chosen_by=grant.resource_chosen_by or "request")
                 request.code_checksum = services.checksum(request.code)
             else:
                 rt = request.refresh_token_instance
                 target = targets.narrow(tenant=tenant, client=client, audience=rt.audience,
                                         original_scopes=list(request.scopes or []), resources=resources,
-                                        scopes=None, grant_type=request.grant_type)
+                                        scopes=None, grant_type=request.grant_type,
+                                        chosen_by=rt.resource_chosen_by or "request")
                 request.code_checksum = rt.code_checksum
         except targets.TargetError as exc:
             raise errors.CustomOAuth2Error(error=exc.error, description=exc.description, request=request) \
@@ -294,7 +296,8 @@ class TenantOAuth2Validator(OAuth2Validator):
             tenant=_tenant(), user=request.user, application=request.client, access_token=access_token,
             token_family=previous_refresh_token.token_family if previous_refresh_token else None,
             resource=[request.token_target.audience], audience=request.token_target.audience,
-            code_checksum=getattr(request, "code_checksum", "") or "")
+            code_checksum=getattr(request, "code_checksum", "") or "",
+            resource_chosen_by=request.token_target.chosen_by)
         if refresh.token_family is None:
             refresh.token_family = uuid.uuid4()
         self._set_token_value(refresh, refresh_token_code)
@@ -340,7 +343,7 @@ class TenantOAuth2Validator(OAuth2Validator):
             self._save_bearer_token(token, request, *args, **kwargs)
             services.token_issued(client=request.client, grant_type=request.grant_type,
                                   audience=request.token_target.audience, scope=token.get("scope", ""),
-                                  user=request.user)
+                                  user=request.user, resource_chosen_by=request.token_target.chosen_by)
 
     # --- revocation -------------------------------------------------------------------------------
 

@@ -39,7 +39,8 @@ class ResourceSerializer(serializers.ModelSerializer):
     class Meta:
         model = MCPResource
         fields = ["id", "name", "display_name", "description", "uri", "hosting_mode", "upstream_url",
-                  "documentation_url", "status", "access_token_lifetime", "scopes", "tools", "verification_status",
+                  "documentation_url", "status", "access_token_lifetime", "admits_self_registered", "scopes",
+                  "tools", "verification_status",
                   "verified_at", "verification_checked_at", "verification_error", "has_management_token",
                   "sends_identity_assertion", "tools_synced_at", "created_at", "updated_at"]
         read_only_fields = ["id", "status", "verified_at", "verification_checked_at", "verification_error",
@@ -60,6 +61,9 @@ class ResourceUpdateSerializer(serializers.Serializer):
     upstream_url = serializers.CharField(max_length=2000, required=False)
     documentation_url = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     access_token_lifetime = serializers.IntegerField(min_value=60, required=False, allow_null=True)
+    admits_self_registered = serializers.BooleanField(
+        required=False, help_text="Self-registered clients (DCR, CIMD) may ask for tokens for this server, with "
+                                  "each user's consent; false: only clients allowed explicitly.")
 
 
 class ManagementTokenSerializer(serializers.Serializer):

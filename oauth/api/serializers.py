@@ -139,8 +139,19 @@ class KeyRotateSerializer(serializers.Serializer):
 
 
 class AuthSettingsSerializer(serializers.ModelSerializer):
+    default_resource = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=2000,
+        help_text="URI of the MCP resource a token is for when the request names none and neither its scopes "
+                  "nor the client's resources decide (RFC 8707 §2); null for none.")
+
     class Meta:
         model = TenantAuthSettings
-        fields = ["access_token_lifetime", "refresh_token_lifetime", "signing_alg", "updated_at"]
+        fields = ["access_token_lifetime", "refresh_token_lifetime", "signing_alg", "default_resource",
+                  "updated_at"]
         read_only_fields = ["updated_at"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["default_resource"] = instance.default_resource.uri if instance.default_resource_id else None
+        return data
 

@@ -3,8 +3,9 @@
 Order of checks, each answered the safest way it can be:
 1. client and redirect URI (oauthlib via DOT): an unknown client or unregistered redirect URI is shown
    on a branded error page and never redirected to (OAuth 2.1 §7.12);
-2. PKCE S256 and the RFC 8707 target (resource + scopes, oauth/targets.py): errors are redirected to
-   the client with ``state`` and ``iss`` (RFC 9207), before the user signs in or sees a consent page;
+2. PKCE S256 and the RFC 8707 target (resource + scopes, oauth/targets.py; without ``resource`` the
+   default rule there picks one, and the consent page says so): errors are redirected to the client with
+   ``state`` and ``iss`` (RFC 9207), before the user signs in or sees a consent page;
 3. the user: signed in (else the tenant's sign-in page by URL name; this app does not import
    ``identity``) and a member of the tenant;
 4. consent: remembered per user, client, resource and scope set, else the consent page. The page posts
@@ -136,7 +137,7 @@ class AuthorizationView(OAuthLibMixin, View):
         remembered = consent is not None and set(target.scopes) <= consent.scope_set
         if decision == "allow":
             services.consent_grant(tenant=tenant, user=request.user, client=client, audience=target.audience,
-                                   scopes=target.scopes, request=request)
+                                   scopes=target.scopes, request=request, resource_chosen_by=target.chosen_by)
         elif not (remembered or client.skip_authorization):
             if "none" in prompt:
                 return self.client_error(client, credentials, "consent_required", "the user has not consented")
@@ -169,6 +170,7 @@ class AuthorizationView(OAuthLibMixin, View):
 
     def issue_code(self, request, client, credentials, target):
         credentials["resource"] = [target.audience] if target.resource is not None else []
+        credentials["resource_chosen_by"] = target.chosen_by  # kept on the code, repeated by its tokens' audit
         last_login = getattr(request.user, "last_login", None)
         credentials["auth_time"] = last_login
         try:
@@ -184,6 +186,7 @@ class AuthorizationView(OAuthLibMixin, View):
             "redirect_host": urlsplit(credentials["redirect_uri"]).netloc or credentials["redirect_uri"],
             "resource": target.resource,
             "audience": target.audience,
+            "chosen_by_default": target.chosen_by_default,
             "scopes": target.scope_descriptions(),
             "action": request.get_full_path(),
             "trust": trust_signals(client, credentials["redirect_uri"]),

@@ -17,7 +17,6 @@ from django.utils import timezone
 
 import audit
 from audit.services import Actor
-from mcp_registry.models import MCPResource, ResourceStatus
 from tenants import crypto
 from tenants.errors import TenantError
 
@@ -121,11 +120,11 @@ def _check_pending_cap(tenant, policy: RegistrationPolicy) -> None:
 
 def _client_kwargs(tenant, metadata: dict) -> dict:
     confidential = metadata["token_endpoint_auth_method"] != AuthMethod.NONE
-    # A registered client may ask for any active resource of the tenant; the user consents per resource.
-    resources = list(MCPResource.objects.for_tenant(tenant).filter(status=ResourceStatus.ACTIVE))
+    # No resource list: which MCP servers a self-registered client may ask for is decided on each request
+    # (oauth.cache.permitted_resources), so servers added later are reachable; the user consents per server.
     return dict(name=md.display_name(metadata), client_type="confidential" if confidential else "public",
                 redirect_uris=metadata["redirect_uris"], grant_types=metadata["grant_types"],
-                allowed_resources=resources, token_endpoint_auth_method=metadata["token_endpoint_auth_method"],
+                token_endpoint_auth_method=metadata["token_endpoint_auth_method"],
                 token_endpoint_auth_methods=metadata.get("token_endpoint_auth_methods", ()),
                 jwks=metadata.get("jwks"), jwks_uri=metadata.get("jwks_uri", ""))
 
