@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('mcp_registry', '0004_admits_self_registered'),
-        ('oauth', '0005_token_summary'),
+        ('oauth', '0007_cimd_client_id'),
     ]
 
     operations = [
