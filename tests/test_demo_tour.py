@@ -176,3 +176,26 @@ def test_serve_no_jobs_is_the_web_server_deploy_runs(tour):
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.django_db
+def test_seed_demo_registers_what_the_demo_server_declares_and_follows_its_port(settings):
+    from django.core.management import call_command
+
+    from audit.models import AuditEvent
+    from mcp_registry.models import MCPResource
+
+    call_command("seed_demo", stdout=open(os.devnull, "w"))
+    resource = MCPResource.objects.unscoped().get(name=notes.NAME)
+    assert resource.uri == notes.resource_uri(settings.DEMO_MCP_PORT)
+    assert {t.name: sorted(s.name for s in t.required_scopes.all()) for t in resource.tools.all()} == notes.TOOLS
+    events = AuditEvent.objects.count()
+    call_command("seed_demo", stdout=open(os.devnull, "w"))
+    assert AuditEvent.objects.count() == events  # idempotent: nothing changed, nothing recorded
+
+    settings.DEMO_MCP_PORT = 18765
+    call_command("seed_demo", stdout=open(os.devnull, "w"))
+    resource.refresh_from_db()
+    assert resource.uri == "http://127.0.0.1:18765/mcp"
+    assert AuditEvent.objects.count() == events + 1
+    assert AuditEvent.objects.filter(action="resource.updated").count() == 1

@@ -54,15 +54,19 @@ class Command(BaseCommand):
 
     def _notes_resource(self, tenant, actor) -> MCPResource:
         """The resource the demo server declares (mcp_platform/demo/notes.py: scopes, tools), at the URI of
-        DEMO_MCP_PORT (moved there if the port changed since the last seed)."""
+        DEMO_MCP_PORT (moved there if the port changed since the last seed). Declared scopes and tools are
+        saved on every seed, so a registry seeded by an older demo server catches up; unchanged ones are no-ops
+        (and not audited)."""
         uri = notes.resource_uri(settings.DEMO_MCP_PORT)
         resource = MCPResource.objects.for_tenant(tenant).filter(name=notes.NAME).first()
         if resource is None:
             resource = registry.resource_create(tenant=tenant, actor=actor, name=notes.NAME,
                                                 display_name=notes.DISPLAY_NAME, uri=uri,
                                                 description=notes.DESCRIPTION, scopes=notes.SCOPES)
-            for tool, scopes in notes.TOOLS.items():
-                registry.tool_save(resource=resource, actor=actor, name=tool, scopes=scopes)
         elif resource.uri != uri:
             resource = registry.resource_update(resource=resource, actor=actor, uri=uri)
+        for scope in notes.SCOPES:
+            registry.scope_save(resource=resource, actor=actor, **scope)
+        for tool, scopes in notes.TOOLS.items():
+            registry.tool_save(resource=resource, actor=actor, name=tool, scopes=scopes)
         return resource
