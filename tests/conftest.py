@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -95,6 +96,69 @@ def pytest_report_header(config):
     db = settings.DATABASES["default"]
     return [f"database: {db['ENGINE'].rsplit('.', 1)[-1]} {db.get('HOST') or ''} {db['NAME']}",
             f"redis: {settings.REDIS_URL or 'none'}  chromium: {CHROMIUM if Path(CHROMIUM).exists() else 'missing'}"]
+
+
+# --- Signing keys ---------------------------------------------------------------------------------
+
+class SigningKeyPool:
+    """Signing keys generated once per test session and handed out again (tests only).
+
+    Every new tenant gets an active signing key in its creating transaction, and an RSA key costs ~80 ms of
+    CPU to generate: most of what creating a test tenant costs. The session patches
+    ``oauth.keys.new_private_key`` to draw from this pool instead; everything after it (JWK, kid,
+    encryption, rows) is the production path. A key is never handed out twice in one test, nor while its
+    kid is in the database (rows of module-scoped fixtures, or committed by a live server thread): a kid
+    is unique platform-wide and a key signs for one tenant only. Processes the tests start (Celery worker,
+    ``manage.py serve``) generate their own keys.
+    """
+
+    def __init__(self, generate):
+        self._generate = generate
+        self._keys: dict[str, list[tuple[str, object]]] = {}
+        self._taken: set[str] = set()
+        self._lock = threading.Lock()
+
+    def new_test(self) -> None:
+        self._taken.clear()
+
+    def draw(self, alg: str):
+        from jwcrypto import jwk
+
+        with self._lock:
+            pool = self._keys.setdefault(alg, [])
+            free = [(kid, key) for kid, key in pool if kid not in self._taken]
+            in_use = self._in_database([kid for kid, _ in free]) if free else set()
+            kid, key = next(((kid, key) for kid, key in free if kid not in in_use), (None, None))
+            if key is None:
+                key = self._generate(alg)  # raises for an unsupported alg, as production does
+                kid = jwk.JWK.from_pyca(key).thumbprint()
+                pool.append((kid, key))
+            self._taken.add(kid)
+            return key
+
+    @staticmethod
+    def _in_database(kids: list[str]) -> set[str]:
+        from oauth.models import SigningKey
+
+        try:
+            return set(SigningKey._base_manager.filter(kid__in=kids).values_list("kid", flat=True))
+        except RuntimeError:  # a test without database access: it cannot hold rows either
+            return set()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _signing_key_pool():
+    from oauth import keys
+
+    pool = SigningKeyPool(keys.new_private_key)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keys, "new_private_key", pool.draw)
+        yield pool
+
+
+@pytest.fixture(autouse=True)
+def _fresh_signing_key_draws(_signing_key_pool):
+    _signing_key_pool.new_test()
 
 
 # --- Tenants and people ---------------------------------------------------------------------------
