@@ -83,10 +83,18 @@ def pytest_sessionstart(session):
         raise pytest.UsageError("CI needs Redis: set REDIS_URL and start redis-server")
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m selects, so the markers added here count
 def pytest_collection_modifyitems(session, config, items):
     """Browser tests run last. Playwright's sync API keeps an asyncio loop running in the main thread from
     the first browser test to the end of the session, and MCP SDK peers (anyio.run) cannot start in a
-    thread that has one; ordering keeps every test independent of what ran before it."""
+    thread that has one; ordering keeps every test independent of what ran before it.
+
+    Every test that drives Chromium is marked ``browser`` and ``slow`` (peer and scenario modules mark
+    themselves ``slow``), so ``./test.sh -m "not slow"`` is the fast lane."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
     items.sort(key=lambda item: "browser" in getattr(item, "fixturenames", ()))
 
 

@@ -25,6 +25,8 @@ from mcp_platform.management.commands.seed_demo import DEMO_EMAIL, DEMO_PASSWORD
 from tests.conftest import ROOT, free_port, serve_platform
 from tests.oauth_admin.peers import UserAgent
 
+pytestmark = pytest.mark.slow
+
 CONNECT = ".venv/bin/python -m mcp_platform.demo.connect"  # as the README writes it
 
 

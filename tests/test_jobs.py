@@ -11,6 +11,8 @@ import pytest
 from jobs.models import JobRun, JobStatus
 from tests.conftest import free_port, serve_platform
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.django_db(transaction=True)
 def test_a_real_celery_worker_runs_the_heartbeat_task(celery_worker):

@@ -22,6 +22,8 @@ from oauth.endpoints import jwks as jwks_endpoint
 from oauth.models import AccessToken, KeyState, SigningKey
 from tests.oauth.factories import ACTOR
 
+pytestmark = pytest.mark.slow
+
 TOKEN_LIFETIME = 4   # seconds (accelerated; set on the resource directly, below the console's minimum)
 LOAD_SECONDS = 16
 

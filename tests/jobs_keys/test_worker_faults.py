@@ -16,6 +16,8 @@ from tests.oauth.factories import ACTOR, basic, client_credentials, make_agent
 
 from .helpers import insert_tokens, token_value
 
+pytestmark = pytest.mark.slow
+
 TOKENS = 100_000
 
 

@@ -21,7 +21,7 @@ from tests.oauth.factories import make_client
 from .conftest import free_port
 from .peers import NODE, PEERS, UserAgent
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 CONFORMANCE = PEERS / "node_modules" / ".bin" / "conformance"
 # Warnings the suite may raise that belong to other work: CIMD support is the registration issue's.

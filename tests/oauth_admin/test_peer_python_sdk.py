@@ -17,7 +17,7 @@ from oauth.models import AccessToken, RefreshToken
 from .conftest import Peering
 from .peers import REDIRECT_URI, UserAgent, notes_server, query_of
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def run_async(function, *args):

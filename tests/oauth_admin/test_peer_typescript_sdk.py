@@ -16,7 +16,7 @@ from oauth.models import RefreshToken
 
 from .peers import NODE, PEERS, REDIRECT_URI, UserAgent, notes_server, query_of
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def run_ts_client(server_url: str, client_id: str, cookie: str) -> list[dict]:

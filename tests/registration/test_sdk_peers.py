@@ -23,7 +23,7 @@ from tests.registry.peers import MemoryStorage
 from .conftest import ACTOR, set_policy
 from .documents import cimd_document
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 class AwaitingApproval(Exception):

@@ -46,7 +46,7 @@ from .documents import DocumentHost, make_test_ca
 from .test_client_metadata import VSCODE_DOCUMENT
 from .test_sdk_peers import run_sdk
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 VSCODE_CLIENT_ID = "https://vscode.dev/oauth/client-metadata.json"
 VSCODE_GRANTS = ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"]

@@ -16,7 +16,7 @@ from tests.oauth.factories import query_of
 from .conftest import free_port, run_async
 from .peers import REDIRECT_URI, ConsentingUser, Recorder, files_server, oauth_provider
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

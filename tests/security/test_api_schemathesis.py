@@ -15,7 +15,7 @@ from hypothesis import settings as hypothesis_settings
 
 from tests.oauth.factories import client_credentials, make_agent, make_resource
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "8"))
 
 

@@ -17,6 +17,8 @@ import pytest
 
 from tests.conftest import free_port, serve_platform
 
+pytestmark = pytest.mark.slow
+
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
 
 

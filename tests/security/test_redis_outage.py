@@ -14,7 +14,7 @@ from django.core.cache import cache
 from tests.conftest import free_port
 from tests.oauth.factories import client_credentials, make_agent, make_resource
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 
 class OwnRedis:

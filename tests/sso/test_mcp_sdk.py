@@ -15,7 +15,7 @@ from tests.oauth_admin.test_peer_python_sdk import _sdk_session
 from tests.registry.conftest import no_persistent_db_connections  # noqa: F401  (serve_asgi needs it)
 from tests.sso.conftest import _follow_idp, new_account
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_mcp_python_sdk_client_authorizes_as_a_person_signed_in_through_the_tenants_idp(
