@@ -70,8 +70,7 @@ def check_resource_answers(resource: MCPResource, *, timeout: float = 5.0) -> st
         return f"{url} answered HTTP {response.status_code} to an MCP request without a token, expected 401"
     challenge = response.headers.get("www-authenticate", "")
     if not challenge.lower().startswith("bearer") or "resource_metadata=" not in challenge:
-        return (f"{url} answered 401 without a Bearer challenge naming its resource_metadata "
-                f"(WWW-Authenticate: {challenge[:200]!r})")
+        return f"{url} answered 401 without a Bearer challenge naming its resource_metadata (RFC 9728 §5.1)"
     return ""
 
 
