@@ -68,6 +68,8 @@ event("signin.locked", "An account's password sign-in was locked after repeated 
 event("user.created", "An account was created (platform chain: which tenant's action created it)", NOTICE,
       "identity.user")
 event("user.password_set", "A person's password was set or changed", NOTICE, "identity.user")
+event("sessions.ended", "Sessions a tenant's identity provider opened were ended (member removed, tenant "
+      "suspended or account deactivated)", NOTICE, "identity.user")
 event("account.deactivated", "An account was deactivated: its sessions, tokens and consents ended", WARNING,
       "identity.user")
 

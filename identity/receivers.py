@@ -43,13 +43,13 @@ def _sign_in_failed(sender, credentials, request=None, **kwargs):
 
 
 @receiver(membership_removed, dispatch_uid="identity.removed_member_sessions")
-def _removed_member_sessions(sender, tenant, user, **kwargs):
-    services.sessions_end(tenant=tenant, user=user)
+def _removed_member_sessions(sender, tenant, user, actor, **kwargs):
+    services.sessions_end(actor=actor, reason="membership_removed", tenant=tenant, user=user)
 
 
 @receiver(tenant_suspended, dispatch_uid="identity.suspended_tenant_sessions")
-def _suspended_tenant_sessions(sender, tenant, **kwargs):
-    services.sessions_end(tenant=tenant)
+def _suspended_tenant_sessions(sender, tenant, actor, **kwargs):
+    services.sessions_end(actor=actor, reason="tenant_suspended", tenant=tenant)
 
 
 @receiver(pre_save, sender=User, dispatch_uid="identity.remember_is_active")

@@ -452,7 +452,7 @@ def _session_store():
     return import_module(settings.SESSION_ENGINE).SessionStore
 
 
-def sessions_end(*, tenant=None, user=None) -> int:
+def sessions_end(*, actor, reason: str, tenant=None, user=None) -> int:
     """Ends the platform sessions opened through a provider of ``tenant`` (all tenants when None), of
     ``user`` only when given; returns how many. A password session is platform-wide and checked again on
     every request (membership, ``is_active``), so only these bound sessions need ending here."""
@@ -464,6 +464,9 @@ def sessions_end(*, tenant=None, user=None) -> int:
     for row in rows:
         store(session_key=row.session_key).delete()
     FederatedSession.objects.unscoped().filter(pk__in=[row.pk for row in rows]).delete()
+    if rows:
+        audit.record(tenant, actor, "sessions.ended", user, reason=reason, sessions_ended=len(rows),
+                     email=getattr(user, "email", ""))
     return len(rows)
 
 
@@ -481,7 +484,7 @@ def account_deactivated(*, user, actor) -> dict:
                         .values_list("tenant_id", flat=True))
                   | set(AccessToken.objects.unscoped().filter(user=user).values_list("tenant_id", flat=True))
                   | set(Consent.objects.unscoped().filter(user=user).values_list("tenant_id", flat=True)))
-    ended = sessions_end(user=user)
+    ended = sessions_end(actor=actor, reason="account_deactivated", user=user)
     for tenant in Tenant.objects.filter(pk__in=tenant_ids):
         user_access_end(tenant=tenant, user=user, actor=actor, reason="account_deactivated")
     audit.record(None, actor, "account.deactivated", user, email=user.email, sessions_ended=ended,

@@ -89,3 +89,7 @@ def test_removal_ends_the_sessions_a_persons_sso_opened_at_that_tenant(two_tenan
     assert owner.delete(f"/api/v1/members/{membership.pk}", HTTP_X_TENANT="alpha").status_code == 204
     assert not FederatedSession.objects.for_tenant(a.tenant).filter(identity__user=membership.user).exists()
     assert client.get("/console/alpha/").status_code == 302  # the session is gone: back to sign-in
+    from audit.models import AuditEvent
+
+    ended = AuditEvent.objects.get(tenant=a.tenant, action="sessions.ended")
+    assert ended.data["reason"] == "membership_removed" and ended.data["sessions_ended"] == 1
