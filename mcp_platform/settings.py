@@ -269,6 +269,11 @@ HEARTBEAT_INTERVAL_SECONDS = env.int("HEARTBEAT_INTERVAL_SECONDS", default=60)
 KEY_ROTATION_CHECK_SECONDS = env.int("KEY_ROTATION_CHECK_SECONDS", default=60)  # how often the key lifecycle runs
 JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=60)  # a job whose worker died is resumed after this
 
+# --- Outbound requests (kit.egress) ---------------------------------------------------------------
+# Networks every outbound fetch to a tenant-, client- or provider-chosen address may reach although they
+# are not public (comma-separated CIDRs; plain http is accepted to them). Empty: public addresses only.
+EGRESS_ALLOWED_NETWORKS = env.str("EGRESS_ALLOWED_NETWORKS", default="")
+
 # --- Audit ----------------------------------------------------------------------------------------
 # AUDIT_STRICT: an unregistered audit action raises (the test suite) instead of logging a warning.
 AUDIT_STRICT = env.bool("AUDIT_STRICT", default=False)

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
-import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -25,6 +25,8 @@ import httpx
 import jwt
 from django.conf import settings
 from django.core.cache import cache
+
+from kit import egress
 
 from .presets import preset_for
 
@@ -36,7 +38,9 @@ MAX_ID_TOKEN_AGE_SECONDS = 600
 METADATA_TTL_SECONDS = 3600
 JWKS_REFRESH_MIN_SECONDS = 30  # an unknown kid refetches the JWKS at most this often
 MAX_DOCUMENT_BYTES = 512 * 1024
-TIMEOUT = httpx.Timeout(5.0, connect=3.0)
+FETCH_DEADLINE_SECONDS = 5.0  # the whole exchange with the provider, not one read
+MAX_CONCURRENT_FETCHES = 4  # per process
+FAILURE_BACKOFF_SECONDS = 30  # a provider that failed discovery is not asked again by the next sign-in
 BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
@@ -85,44 +89,39 @@ def check_provider_url(url: str, what: str) -> str:
     raise SSOError("insecure_url", f"{what} must be an https URL, not '{url[:200]}'")
 
 
-def _check_destination(url: str, what: str) -> None:
-    """A tenant admin types these URLs: they must not make the platform call into its own network (SSRF).
-    Loopback passes only where http loopback providers are allowed; private networks only where the
-    operator says the platform's IdPs live there. (The address is resolved again by httpx: this stops
-    misconfiguration and casual probing, not a DNS-rebinding attacker racing the resolver.)"""
-    parts = urlsplit(url)
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443,
-                                                               proto=socket.IPPROTO_TCP)}
-    except (socket.gaierror, UnicodeError) as exc:
-        raise SSOError("idp_unreachable", f"could not be reached: {parts.hostname} does not resolve",
-                       status=502) from exc
-    loopback_ok = getattr(settings, "SSO_ALLOW_HTTP_LOOPBACK", False)
-    private_ok = getattr(settings, "SSO_ALLOW_PRIVATE_NETWORKS", False)
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if ip.is_global or (ip.is_loopback and loopback_ok) or (private_ok and ip.is_private and not ip.is_loopback):
-            continue
-        raise SSOError("insecure_url", f"{what} {parts.hostname} resolves to {address}, an address inside the "
-                       "platform's network; the operator can allow private networks (SSO_ALLOW_PRIVATE_NETWORKS)",
-                       status=502)
+def egress_policy() -> egress.Policy:
+    """The guard's policy for identity providers: SSO_ALLOW_HTTP_LOOPBACK admits loopback,
+    SSO_ALLOW_PRIVATE_NETWORKS private networks (never link-local or metadata addresses), on top of the
+    operator's EGRESS_ALLOWED_NETWORKS; one deadline and a size cap per fetch."""
+    return egress.policy(loopback=bool(getattr(settings, "SSO_ALLOW_HTTP_LOOPBACK", False)),
+                         private=bool(getattr(settings, "SSO_ALLOW_PRIVATE_NETWORKS", False)),
+                         timeout=FETCH_DEADLINE_SECONDS, max_bytes=MAX_DOCUMENT_BYTES)
 
 
-def _request(method: str, url: str, what: str, **kwargs) -> httpx.Response:
+# Fetches in flight in this process: sign-in pages are anonymous, and a slow provider must not take every
+# worker thread with it (the rest wait for nothing: they get "try again" at once).
+_fetch_slots = threading.BoundedSemaphore(MAX_CONCURRENT_FETCHES)
+
+
+def _request(method: str, url: str, what: str, **kwargs) -> egress.Response:
+    """One call to the provider through the egress guard (a tenant admin typed these URLs)."""
     check_provider_url(url, what)
-    _check_destination(url, what)
+    if not _fetch_slots.acquire(blocking=False):
+        raise SSOError("idp_unreachable", "is busy answering other sign-ins; try again in a moment", status=503)
     try:
-        with httpx.Client(timeout=TIMEOUT, follow_redirects=False) as client:
-            response = client.request(method, url, **kwargs)
-    except httpx.HTTPError as exc:
-        raise SSOError("idp_unreachable", f"could not be reached at {url} ({exc.__class__.__name__})",
-                       status=502) from exc
-    if len(response.content) > MAX_DOCUMENT_BYTES:
-        raise SSOError("idp_bad_response", f"sent an oversized {what}", status=502)
-    return response
+        return egress.fetch(method, url, egress_policy(), **kwargs)
+    except egress.EgressError as exc:
+        if exc.reason == "refused":
+            raise SSOError("insecure_url", f"{what}: {exc}: inside the platform's network; the operator can "
+                           "allow private networks (SSO_ALLOW_PRIVATE_NETWORKS)", status=502) from exc
+        if exc.reason == "too_large":
+            raise SSOError("idp_bad_response", f"sent an oversized {what}", status=502) from exc
+        raise SSOError("idp_unreachable", f"could not be reached at {url} ({exc})", status=502) from exc
+    finally:
+        _fetch_slots.release()
 
 
-def _json(response: httpx.Response, what: str) -> dict:
+def _json(response: egress.Response, what: str) -> dict:
     try:
         body = response.json()
     except ValueError:
@@ -142,23 +141,44 @@ def _cache_key(kind: str, url: str) -> str:
 REQUIRED_METADATA = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
 
 
+def _fetch_metadata(idp) -> dict:
+    response = _request("GET", idp.discovery_url, "discovery URL", headers={"Accept": "application/json"})
+    if response.status_code != 200:
+        raise SSOError("idp_bad_response", f"answered HTTP {response.status_code} for its discovery document "
+                       f"{idp.discovery_url}", status=502)
+    metadata = _json(response, "discovery document")
+    missing = [name for name in REQUIRED_METADATA if not isinstance(metadata.get(name), str)]
+    if missing:
+        raise SSOError("idp_bad_response", f"has a discovery document without {', '.join(missing)}", status=502)
+    for name in ("authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint"):
+        if metadata.get(name):
+            check_provider_url(metadata[name], name)
+    return metadata
+
+
 def discover(idp, *, fresh: bool = False) -> dict:
-    """The provider's OpenID configuration, cached for an hour; ``fresh`` for "test connection"."""
+    """The provider's OpenID configuration, cached for an hour; ``fresh`` for "test connection".
+
+    An anonymous sign-in page triggers this, so a slow or failing provider must not cost a fetch per
+    visitor: one fetch per provider at a time (platform-wide, through the cache), and after a failure the
+    next FAILURE_BACKOFF_SECONDS of sign-ins get the failure without asking the provider again."""
     key = _cache_key("metadata", idp.discovery_url)
     metadata = None if fresh else cache.get(key)
     if metadata is None:
-        response = _request("GET", idp.discovery_url, "discovery URL", headers={"Accept": "application/json"})
-        if response.status_code != 200:
-            raise SSOError("idp_bad_response", f"answered HTTP {response.status_code} for its discovery document "
-                           f"{idp.discovery_url}", status=502)
-        metadata = _json(response, "discovery document")
-        missing = [name for name in REQUIRED_METADATA if not isinstance(metadata.get(name), str)]
-        if missing:
-            raise SSOError("idp_bad_response", f"has a discovery document without {', '.join(missing)}", status=502)
-        for name in ("authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint"):
-            if metadata.get(name):
-                check_provider_url(metadata[name], name)
+        if not fresh and cache.get(key + ":failed"):
+            raise SSOError("idp_unreachable", "could not be reached a moment ago; try again shortly", status=503)
+        if not cache.add(key + ":fetching", 1, int(FETCH_DEADLINE_SECONDS) + 1):
+            raise SSOError("idp_unreachable", "is being contacted for another sign-in; try again in a moment",
+                           status=503)
+        try:
+            metadata = _fetch_metadata(idp)
+        except SSOError:
+            cache.set(key + ":failed", 1, FAILURE_BACKOFF_SECONDS)
+            raise
+        finally:
+            cache.delete(key + ":fetching")
         cache.set(key, metadata, METADATA_TTL_SECONDS)
+        cache.delete(key + ":failed")
     expected = idp.issuer or metadata["issuer"]
     if metadata["issuer"] != expected:
         raise SSOError("issuer_mismatch", f"calls itself '{metadata['issuer']}' but is configured as '{expected}'",

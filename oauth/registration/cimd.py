@@ -1,13 +1,11 @@
 """Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document, MCP SEP-991), per tenant.
 
 A ``client_id`` that is an https URL names a JSON document describing the client. The fetch is an
-outbound request to an address the client chose, made on the pre-authentication path, so it is guarded
-(reusing django-oauth-toolkit's SSRF helpers): https only; the host is resolved once and every resolved
-address must be public (loopback, private, link-local, CGNAT, ULA, multicast, IPv4-embedding IPv6 forms
-refused); the connection goes to that pinned address with SNI and Host set to the name, so a second DNS
-answer cannot rebind it; redirects are not followed; the body is capped in size and the whole fetch in
-time; failures are backed off per URL. ``REGISTRATION_CIMD_ALLOW_LOOPBACK`` (tests and local development
-only) additionally admits http and https on loopback addresses.
+outbound request to an address the client chose, made on the pre-authentication path, so it goes through
+the egress guard (kit.egress: https only, resolved once and pinned, non-public addresses refused, no
+redirects, one deadline, a streamed size cap); failures are backed off per URL.
+``REGISTRATION_CIMD_ALLOW_LOOPBACK`` (tests and local development only) additionally admits http and https
+on loopback addresses; ``EGRESS_ALLOWED_NETWORKS`` applies as to every outbound fetch.
 
 Each tenant keeps its own ``ClientRegistration`` and client for a URL (ARCHITECTURE §4), cached per the
 document's Cache-Control and re-validated with its ETag when stale.
@@ -16,17 +14,12 @@ document's Cache-Control and re-validated with its ETag when stale.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import logging
-import socket
-import ssl
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-import urllib3
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
@@ -35,10 +28,11 @@ from oauth2_provider.cimd import (
     _backoff_cache_key,
     _effective_max_age,
     _fetch_slot,
-    _ip_is_public,
     _validate_client_id_url,
 )
 from oauth2_provider.settings import oauth2_settings
+
+from kit import egress
 
 from ..models import Application
 from . import ratelimit, services
@@ -49,32 +43,21 @@ from .policy import policy_of
 log = logging.getLogger(__name__)
 
 
-def getaddrinfo(host: str, port: int) -> list[str]:
-    """The resolver (a module attribute so tests can point it at fixed answers). An answer is an address,
-    or an (address, port) pair as getaddrinfo's own socket addresses are: a test can then stand a loopback
-    server on a free port in for a real host's 443; the address is checked the same either way."""
-    return [info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)]
-
-
-resolver = getaddrinfo
-
-
 def loopback_allowed() -> bool:
     return settings.REGISTRATION_CIMD_ALLOW_LOOPBACK
+
+
+def egress_policy() -> egress.Policy:
+    """The guard's policy for documents: REGISTRATION_CIMD_ALLOW_LOOPBACK admits loopback (and http to
+    it), REGISTRATION_CIMD_CA_FILE adds a CA, EGRESS_ALLOWED_NETWORKS applies as everywhere."""
+    return egress.policy(loopback=loopback_allowed(), timeout=oauth2_settings.CIMD_FETCH_TIMEOUT_SECONDS,
+                         max_bytes=oauth2_settings.CIMD_MAX_DOCUMENT_SIZE,
+                         ca_file=getattr(settings, "REGISTRATION_CIMD_CA_FILE", None) or None)
 
 
 def is_cimd_client_id(client_id) -> bool:
     """URL-shaped client ids go through the guard (an http one is refused there, with an audit event)."""
     return isinstance(client_id, str) and client_id[:8].lower().startswith(("https://", "http://"))
-
-
-def _address_allowed(ip: str) -> bool:
-    if _ip_is_public(ip):
-        return True
-    try:
-        return loopback_allowed() and ipaddress.ip_address(ip).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_url(url: str):
@@ -92,23 +75,6 @@ def _check_url(url: str):
     return _validate_client_id_url(url)
 
 
-def resolve(host: str, port: int) -> list[tuple[str, int]]:
-    """Every (address, port) of ``host``, or CIMDError if any address is not public (a split answer is
-    refused whole)."""
-    try:
-        addresses = resolver(host, port)
-    except (OSError, UnicodeError) as exc:
-        raise CIMDError(f"could not resolve '{host}': {exc}") from exc
-    if not addresses:
-        raise CIMDError(f"'{host}' did not resolve to any address")
-    pairs = [a if isinstance(a, tuple) else (a, port) for a in addresses]
-    for ip, _ in pairs:
-        if not _address_allowed(ip):
-            raise CIMDError(f"'{host}' resolves to the non-public address {ip}; client ID metadata documents "
-                            "must be served from public addresses")
-    return list(dict.fromkeys(pairs))
-
-
 @dataclass
 class Fetched:
     document: dict | None  # None: 304 Not Modified
@@ -118,74 +84,40 @@ class Fetched:
 
 
 def fetch(url: str, *, etag: str = "") -> Fetched:
-    """GETs the document through the pinned, validated address. Raises CIMDError saying what was wrong."""
-    parts = _check_url(url)
-    secure = parts.scheme == "https"
-    port = parts.port or (443 if secure else 80)
-    addresses = resolve(parts.hostname, port)
-    timeout = oauth2_settings.CIMD_FETCH_TIMEOUT_SECONDS
-    deadline = time.monotonic() + timeout
-    headers = {"Host": parts.netloc, "Accept": "application/json", "User-Agent": "mcp-auth-platform CIMD fetcher"}
+    """GETs the document through the egress guard (pinned address, one deadline, streamed size cap, no
+    redirects). Raises CIMDError saying what was wrong."""
+    _check_url(url)
+    headers = {"Accept": "application/json", "User-Agent": "mcp-auth-platform CIMD fetcher"}
     if etag:
         headers["If-None-Match"] = etag
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    last = None
-    for ip, ip_port in addresses:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        kwargs = dict(host=ip, port=ip_port, retries=False, maxsize=1,
-                      timeout=urllib3.Timeout(connect=remaining, read=remaining))
-        if secure:
-            context = ssl.create_default_context()
-            if settings.REGISTRATION_CIMD_CA_FILE:  # in addition to the system's trust store
-                context.load_verify_locations(cafile=settings.REGISTRATION_CIMD_CA_FILE)
-            pool = urllib3.HTTPSConnectionPool(ssl_context=context, server_hostname=parts.hostname, **kwargs)
-        else:
-            pool = urllib3.HTTPConnectionPool(**kwargs)
-        try:
-            response = pool.urlopen("GET", path, headers=headers, redirect=False, preload_content=False)
-            try:
-                return _read(response, deadline)
-            finally:
-                response.release_conn()
-        except urllib3.exceptions.HTTPError as exc:
-            last = exc
-        finally:
-            pool.close()
-    raise CIMDError(f"could not fetch the document: {last or 'time limit reached'}")
+    policy = egress_policy()
+    try:
+        response = egress.fetch("GET", url, policy, headers=headers)
+    except egress.EgressError as exc:
+        if exc.reason == "too_large":
+            raise CIMDError(f"the document is larger than {policy.max_bytes} bytes") from exc
+        if exc.reason == "refused":
+            raise CIMDError(f"{exc}; client ID metadata documents must be served from public addresses") from exc
+        raise CIMDError(f"could not fetch the document: {exc}") from exc
+    return _read(response)
 
 
-def _read(response, deadline: float) -> Fetched:
-    if 300 <= response.status < 400 and response.status != 304:
-        raise CIMDError(f"the document URL redirects (HTTP {response.status} to "
+def _read(response: egress.Response) -> Fetched:
+    if 300 <= response.status_code < 400 and response.status_code != 304:
+        raise CIMDError(f"the document URL redirects (HTTP {response.status_code} to "
                         f"'{response.headers.get('Location', '')[:200]}'); redirects are not followed: serve the "
                         "document at the client_id URL itself")
     max_age = _effective_max_age(response.headers.get("Cache-Control"))
     expires_at = timezone.now() + timedelta(seconds=max_age)
-    if response.status == 304:
+    if response.status_code == 304:
         return Fetched(None, expires_at, response.headers.get("ETag", ""))
-    if response.status != 200:
-        raise CIMDError(f"the document URL answered HTTP {response.status}")
+    if response.status_code != 200:
+        raise CIMDError(f"the document URL answered HTTP {response.status_code}")
     media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
     structured_json = media_type.startswith("application/") and media_type.endswith("+json")  # RFC 6839
     if media_type != "application/json" and not structured_json:
         raise CIMDError(f"the document is not JSON (Content-Type '{media_type[:80]}')")
-    limit = oauth2_settings.CIMD_MAX_DOCUMENT_SIZE
-    declared = response.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise CIMDError(f"the document is larger than {limit} bytes")
-    body = b""
-    # Read in chunks against one deadline: a per-read timeout alone lets a slow drip hold the worker.
-    while True:
-        if time.monotonic() > deadline:
-            raise CIMDError("the document took longer than the time limit to arrive")
-        chunk = response.read1(4096)  # what has arrived, at most one socket read: the deadline is checked often
-        if not chunk:
-            break
-        body += chunk
-        if len(body) > limit:
-            raise CIMDError(f"the document is larger than {limit} bytes")
+    body = response.content
     try:
         document = json.loads(body)
     except ValueError as exc:
@@ -245,7 +177,7 @@ def cimd_client(tenant, url: str, request=None) -> Application | None:
                 services.cimd_refresh(registration=registration, document=fetched.document, fetched=fetched,
                                       request=request)
             return registration.application
-        except (CIMDError, RegistrationError, ValueError, OSError, urllib3.exceptions.HTTPError) as exc:
+        except (CIMDError, RegistrationError, ValueError, OSError) as exc:
             # A client-controlled URL on the pre-authentication path: every failure is "unknown client",
             # never a 500 (a malformed URL, a TLS failure, a socket error alike).
             reason = exc.description if isinstance(exc, RegistrationError) else str(exc) or type(exc).__name__

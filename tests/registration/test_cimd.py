@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from kit import egress
 from oauth.registration import cimd
 from oauth.registration.models import ClientRegistration
 from tenants.context import tenant_context
@@ -48,7 +49,7 @@ def fixed_dns(monkeypatch):
         except ValueError:
             raise OSError(f"no such host {host}") from None
 
-    monkeypatch.setattr(cimd, "resolver", resolve)
+    monkeypatch.setattr(egress, "resolver", resolve)
     return asked
 
 
@@ -117,7 +118,10 @@ def test_redirects_are_not_followed_even_to_allowed_hosts(world, loopback_docume
 
 @pytest.mark.parametrize("answer, words", [
     ({"body": b"x" * 20_000, "headers": {"Content-Length": "20000"}}, "larger than"),
-    ({"body": b'{"a": "' + b"x" * 20_000 + b'"}', "headers": {"Transfer-Encoding": "identity"}}, "larger than"),
+    # Framing h11 does not accept (Transfer-Encoding other than chunked) is no usable answer; the cap on a
+    # body streamed without a length is in tests/kit/test_egress_matrix.py.
+    ({"body": b'{"a": "' + b"x" * 20_000 + b'"}', "headers": {"Transfer-Encoding": "identity"}},
+     "usable HTTP response"),
     ({"body": b"<html>hi</html>", "headers": {"Content-Type": "text/html"}}, "not JSON"),
     ({"body": b"{broken", }, "not valid JSON"),
     ({"body": b"[]", }, "JSON object"),
