@@ -157,6 +157,8 @@ event("key.emergency_rotated", "A compromised signing key was replaced at once a
       "oauth.signingkey")
 event("key.rewrapped", "A signing key's private key was re-encrypted under the current KEK", NOTICE,
       "oauth.signingkey")
+event("secret.rewrapped", "A secret at rest (SSO, gateway, webhook, sink or audit key) was re-encrypted under "
+      "the current KEK", NOTICE, "")
 event("key_policy.updated", "The tenant's signing-key rotation policy changed", NOTICE, "oauth.keyrotationpolicy")
 event("tokens.revocation_requested", "A bulk token revocation job was queued", NOTICE, "jobs.jobrun")
 event("oauth_settings.updated", "The tenant's authorization server settings changed", NOTICE, "")

@@ -1,30 +1,24 @@
 """The audit app's own secrets: the Ed25519 checkpoint signing key and SIEM sink secrets.
 
-Both are sealed with AES-256-GCM under a key derived (HKDF) from ``PLATFORM_KEK``, read directly from
-settings: audit imports none of our apps, so it does not use tenants.crypto, but it follows the same
-conventions (``v<N>:<base64>`` keys, ``PLATFORM_KEK_PREVIOUS`` for values sealed under an older KEK, and
-associated data that binds a ciphertext to its row).
+Both are sealed by kit.crypto in the audit domain (AES-256-GCM under a key derived by HKDF from
+``PLATFORM_KEK``), registered as encrypted fields in audit.models, so the one re-wrap job moves them to a
+new KEK with every other secret.
 """
 
 from __future__ import annotations
 
 import base64
-import os
 import secrets
 from functools import lru_cache
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 
-from .models import AuditSigningKey
+from kit import crypto
 
-_INFO = b"mcp-platform audit seal v1"
+from .models import AuditSigningKey
 
 
 def _b64(raw: bytes) -> str:
@@ -35,46 +29,15 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-@lru_cache(maxsize=8)
-def _ring(current: str, previous: str) -> tuple[str, dict[str, bytes]]:
-    ring, first = {}, None
-    for entry in [current, *previous.split(",")]:
-        version, _, material = entry.strip().partition(":")
-        if not version:
-            continue
-        if not version.startswith("v") or not material:
-            raise ImproperlyConfigured("PLATFORM_KEK must look like v1:<urlsafe base64 of 32 bytes>")
-        kek = _unb64(material)
-        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(kek)
-        ring.setdefault(version, derived)
-        first = first or version
-    return first, ring
-
-
-def _keyring() -> tuple[str, dict[str, bytes]]:
-    return _ring(settings.PLATFORM_KEK, getattr(settings, "PLATFORM_KEK_PREVIOUS", "") or "")
-
-
-class UnsealError(Exception):
-    pass
+UnsealError = crypto.DecryptionError
 
 
 def seal(plaintext: bytes, *, aad: bytes) -> str:
-    version, ring = _keyring()
-    nonce = os.urandom(12)
-    return f"{version}:{_b64(nonce + AESGCM(ring[version]).encrypt(nonce, plaintext, aad))}"
+    return crypto.encrypt(plaintext, aad=aad, domain=crypto.AUDIT_DOMAIN)
 
 
 def unseal(token: str, *, aad: bytes) -> bytes:
-    version, _, body = (token or "").partition(":")
-    key = _keyring()[1].get(version)
-    if key is None:
-        raise UnsealError(f"no PLATFORM_KEK {version!r} configured (add it to PLATFORM_KEK_PREVIOUS)")
-    raw = _unb64(body)
-    try:
-        return AESGCM(key).decrypt(raw[:12], raw[12:], aad)
-    except Exception as exc:  # InvalidTag: wrong key, another row's value, or altered
-        raise UnsealError("sealed value could not be opened: wrong key or altered value") from exc
+    return crypto.decrypt(token, aad=aad, domain=crypto.AUDIT_DOMAIN)
 
 
 def new_secret() -> str:

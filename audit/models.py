@@ -16,6 +16,8 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from kit import crypto
+
 PLATFORM_CHAIN = "platform"
 
 
@@ -250,3 +252,9 @@ class AuditSink(models.Model):
 
     def __str__(self):
         return f"{self.name} -> {self.url}"
+
+
+crypto.register("audit.AuditSigningKey", "sealed_private_key", aad=lambda row: b"audit-signing-key:" + row.kid.encode(),
+                domain=crypto.AUDIT_DOMAIN)
+crypto.register("audit.AuditSink", "sealed_secret", aad=lambda row: b"audit-sink:" + str(row.pk).encode(),
+                domain=crypto.AUDIT_DOMAIN)

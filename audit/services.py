@@ -9,11 +9,12 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+
+from kit import egress
 
 from . import events, keys
 from .context import get_request_context
@@ -364,15 +365,22 @@ def _sink_aad(sink_id) -> bytes:
     return b"audit-sink:" + str(sink_id).encode()
 
 
+def sink_egress_policy():
+    """The guard's policy for SIEM sinks: AUDIT_SINK_ALLOW_HTTP_LOOPBACK admits loopback (http included)
+    on top of EGRESS_ALLOWED_NETWORKS; AUDIT_SINK_TIMEOUT_SECONDS is the deadline of one delivery."""
+    return egress.policy(loopback=bool(settings.AUDIT_SINK_ALLOW_HTTP_LOOPBACK),
+                         timeout=settings.AUDIT_SINK_TIMEOUT_SECONDS, max_bytes=64 * 1024)
+
+
 def _check_sink_url(url: str) -> str:
+    """At save time: https (http only to an allowed network) and a host that does not resolve into the
+    platform's network. Delivery checks again on every connection (DNS may change in between)."""
     url = (url or "").strip()
-    parts = urlsplit(url)
-    loopback = parts.hostname in ("127.0.0.1", "::1", "localhost")
-    if parts.scheme == "https" and parts.hostname:
-        return url
-    if parts.scheme == "http" and loopback and settings.AUDIT_SINK_ALLOW_HTTP_LOOPBACK:
-        return url
-    raise AuditError(f"sink URL {url!r} must be an https:// URL of your SIEM's webhook endpoint", field="url")
+    try:
+        return egress.check_url(url, sink_egress_policy(), resolution_required=False)
+    except egress.EgressError as exc:
+        raise AuditError(f"sink URL {url[:200]!r} must be an https:// URL of your SIEM's webhook endpoint "
+                         f"({exc})", field="url") from exc
 
 
 @transaction.atomic

@@ -22,10 +22,11 @@ import logging
 from datetime import timedelta
 from enum import StrEnum
 
-import httpx
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+
+from kit import egress
 
 from . import services
 from .models import AuditChainHead, AuditEvent, AuditSink, SinkState
@@ -55,14 +56,14 @@ def backoff(attempts: int) -> timedelta:
 
 
 def _post(sink: AuditSink, body: bytes) -> str | None:
-    """None when the receiver took the batch, else what went wrong."""
+    """None when the receiver took the batch, else what went wrong: through the egress guard, whose
+    errors read alike for every internal service (``last_error`` is shown to tenant admins)."""
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature(services.sink_secret(sink), body),
                "User-Agent": "mcp-platform-audit/1"}
     try:
-        response = httpx.post(sink.url, content=body, headers=headers, timeout=settings.AUDIT_SINK_TIMEOUT_SECONDS,
-                              follow_redirects=False)
-    except httpx.HTTPError as exc:
-        return f"{exc.__class__.__name__}: {exc}"[:500] or exc.__class__.__name__
+        response = egress.fetch("POST", sink.url, services.sink_egress_policy(), content=body, headers=headers)
+    except egress.EgressError as exc:
+        return str(exc)[:500]
     if 200 <= response.status_code < 300:
         return None
     return f"HTTP {response.status_code} from the receiver"

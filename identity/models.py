@@ -4,6 +4,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.utils import timezone
 
+from kit import crypto
 from tenants.models import Role, TenantOwned
 
 
@@ -212,3 +213,7 @@ class LogoutTokenUse(TenantOwned):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["identity_provider", "jti"], name="logout_token_jti")]
+
+
+crypto.register("identity.IdentityProvider", "client_secret_encrypted", aad=lambda row: row.client_secret_aad)
+crypto.register("identity.IdentityProvider", "private_key_encrypted", aad=lambda row: row.private_key_aad)

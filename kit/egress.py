@@ -181,9 +181,11 @@ def resolve(host: str, port: int, pol: Policy, *, plain_http: bool = False) -> l
     return addresses
 
 
-def check_url(url: str, pol: Policy | None = None, *, schemes=("https", "http")) -> str:
+def check_url(url: str, pol: Policy | None = None, *, schemes=("https", "http"),
+              resolution_required: bool = True) -> str:
     """Save-time validation of a URL someone typed: the scheme, no userinfo, and a resolution that passes
-    the policy now (the send-time check is the transport's, on every connection)."""
+    the policy now (the send-time check is the transport's, on every connection). With
+    ``resolution_required=False`` a name that does not resolve yet is accepted (it is checked when used)."""
     pol = pol or policy()
     try:
         parts = urlsplit(url or "")
@@ -194,8 +196,14 @@ def check_url(url: str, pol: Policy | None = None, *, schemes=("https", "http"))
         raise EgressError(f"the URL must be {' or '.join(schemes)} with a host", reason="scheme")
     if parts.username is not None or parts.password is not None:
         raise EgressError("the URL must not carry a user name or password", reason="url")
-    resolve(parts.hostname, port or (443 if parts.scheme == "https" else 80), pol,
-            plain_http=parts.scheme == "http")
+    try:
+        resolve(parts.hostname, port or (443 if parts.scheme == "https" else 80), pol,
+                plain_http=parts.scheme == "http")
+    except EgressError as exc:
+        if exc.reason != "unreachable" or resolution_required:
+            raise
+        if parts.scheme == "http":  # plain http needs an address known to be allowed
+            raise EgressError(f"http://{parts.hostname} is not allowed: use https", reason="scheme") from exc
     return url
 
 
@@ -308,8 +316,10 @@ class _Backend(httpcore.NetworkBackend):
 
 
 class _AsyncBackend(httpcore.AsyncNetworkBackend):
-    def __init__(self, pinning: _Pinning):
-        self._pinning, self._inner = pinning, httpcore.AnyIOBackend()
+    """``core`` is httpcore, or httpcore2 for the MCP SDK's httpx2 clients (same interface)."""
+
+    def __init__(self, pinning: _Pinning, core=httpcore):
+        self._pinning, self._core, self._inner = pinning, core, core.AnyIOBackend()
 
     async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
         import anyio.to_thread
@@ -322,12 +332,12 @@ class _AsyncBackend(httpcore.AsyncNetworkBackend):
                 stream = await self._inner.connect_tcp(address, port, self._pinning.deadline.clamp(timeout),
                                                        local_address, socket_options)
                 return _AsyncStream(stream, self._pinning.deadline)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+            except (self._core.ConnectError, self._core.ConnectTimeout) as exc:
                 last = exc
-        raise last or httpcore.ConnectError("no address")
+        raise last or self._core.ConnectError("no address")
 
     async def connect_unix_socket(self, *args, **kwargs):  # pragma: no cover
-        raise httpcore.ConnectError("unix sockets are not an egress destination")
+        raise self._core.ConnectError("unix sockets are not an egress destination")
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
@@ -359,27 +369,64 @@ class Transport(httpx.HTTPTransport):
                                              max_connections=20, max_keepalive_connections=5)
 
     def handle_request(self, request):
-        _check_scheme(request, self.pinning)
-        return super().handle_request(request)
+        try:
+            _check_scheme(request, self.pinning)
+            return super().handle_request(request)
+        except EgressError as exc:  # as an httpx error, so every httpx caller handles it; the cause says why
+            raise httpx.ConnectError(str(exc), request=request) from exc
 
 
-class AsyncTransport(httpx.AsyncHTTPTransport):
-    """httpx transport through the guard (async): the gateway's upstream connections."""
+@lru_cache(maxsize=2)
+def _async_transport_class(http_module, core):
+    class AsyncTransport(http_module.AsyncHTTPTransport):
+        """httpx (or httpx2) transport through the guard (async): gateway upstreams, tool import."""
 
-    def __init__(self, pol: Policy, deadline: Deadline | None = None, *, limits: httpx.Limits | None = None):
-        context = ssl_context(pol)
-        super().__init__(verify=context, trust_env=False)
-        limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
-        self.pinning = _Pinning(pol, deadline or Deadline(None))
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=context, network_backend=_AsyncBackend(self.pinning), retries=0,
-            max_connections=limits.max_connections, max_keepalive_connections=limits.max_keepalive_connections)
+        def __init__(self, pol: Policy, deadline: Deadline | None = None, *, max_connections: int = 100,
+                     cap_body: bool = False):
+            context = ssl_context(pol)
+            super().__init__(verify=context, trust_env=False)
+            self.pinning = _Pinning(pol, deadline or Deadline(None))
+            self.cap = pol.max_bytes if cap_body else None
+            backend = _AsyncBackend(self.pinning, core)
+            self._pool = core.AsyncConnectionPool(ssl_context=context, network_backend=backend, retries=0,
+                                                  max_connections=max_connections,
+                                                  max_keepalive_connections=min(20, max_connections))
 
-    async def handle_async_request(self, request):
-        import anyio.to_thread
+        async def handle_async_request(self, request):
+            import anyio.to_thread
 
-        await anyio.to_thread.run_sync(_check_scheme, request, self.pinning)
-        return await super().handle_async_request(request)
+            try:
+                await anyio.to_thread.run_sync(_check_scheme, request, self.pinning)
+                response = await super().handle_async_request(request)
+            except EgressError as exc:
+                raise http_module.ConnectError(str(exc), request=request) from exc
+            if self.cap is not None:
+                response.stream = _CappedStream(http_module, response.stream, self.cap, request)
+            return response
+
+    class _CappedStream(http_module.AsyncByteStream):
+        """A response body that stops being read past the cap (a client library may buffer it whole)."""
+
+        def __init__(self, _module, inner, limit: int, request):
+            self.inner, self.limit, self.request = inner, limit, request
+
+        async def __aiter__(self):
+            total = 0
+            async for chunk in self.inner:
+                total += len(chunk)
+                if total > self.limit:
+                    refused = EgressError(f"{self.request.url.host} sent more than {self.limit} bytes",
+                                          reason="too_large")
+                    raise http_module.ReadError(str(refused), request=self.request) from refused
+                yield chunk
+
+        async def aclose(self):
+            await self.inner.aclose()
+
+    return AsyncTransport
+
+
+AsyncTransport = _async_transport_class(httpx, httpcore)
 
 
 def unreachable(host: str) -> EgressError:
@@ -403,6 +450,34 @@ def async_client(pol: Policy | None = None, *, timeout=None, **kwargs) -> httpx.
     pol = pol or policy()
     return httpx.AsyncClient(transport=AsyncTransport(pol), timeout=timeout if timeout is not None else pol.timeout,
                              trust_env=False, follow_redirects=False, **kwargs)
+
+
+def httpx2_async_client(pol: Policy | None = None, *, timeout=None, **kwargs):
+    """The same for the MCP SDK, whose streamable-HTTP client takes an httpx2.AsyncClient."""
+    import httpcore2
+    import httpx2
+
+    pol = pol or policy()
+    transport = _async_transport_class(httpx2, httpcore2)(pol, cap_body=True)
+    return httpx2.AsyncClient(transport=transport, timeout=timeout if timeout is not None else pol.timeout,
+                              trust_env=False, follow_redirects=False, **kwargs)
+
+
+def egress_error_in(exc: BaseException) -> EgressError | None:
+    """The EgressError behind an exception (exception groups and causes included), if any."""
+    seen = set()
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, EgressError):
+            return current
+        if isinstance(current, BaseExceptionGroup):
+            stack.extend(current.exceptions)
+        stack.extend([current.__cause__, current.__context__])
+    return None
 
 
 @dataclass
@@ -442,7 +517,7 @@ def fetch(method: str, url: str, pol: Policy | None = None, **kwargs) -> Respons
     except httpx.TooManyRedirects as exc:
         raise EgressError(f"{host} redirects too often", reason="unreachable") from exc
     except (httpx.HTTPError, httpcore.TimeoutException, ssl.SSLError, OSError) as exc:
-        raise failure(host, exc) from exc
+        raise egress_error_in(exc) or failure(host, exc) from exc
 
 
 def failure(host: str, exc: BaseException) -> EgressError:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import re
 import time
 
+import httpx
 from asgiref.sync import sync_to_async
 
+from kit import egress
 from mcp_guard import GuardMiddleware, ResourceConfig, TokenVerifier
 from mcp_guard.assertion import IdentityAssertion
 from mcp_guard.gateway import Gateway
@@ -46,6 +48,13 @@ def _load(slug: str, name: str):
         # This runs on an executor thread outside Django's request cycle, which would otherwise keep
         # the thread's connection open forever; a lookup a minute per resource can afford a new one.
         connection.close()
+
+
+def upstream_proxy(upstream: str, *, identity: IdentityAssertion | None = None) -> Gateway:
+    """The proxy to a tenant's upstream. Its connections go through the egress guard (the upstream URL
+    is the tenant's choice): no read timeout, as SSE streams may stay quiet for minutes."""
+    http = egress.async_client(egress.policy(), timeout=httpx.Timeout(10.0, read=None))
+    return Gateway(upstream, identity=identity, http=http)
 
 
 class PlatformGateway:
@@ -91,5 +100,5 @@ class PlatformGateway:
         key = (upstream, config.resource, identity_secret)
         proxy = self._upstreams.get(key)
         if proxy is None:
-            proxy = self._upstreams[key] = Gateway(upstream, identity=identity)
+            proxy = self._upstreams[key] = upstream_proxy(upstream, identity=identity)
         return GuardMiddleware(proxy, config=config, verifier=verifier)

@@ -11,9 +11,12 @@ from dataclasses import asdict, dataclass, field
 
 import anyio
 
+from kit import egress
+
 from .models import MCPResource
 
 MAX_TOOLS = 1000
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024  # one listing page; a thousand tools with long descriptions fit
 _GROUP_SEPARATOR = re.compile(r"[._/:-]")
 
 
@@ -45,21 +48,16 @@ class ProposedTool:
     current_scopes: list[str] = field(default_factory=list)
 
 
-def _error_text(exc: BaseException) -> str:
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return f"{exc.__class__.__name__}: {exc}"[:300]
-
-
 async def _list_tools(url: str, token: str, timeout: float) -> list[dict]:
-    import httpx2
     from mcp.client.client import Client
     from mcp.client.streamable_http import streamable_http_client
 
     headers = {"Authorization": f"Bearer {token}"} if token else None
     tools: list[dict] = []
     with anyio.fail_after(timeout):
-        async with httpx2.AsyncClient(headers=headers, timeout=timeout) as http:
+        # The SDK's HTTP client goes through the egress guard: the URL is the tenant's choice.
+        async with egress.httpx2_async_client(egress.policy(timeout=timeout, max_bytes=MAX_RESPONSE_BYTES),
+                                              headers=headers) as http:
             async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
                 cursor = None
                 while len(tools) < MAX_TOOLS:
@@ -72,41 +70,43 @@ async def _list_tools(url: str, token: str, timeout: float) -> list[dict]:
 
 
 def list_server_tools(url: str, *, token: str = "", timeout: float = 10.0) -> list[dict]:
-    """[{name, description}] from the MCP server at ``url``; raises ImportFailed with a readable reason."""
+    """[{name, description}] from the MCP server at ``url``; raises ImportFailed with a readable reason.
+
+    The reason never quotes the server's answer or the low-level error: a refused address says so, any
+    other failure reads the same whatever listens there (no port scanning through the import button)."""
     _require_sdk()
     try:
         # A thread of its own: the caller may be a thread with an event loop already (ASGI, tests).
         with ThreadPoolExecutor(1) as pool:
             return pool.submit(anyio.run, _list_tools, url, token, timeout).result()
-    except TimeoutError as exc:
-        raise ImportFailed(f"{url} did not list its tools within {timeout:g} s; is it a streamable-HTTP MCP "
-                           "server and reachable from the platform?") from exc
     except BaseException as exc:  # the SDK raises exception groups from its task group
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
-        text = _error_text(exc)
+        refused = egress.egress_error_in(exc)
+        if refused is not None and refused.reason != "unreachable":
+            raise ImportFailed(f"could not list the tools of {url}: {refused}") from exc
         status = _probe_status(url, token, timeout)
         if status in (401, 403):
             hint = ("it refused the management token: replace it" if token else
                     "it asked for authorization: set the resource's management token")
         else:
-            hint = "check the URL and that the server speaks streamable HTTP"
-        raise ImportFailed(f"could not list the tools of {url} ({text}); {hint}") from exc
+            hint = ("check the URL, that the server speaks streamable HTTP and is reachable from the platform "
+                    f"within {timeout:g} s")
+        raise ImportFailed(f"could not list the tools of {url}; {hint}") from exc
 
 
 def _probe_status(url: str, token: str, timeout: float) -> int | None:
     """The HTTP status of a bare initialize request, to explain a failed listing (the SDK's errors do not
     say whether the server wanted credentials)."""
-    import httpx
-
     headers = {"Accept": "application/json, text/event-stream", **({"Authorization": f"Bearer {token}"}
                                                                   if token else {})}
-    try:
-        return httpx.post(url, headers=headers, timeout=min(timeout, 5.0), json={
-            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+    body = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
             "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                       "clientInfo": {"name": "mcp-platform-import", "version": "1"}}}).status_code
-    except httpx.HTTPError:
+                       "clientInfo": {"name": "mcp-platform-import", "version": "1"}}}
+    try:
+        return egress.fetch("POST", url, egress.policy(timeout=min(timeout, 5.0), max_bytes=64 * 1024),
+                            headers=headers, json=body).status_code
+    except egress.EgressError:
         return None
 
 

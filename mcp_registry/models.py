@@ -5,6 +5,7 @@ import uuid
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
+from kit import crypto
 from tenants.models import TenantOwned
 
 SCOPE_NAME = RegexValidator(r"^[\x21\x23-\x5B\x5D-\x7E]{1,100}$",
@@ -113,3 +114,8 @@ class ResourceTool(models.Model):
 
     def __str__(self):
         return self.name
+
+
+crypto.register("mcp_registry.MCPResource", "management_token_encrypted", aad=lambda row: row.management_token_aad)
+crypto.register("mcp_registry.MCPResource", "gateway_identity_secret_encrypted",
+                aad=lambda row: row.gateway_identity_secret_aad)

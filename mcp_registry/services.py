@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import audit
+from kit import egress
 from tenants import crypto
 from tenants.errors import TenantError
 from tenants.models import Tenant
@@ -83,6 +84,10 @@ def _upstream(url: str) -> str:
     try:
         canonical = canonical_resource_uri(url)
     except InvalidResourceURI as exc:
+        raise RegistryError(f"upstream URL: {exc}", field="upstream_url") from exc
+    try:  # the gateway calls it for every request: the egress guard's rules at save time too
+        egress.check_url(canonical, egress.policy(), resolution_required=False)
+    except egress.EgressError as exc:
         raise RegistryError(f"upstream URL: {exc}", field="upstream_url") from exc
     return canonical
 

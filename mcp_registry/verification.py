@@ -1,15 +1,15 @@
 """Network checks of MCP servers: their published PRM and their own URL (verification), and their tool list
 (import).
 
-Every fetch has a short timeout, follows no redirects and reads a bounded body; every failure becomes a
-sentence an admin can act on, never an exception escaping to a 500.
+Every fetch goes through the egress guard (kit.egress): one deadline, no redirects, a bounded body; every
+failure becomes a sentence an admin can act on, never an exception escaping to a 500.
 """
 
 from __future__ import annotations
 
 import json
 
-import httpx
+from kit import egress
 
 from . import prm
 from .models import MCPResource
@@ -22,22 +22,19 @@ MAX_PRM_BYTES = 64 * 1024
 
 
 def _fetch_json(url: str, *, timeout: float) -> tuple[dict | None, str]:
+    # Through the egress guard: a resource URI is an address the tenant chose (no port scanning, no
+    # response echoed: the status of an allowed server at most).
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            with client.stream("GET", url, headers={"Accept": "application/json"}) as response:
-                if response.status_code != 200:
-                    return None, f"{url} answered HTTP {response.status_code}, expected 200 with the PRM document"
-                body = b""
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > MAX_PRM_BYTES:
-                        return None, f"{url} sent more than {MAX_PRM_BYTES} bytes; a PRM document is small JSON"
-    except httpx.TimeoutException:
-        return None, f"{url} did not answer within {timeout:g} s"
-    except httpx.HTTPError as exc:
-        return None, f"could not fetch {url}: {exc.__class__.__name__} ({exc})"
+        response = egress.fetch("GET", url, egress.policy(timeout=timeout, max_bytes=MAX_PRM_BYTES),
+                                headers={"Accept": "application/json"})
+    except egress.EgressError as exc:
+        if exc.reason == "too_large":
+            return None, f"{url} sent more than {MAX_PRM_BYTES} bytes; a PRM document is small JSON"
+        return None, f"could not fetch {url}: {exc}"
+    if response.status_code != 200:
+        return None, f"{url} answered HTTP {response.status_code}, expected 200 with the PRM document"
     try:
-        document = json.loads(body)
+        document = json.loads(response.content)
     except ValueError:
         return None, f"{url} did not return JSON"
     if not isinstance(document, dict):
@@ -58,12 +55,10 @@ def check_resource_answers(resource: MCPResource, *, timeout: float = 5.0) -> st
     it, a server that moved)."""
     url = resource.uri
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            response = client.post(url, json=INITIALIZE, headers={"Accept": "application/json, text/event-stream"})
-    except httpx.TimeoutException:
-        return f"{url} did not answer within {timeout:g} s"
-    except httpx.HTTPError as exc:
-        return f"could not reach {url}: {exc.__class__.__name__} ({exc})"
+        response = egress.fetch("POST", url, egress.policy(timeout=timeout, max_bytes=MAX_PRM_BYTES), json=INITIALIZE,
+                                headers={"Accept": "application/json, text/event-stream"})
+    except egress.EgressError as exc:
+        return f"could not reach {url}: {exc}"
     if response.status_code != 401:
         if 200 <= response.status_code < 300:
             return f"{url} answered an MCP request without a token (HTTP {response.status_code}): it is not protected"

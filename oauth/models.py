@@ -12,6 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from oauth2_provider import models as dot
 
+from kit import crypto
 from tenants.models import TenantOwned, TenantScopedManager
 
 OIDC_SCOPES = ("openid", "profile", "email")
@@ -328,3 +329,5 @@ __all__ = ["Application", "Grant", "AccessToken", "RefreshToken", "IDToken", "Co
            "KeyRotationPolicy"]
 
 from .registration.models import *  # noqa: E402,F401,F403  (registration models live in oauth/registration/)
+
+crypto.register("oauth.SigningKey", "private_key", aad=lambda row: b"signing-key:" + row.kid.encode())

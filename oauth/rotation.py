@@ -32,7 +32,7 @@ from django.utils import timezone
 
 import audit
 from audit.services import Actor
-from tenants import crypto
+from kit import crypto
 from tenants.models import Tenant
 
 from . import keys, revocation
@@ -276,35 +276,36 @@ def key_emergency_rotate(*, tenant, actor, kid: str | None = None, request=None)
     return EmergencyResult(compromised=target.kid, active=new_active, revoked=revoked)
 
 
-# --- KEK re-wrap ----------------------------------------------------------------------------------
+# --- KEK re-wrap ---------------------------------------------------------------------------------
 
 def keys_to_rewrap():
     """Every signing key whose private key is wrapped under an older KEK version (all tenants)."""
     return SigningKey.objects.unscoped().exclude(private_key__startswith=f"{crypto.current_kek_version()}:")
 
 
+def secrets_to_rewrap() -> int:
+    """How many encrypted values of any registered field (kit.crypto) are under an older KEK."""
+    return crypto.pending_count()
+
+
 def rewrap_keys(*, batch_size: int = 100, actor=None, progress=None, check_cancelled=None) -> int:
-    """Re-encrypts private keys under the current KEK, a batch per transaction; resumable (a key already
-    under the current version is not selected again). Returns how many keys were re-wrapped."""
+    """Re-encrypts every registered encrypted field (signing keys, SSO client secrets and keys, gateway
+    and management secrets, webhook secrets, sink secrets, the audit signing key) under the current KEK,
+    a batch per transaction, each value audited; resumable (a value already under the current version is
+    not selected again). Returns how many values were re-wrapped."""
     actor = actor or Actor("job", REWRAP_JOB, "KEK re-wrap")
-    done = 0
-    while True:
-        if check_cancelled is not None:
-            check_cancelled()
-        with transaction.atomic():
-            batch = list(keys_to_rewrap().select_related("tenant").select_for_update(of=("self",), skip_locked=True)
-                         .order_by("created_at")[:batch_size])
-            for key in batch:
-                previous = crypto.kek_version_of(key.private_key)
-                key.private_key = crypto.rewrap(key.private_key, aad=keys._aad(key.kid))
-                key.save(update_fields=["private_key"])
-                audit.record(key.tenant, actor, "key.rewrapped", key, kid=key.kid, previous_kek=previous,
-                             kek=crypto.current_kek_version())
-        if not batch:
-            return done
-        done += len(batch)
-        if progress is not None:
-            progress(done)
+    current = crypto.current_kek_version()
+
+    def record(entry, row, previous):
+        if isinstance(row, SigningKey):
+            audit.record(row.tenant, actor, "key.rewrapped", row, kid=row.kid, previous_kek=previous, kek=current)
+            return
+        tenant = Tenant.objects.filter(pk=getattr(row, "tenant_id", None)).first()
+        audit.record(tenant, actor, "secret.rewrapped", (entry.model.lower(), str(row.pk), entry.label),
+                     field=entry.label, previous_kek=previous, kek=current)
+
+    return crypto.rewrap_all(batch_size=batch_size, on_rewrapped=record, progress=progress,
+                             check_cancelled=check_cancelled)
 
 
 # --- reads for the console and API ----------------------------------------------------------------

@@ -135,10 +135,11 @@ def purge_expired_tokens():
 
 @shared_task(name="oauth.rewrap_signing_keys", **RETRY)
 def rewrap_signing_keys():
-    """After a KEK rotation: re-wraps every private key under the current KEK; resumable."""
-    if not rotation.keys_to_rewrap().exists():
+    """After a KEK rotation: re-wraps every registered encrypted field under the current KEK; resumable."""
+    total = rotation.secrets_to_rewrap()
+    if not total:
         return
     with job_run(rotation.REWRAP_JOB, params={"kek": rotation.crypto.current_kek_version()}) as job:
-        job.progress(0, rotation.keys_to_rewrap().count())
+        job.progress(0, total)
         job.run.done = rotation.rewrap_keys(progress=job.progress, check_cancelled=job.check_cancelled)
         job.run.result = {"rewrapped": job.run.done}

@@ -267,7 +267,9 @@ def celery_worker(django_db_setup, django_db_blocker):
         require_service("Redis", "the Celery worker uses Redis as its broker")
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
     db = connection.settings_dict
-    env = dict(os.environ)
+    # Test receivers (webhooks, sinks) listen on 127.0.0.1: the operator setting admits exactly that address
+    # for this worker (the egress guard's default, public addresses only, is what every other test checks).
+    env = dict(os.environ, EGRESS_ALLOWED_NETWORKS=os.environ.get("EGRESS_ALLOWED_NETWORKS", "127.0.0.1/32"))
     if "postgresql" in db["ENGINE"]:
         env["DATABASE_URL"] = (f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/"
                                f"{db['NAME']}")

@@ -79,12 +79,15 @@ def _is_loopback(host: str) -> bool:
 
 
 def check_provider_url(url: str, what: str) -> str:
-    """https everywhere; plain http only to loopback, and only where settings allow it (tests, laptops)."""
+    """https everywhere; plain http only to loopback where SSO_ALLOW_HTTP_LOOPBACK says so (tests,
+    laptops), or where the operator lists networks (EGRESS_ALLOWED_NETWORKS: the egress guard then admits
+    http to those networks only)."""
     parts = urlsplit(url or "")
     if parts.scheme == "https" and parts.hostname:
         return url
-    if (parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname)
-            and getattr(settings, "SSO_ALLOW_HTTP_LOOPBACK", False)):
+    if parts.scheme == "http" and parts.hostname and (
+            (_is_loopback(parts.hostname) and getattr(settings, "SSO_ALLOW_HTTP_LOOPBACK", False))
+            or egress.policy().networks):
         return url
     raise SSOError("insecure_url", f"{what} must be an https URL, not '{url[:200]}'")
 

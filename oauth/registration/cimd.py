@@ -68,7 +68,9 @@ def _check_url(url: str):
         parts.port  # noqa: B018  (an out-of-range port raises here)
     except ValueError as exc:
         raise CIMDError(f"client_id is not a valid URL: {exc}") from exc
-    if parts.scheme == "http" and loopback_allowed() and parts.hostname:
+    # Plain http passes here only where the guard may admit it (loopback allowed, or operator networks);
+    # the guard then decides per address.
+    if parts.scheme == "http" and (loopback_allowed() or egress.policy().networks) and parts.hostname:
         if parts.username or parts.password or parts.fragment or not parts.path:
             raise CIMDError("client_id URL must have a path and no userinfo or fragment")
         return parts

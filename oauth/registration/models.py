@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from kit import crypto
 from tenants.models import TenantOwned
 
 
@@ -195,3 +196,7 @@ class TrustedPublisher(TenantOwned):
 
 
 __all__ = ["RegistrationPolicy", "ApprovalRule", "ClientRegistration", "InitialAccessToken", "TrustedPublisher"]
+
+
+crypto.register("oauth.RegistrationPolicy", "webhook_secret",
+                aad=lambda row: f"registration-webhook:{row.tenant_id}".encode())

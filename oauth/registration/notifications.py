@@ -8,18 +8,19 @@ import json
 import re
 import time
 
-import httpx
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 
 from audit.streaming import signature
+from kit import egress
 from tenants import crypto
 from tenants.models import CONSOLE_ROLES, Membership
 
 SIGNATURE_HEADER = "X-Registration-Signature"
 TIMESTAMP_HEADER = "X-Registration-Timestamp"
+WEBHOOK_DEADLINE_SECONDS = 10.0  # the whole delivery; Celery retries after it
 
 
 class WebhookFailed(Exception):
@@ -104,10 +105,11 @@ def post_webhook(policy, body: dict) -> int:
     if secret:
         # Signed over "<timestamp>.<body>" so a captured delivery cannot be replayed later with a new time.
         headers[SIGNATURE_HEADER] = signature(secret, timestamp.encode() + b"." + raw)
-    try:
-        response = httpx.post(policy.webhook_url, content=raw, headers=headers, timeout=10, follow_redirects=False)
-    except httpx.HTTPError as exc:
-        raise WebhookFailed(f"webhook {policy.webhook_url} unreachable: {exc}") from exc
+    try:  # checked again at send time: DNS may have changed since the URL was saved
+        response = egress.fetch("POST", policy.webhook_url, egress.policy(timeout=WEBHOOK_DEADLINE_SECONDS),
+                                content=raw, headers=headers)
+    except egress.EgressError as exc:
+        raise WebhookFailed(f"webhook {policy.webhook_url[:200]}: {exc}") from exc
     if not 200 <= response.status_code < 300:
-        raise WebhookFailed(f"webhook {policy.webhook_url} answered {response.status_code}")
+        raise WebhookFailed(f"webhook {policy.webhook_url[:200]} answered {response.status_code}")
     return response.status_code

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 import audit
 from audit.services import Actor
+from kit import egress
 from tenants import crypto
 from tenants.errors import TenantError
 
@@ -487,6 +488,12 @@ def policy_update(*, tenant, actor, request=None, webhook_secret: str | None = N
     unknown = set(changes) - POLICY_FIELDS
     if unknown:
         raise RegistrationServiceError(f"unknown policy fields: {', '.join(sorted(unknown))}")
+    if changes.get("webhook_url"):
+        try:  # an address the admin chose, called by the platform: the egress guard's rules at save time too
+            changes["webhook_url"] = egress.check_url(str(changes["webhook_url"]).strip(), egress.policy(),
+                                                      resolution_required=False)
+        except egress.EgressError as exc:
+            raise RegistrationServiceError(f"webhook_url: {exc}", field="webhook_url") from exc
     policy = policy_of(tenant)
     for field, value in changes.items():
         setattr(policy, field, value)

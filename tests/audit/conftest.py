@@ -165,7 +165,7 @@ def killable_worker(transactional_db, settings):
     if not settings.REDIS_URL or not _reachable(settings.REDIS_URL, 6379):
         pytest.fail("Redis is required: the Celery worker uses it as its broker")
     db = connection.settings_dict
-    env = dict(os.environ, AUDIT_SINK_BATCH="5", AUDIT_SINK_TIMEOUT_SECONDS="20",
+    env = dict(os.environ, AUDIT_SINK_BATCH="5", AUDIT_SINK_TIMEOUT_SECONDS="20", AUDIT_SINK_ALLOW_HTTP_LOOPBACK="true",
                DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}")
     worker = KillableWorker(env, f"{settings.CELERY_TASK_DEFAULT_QUEUE}-audit-sinks",
                             Path(settings.VAR_DIR) / "celery-audit-worker.log")

@@ -99,7 +99,8 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    settings.EGRESS_ALLOWED_NETWORKS = "127.0.0.1/32"  # the receiver's address, as an operator would list it
     r = Receiver([500, 204])
     yield r
     r.close()

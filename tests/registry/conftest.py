@@ -18,6 +18,14 @@ from tests.conftest import free_port  # noqa: F401  (re-exported: peer tests imp
 TEST_ACTOR = Actor("test", "", "pytest")
 
 
+@pytest.fixture(autouse=True)
+def loopback_servers_allowed(settings):
+    """The registry's tests verify, import from and proxy to servers on 127.0.0.1: the operator setting
+    admits exactly that address, as an operator lists an internal network. The guard's default (public
+    addresses only) is what tests/kit/test_egress_matrix.py checks for every caller."""
+    settings.EGRESS_ALLOWED_NETWORKS = "127.0.0.1/32"
+
+
 @pytest.fixture
 def make_resource(db):
     from mcp_registry import services

@@ -1,0 +1,120 @@
+"""KEK rotation loses nothing: every encrypted field is registered, the one re-wrap job moves all of them
+to the new KEK, and after the previous KEK is dropped every secret still decrypts. (At 562953a
+``rewrap_keys`` re-wrapped signing keys only: SSO, gateway, webhook and sink secrets became unreadable.)"""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+from django.apps import apps
+
+from audit import keys as audit_keys
+from audit.models import AuditEvent
+from audit.services import Actor, sink_create, sink_secret
+from identity.services import client_secret_of, identity_provider_create, private_key_of
+from kit import crypto
+from mcp_registry import services as registry
+from oauth import keys as signing_keys
+from oauth import rotation
+from oauth.registration import services as registration
+from oauth.registration.models import RegistrationPolicy
+
+ACTOR = Actor("test", "", "pytest")
+
+
+def _kek(fill: bytes) -> str:
+    return base64.urlsafe_b64encode(fill * 32).decode()
+
+
+@pytest.fixture
+def secrets_everywhere(make_tenant, settings):
+    """One of every kind of secret the platform encrypts, written under the first KEK."""
+    settings.PLATFORM_KEK, settings.PLATFORM_KEK_PREVIOUS = "v1:" + _kek(b"\x01"), ""
+    tenant = make_tenant("acme")
+    rotation.key_rotate_now(tenant=tenant, actor=ACTOR)
+    secret_idp = identity_provider_create(tenant=tenant, name="Corp", slug="corp", actor=ACTOR,
+                                          address="https://idp.corp.example", client_id="platform",
+                                          client_secret="idp-client-secret")
+    key_idp = identity_provider_create(tenant=tenant, name="Keys", slug="keys", actor=ACTOR,
+                                       address="https://idp.keys.example", client_id="platform",
+                                       client_auth_method="private_key_jwt")
+    external = registry.resource_create(tenant=tenant, actor=ACTOR, name="files", uri="https://files.acme.example/mcp",
+                                        scopes=[{"name": "files:read"}])
+    registry.resource_set_management_token(resource=external, actor=ACTOR, token="management-token")
+    gateway = registry.resource_create(tenant=tenant, actor=ACTOR, name="notes", hosting_mode="gateway",
+                                       upstream_url="https://notes.acme.example/mcp", scopes=[{"name": "n:read"}])
+    registry.resource_set_gateway_identity_secret(resource=gateway, actor=ACTOR, secret="g" * 40)
+    registration.policy_update(tenant=tenant, actor=ACTOR, webhook_url="https://hooks.acme.example/r",
+                               webhook_secret="webhook-secret")
+    sink, sink_plain = sink_create(tenant=tenant, name="siem", url="https://siem.acme.example/hook", actor=ACTOR)
+    audit_key = audit_keys.active_key()
+    return {"tenant": tenant, "secret_idp": secret_idp, "key_idp": key_idp, "external": external,
+            "gateway": gateway, "sink": sink, "sink_secret": sink_plain, "audit_key": audit_key,
+            "idp_key": private_key_of(key_idp)}
+
+
+def test_every_encrypted_looking_field_is_registered():
+    pattern = re.compile(r"(encrypted|sealed)|^(private_key|webhook_secret)$")
+    registered = {entry.label for entry in crypto.registered()}
+    found = {f"{model._meta.label}.{field.name}" for model in apps.get_models() for field in model._meta.fields
+             if pattern.search(field.name) and field.get_internal_type() == "TextField"}
+    assert found and found <= registered, found - registered
+    assert {"oauth.SigningKey.private_key", "identity.IdentityProvider.client_secret_encrypted",
+            "identity.IdentityProvider.private_key_encrypted", "mcp_registry.MCPResource.management_token_encrypted",
+            "mcp_registry.MCPResource.gateway_identity_secret_encrypted", "oauth.RegistrationPolicy.webhook_secret",
+            "audit.AuditSink.sealed_secret", "audit.AuditSigningKey.sealed_private_key"} <= registered
+
+
+@pytest.mark.django_db
+def test_kek_rotation_rewraps_every_secret_and_the_previous_kek_can_go(secrets_everywhere, settings):
+    s = secrets_everywhere
+    settings.PLATFORM_KEK, settings.PLATFORM_KEK_PREVIOUS = "v2:" + _kek(b"\x02"), settings.PLATFORM_KEK
+    pending = {entry.label: entry.pending().count() for entry in crypto.registered()}
+    assert all(pending.values()), pending  # one of each kind waits for the new KEK
+    assert rotation.rewrap_keys(batch_size=2) == sum(pending.values())
+    assert crypto.pending_count() == 0 and rotation.rewrap_keys() == 0  # resumable: nothing left
+
+    settings.PLATFORM_KEK_PREVIOUS = ""  # the old KEK is gone
+    signing_keys._private_keys.clear()
+    audit_keys._private_key.cache_clear()
+    for entry in crypto.registered():
+        for row in entry.model_class()._base_manager.exclude(**{entry.field: ""}):
+            assert crypto.kek_version_of(getattr(row, entry.field)) == "v2"
+            entry.decrypt(row)  # raises if anything was left behind
+    tenant = s["tenant"]
+    token = signing_keys.sign(tenant, {"iss": tenant.issuer, "sub": "x"}, typ="at+jwt")
+    assert signing_keys.verify(tenant, token)["sub"] == "x"
+    s["secret_idp"].refresh_from_db(), s["key_idp"].refresh_from_db()
+    assert client_secret_of(s["secret_idp"]) == "idp-client-secret"
+    assert private_key_of(s["key_idp"]) == s["idp_key"]
+    s["external"].refresh_from_db(), s["gateway"].refresh_from_db()
+    assert registry.management_token(s["external"]) == "management-token"
+    assert registry.gateway_identity_secret(s["gateway"]) == "g" * 40
+    policy = RegistrationPolicy.objects.for_tenant(tenant).get()
+    assert crypto.decrypt(policy.webhook_secret, aad=f"registration-webhook:{tenant.pk}".encode()) == b"webhook-secret"
+    s["sink"].refresh_from_db()
+    assert sink_secret(s["sink"]) == s["sink_secret"].encode()
+    assert audit_keys.sign(b"checkpoint")[0] == s["audit_key"].kid  # the audit key still signs
+    assert AuditEvent.objects.filter(action="secret.rewrapped").count() == (
+        sum(pending.values()) - pending["oauth.SigningKey.private_key"])
+
+
+def test_values_written_by_the_old_modules_stay_readable(settings):
+    """Backward compatible: a tenants.crypto value (raw KEK, padded base64) and an audit seal (HKDF key,
+    unpadded base64) written before the merge decrypt through kit.crypto unchanged."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    kek = b"\x05" * 32
+    settings.PLATFORM_KEK, settings.PLATFORM_KEK_PREVIOUS = "v5:" + base64.urlsafe_b64encode(kek).decode(), ""
+    nonce = b"\x00" * 12
+    old_tenants = "v5:" + base64.urlsafe_b64encode(nonce + AESGCM(kek).encrypt(nonce, b"one", b"a")).decode()
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"mcp-platform audit seal v1").derive(kek)
+    sealed = AESGCM(derived).encrypt(nonce, b"two", b"b")
+    old_audit = "v5:" + base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+    assert crypto.decrypt(old_tenants, aad=b"a") == b"one"
+    assert crypto.decrypt(old_audit, aad=b"b", domain=crypto.AUDIT_DOMAIN) == b"two"
+    assert audit_keys.unseal(old_audit, aad=b"b") == b"two"
