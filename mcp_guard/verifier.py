@@ -3,9 +3,13 @@
 ``TokenVerifier`` checks RFC 9068 JWT access tokens locally against the issuer's JWKS:
 - the JWKS location comes from the issuer's metadata (RFC 8414, then OIDC discovery), whose ``issuer``
   must equal the configured issuer byte for byte;
-- keys are cached; a token with an unknown ``kid`` triggers one refresh, at most once per
-  ``refresh_interval`` seconds, so a flood of made-up ``kid`` values cannot turn the server into an
-  amplifier against the issuer;
+- keys are cached for the JWKS response's ``Cache-Control: max-age`` (bounded by ``min_cache_seconds``
+  and ``max_cache_seconds``; ``default_cache_seconds`` without one), then fetched again before the next
+  verification: a key the issuer removed stops being accepted within that time. If the refresh fails
+  the guard fails closed (GuardError) rather than trust keys it can no longer confirm;
+- a token with an unknown ``kid`` refreshes at once (a rotation: the first token of a new key must not
+  fail), then no unknown ``kid`` refreshes again for ``refresh_interval`` seconds, so a flood of made-up
+  ``kid`` values cannot turn the server into an amplifier against the issuer;
 - only asymmetric algorithms on an allow-list are accepted (``none`` and HMAC never, so a public key
   cannot be abused as an HMAC secret), and the key's own type must match the algorithm;
 - ``typ`` must be ``at+jwt``; ``iss`` must be the issuer; ``aud`` must contain this resource;
@@ -67,6 +71,22 @@ def metadata_urls(issuer: str) -> list[str]:
 
 
 async def fetch_json(http: httpx.AsyncClient, url: str, **kwargs) -> dict:
+    return (await fetch_json_with_headers(http, url, **kwargs))[0]
+
+
+def cache_lifetime(cache_control: str | None) -> float | None:
+    """Seconds from a Cache-Control header: 0 for no-store / no-cache, None when it says nothing."""
+    directives = [d.strip().lower() for d in (cache_control or "").split(",")]
+    if "no-store" in directives or "no-cache" in directives:
+        return 0.0
+    for directive in directives:
+        name, _, value = directive.partition("=")
+        if name.strip() == "max-age" and value.strip().strip('"').isdigit():
+            return float(value.strip().strip('"'))
+    return None
+
+
+async def fetch_json_with_headers(http: httpx.AsyncClient, url: str, **kwargs) -> tuple[dict, httpx.Headers]:
     try:
         response = await http.request(kwargs.pop("method", "GET"), url, headers={"Accept": "application/json"},
                                       **kwargs)
@@ -82,7 +102,7 @@ async def fetch_json(http: httpx.AsyncClient, url: str, **kwargs) -> dict:
         raise GuardError(f"{url} did not return JSON") from exc
     if not isinstance(document, dict):
         raise GuardError(f"{url} did not return a JSON object")
-    return document
+    return document, response.headers
 
 
 async def discover_issuer(http: httpx.AsyncClient, issuer: str) -> dict:
@@ -139,7 +159,8 @@ class TokenVerifier(_BaseVerifier):
 
     def __init__(self, *, issuer: str, resource: str, algorithms=DEFAULT_ALGORITHMS, jwks_uri: str | None = None,
                  leeway: int = 30, refresh_interval: float = 30.0, http: httpx.AsyncClient | None = None,
-                 timeout: float = 5.0, max_token_bytes: int = 8192):
+                 timeout: float = 5.0, max_token_bytes: int = 8192, default_cache_seconds: float = 300.0,
+                 min_cache_seconds: float = 5.0, max_cache_seconds: float = 300.0):
         super().__init__(issuer=issuer, resource=resource, http=http, timeout=timeout,
                          max_token_bytes=max_token_bytes)
         bad = set(algorithms) - _ASYMMETRIC
@@ -152,6 +173,12 @@ class TokenVerifier(_BaseVerifier):
         self._jwks_uri = jwks_uri
         self._keys: dict[str, Any] = {}   # kid -> jwt.PyJWK
         self._fetched_at = 0.0
+        self._expires_at = 0.0  # monotonic time after which the key set is fetched again
+        self._unknown_kid_refresh_at = float("-inf")
+        self._generation = 0
+        self.default_cache_seconds = default_cache_seconds
+        self.min_cache_seconds = min_cache_seconds
+        self.max_cache_seconds = max_cache_seconds
         self.jwks_fetches = 0
         implementations = get_default_algorithms()
         self._implementations = {alg: implementations[alg] for alg in self.algorithms}
@@ -165,13 +192,18 @@ class TokenVerifier(_BaseVerifier):
         return self._jwks_uri
 
     async def _refresh(self) -> None:
+        generation = self._generation
         async with _loop_lock(self, "_refresh_lock"):
-            if self._fetched_at and time.monotonic() - self._fetched_at < self.refresh_interval:
-                return  # someone refreshed while we waited, or we refreshed too recently
-            # Stamp before fetching: a failing issuer is not hammered either.
+            if self._generation != generation:
+                return  # someone refreshed while we waited
             self._fetched_at = time.monotonic()
             self.jwks_fetches += 1
-            document = await fetch_json(self._http, await self.jwks_uri())
+            try:
+                document, headers = await fetch_json_with_headers(self._http, await self.jwks_uri())
+            except GuardError:
+                self._keys, self._expires_at = {}, 0.0  # fail closed: keys that cannot be confirmed are not used
+                self._generation += 1
+                raise
             keys = {}
             for entry in document.get("keys", []):
                 if not isinstance(entry, dict) or entry.get("use", "sig") != "sig" or "kid" not in entry:
@@ -180,11 +212,24 @@ class TokenVerifier(_BaseVerifier):
                     keys[entry["kid"]] = jwt.PyJWK(entry)
                 except (jwt.PyJWKError, jwt.InvalidKeyError, KeyError, ValueError, TypeError):
                     continue  # a key we cannot use (unknown kty/alg) is skipped, not fatal
-            self._keys = keys
+            lifetime = cache_lifetime(headers.get("cache-control"))
+            lifetime = self.default_cache_seconds if lifetime is None else lifetime
+            lifetime = min(max(lifetime, self.min_cache_seconds), self.max_cache_seconds)
+            self._keys, self._expires_at = keys, self._fetched_at + lifetime
+            self._generation += 1
+
+    @property
+    def keys_expire_in(self) -> float:
+        """Seconds until the cached key set is fetched again (negative: it will be, at the next token)."""
+        return self._expires_at - time.monotonic()
 
     async def _key_for(self, kid: str):
+        expired = time.monotonic() >= self._expires_at
+        if expired:
+            await self._refresh()  # expired (or never fetched): what the issuer publishes now
         key = self._keys.get(kid)
-        if key is None and (not self._fetched_at or time.monotonic() - self._fetched_at >= self.refresh_interval):
+        if key is None and not expired and time.monotonic() - self._unknown_kid_refresh_at >= self.refresh_interval:
+            self._unknown_kid_refresh_at = time.monotonic()  # stamped first: concurrent unknown kids wait
             await self._refresh()
             key = self._keys.get(kid)
         if key is None:

@@ -149,18 +149,60 @@ def test_a_flood_of_unknown_kids_fetches_the_jwks_at_most_once_per_interval(guar
         forged = issuer.mint(RESOURCE, headers={"kid": f"made-up-{i}"})
         response = guarded(token=forged)
         assert response.status_code == 401 and challenge_of(response)["error"] == "invalid_token"
-    assert issuer.jwks_hits == fetched, "unknown kids inside the refresh interval must not reach the issuer"
+    # The first unknown kid refreshes at once (it could be a rotation); the other 39 wait for the interval.
+    assert issuer.jwks_hits == fetched + 1, "unknown kids inside the refresh interval must not reach the issuer"
 
 
-def test_a_rotated_key_is_picked_up_by_one_refresh(guarded, issuer):
+def test_a_rotated_key_is_picked_up_by_one_refresh_at_once(guarded, issuer):
+    """A key that starts signing before the guard's cached JWKS expires: its first token refreshes at
+    once instead of failing for refresh_interval seconds (at 562953a: 401 for up to 30 s)."""
     from cryptography.hazmat.primitives.asymmetric import ec
 
     assert guarded(token=issuer.mint(RESOURCE)).status_code == 200
     issuer.keys["ec-2"] = ("ES256", ec.generate_private_key(ec.SECP256R1()))
     issuer.publish()
-    guarded.verifier._fetched_at -= guarded.verifier.refresh_interval  # the interval has passed
     assert guarded(token=issuer.mint(RESOURCE, kid="ec-2")).status_code == 200
     assert issuer.jwks_hits == 2
+    del issuer.keys["ec-2"]
+    issuer.publish()
+
+
+def test_a_key_removed_from_the_jwks_stops_being_accepted_within_its_max_age(config, issuer, document_server):
+    """Emergency removal: the issuer drops a compromised key; a token forged with it works at most until
+    the guard's cached JWKS expires (its max-age), then never (at 562953a: until an unknown kid came)."""
+    jwks_headers = {"Cache-Control": "public, max-age=1"}
+    document_server.put(issuer.jwks_path, {"keys": [issuer.public_jwk(k) for k in issuer.keys]},
+                        headers=jwks_headers)
+    verifier = TokenVerifier(issuer=config.issuer, resource=RESOURCE, min_cache_seconds=0.5)
+    app = GuardMiddleware(echo_app, config=config, verifier=verifier)
+
+    def call(token):
+        async def go():
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://files.example") as c:
+                return await c.post("/mcp", headers={"Authorization": f"Bearer {token}"})
+        return run(go())
+
+    assert call(issuer.mint(RESOURCE, kid="ec-1")).status_code == 200
+    assert 0 < verifier.keys_expire_in <= 1
+    document_server.put(issuer.jwks_path, {"keys": [issuer.public_jwk("rsa-1")]}, headers=jwks_headers)
+    removed_at = time.monotonic()
+    while call(issuer.mint(RESOURCE, kid="ec-1")).status_code == 200:
+        assert time.monotonic() - removed_at < 1.5, "the removed key was still accepted after its max-age"
+        time.sleep(0.1)
+    assert call(issuer.mint(RESOURCE, kid="rsa-1")).status_code == 200  # the remaining key still works
+
+
+def test_the_guard_caps_and_floors_the_issuers_cache_lifetime(config, issuer, document_server):
+    from mcp_guard.verifier import cache_lifetime
+
+    assert cache_lifetime("public, max-age=300") == 300 and cache_lifetime("no-store") == 0
+    assert cache_lifetime(None) is None and cache_lifetime("max-age=abc") is None
+    for header, expected in (("public, max-age=86400", 300), ("no-cache", 5), (None, 300)):
+        document_server.put(issuer.jwks_path, {"keys": [issuer.public_jwk(k) for k in issuer.keys]},
+                            headers={"Cache-Control": header} if header else {})
+        verifier = TokenVerifier(issuer=config.issuer, resource=RESOURCE)
+        run(verifier.verify(issuer.mint(RESOURCE)))
+        assert expected - 1 < verifier.keys_expire_in <= expected, header
 
 
 def test_an_oversized_token_is_refused_before_parsing(guarded, issuer):
@@ -300,4 +342,4 @@ def test_kid_injection_is_an_unknown_key_not_a_lookup(guarded, issuer, kid):
     fetched = issuer.jwks_hits
     response = guarded(token=issuer.mint(RESOURCE, headers={"kid": kid}))
     assert response.status_code == 401 and challenge_of(response)["error"] == "invalid_token"
-    assert issuer.jwks_hits == fetched
+    assert issuer.jwks_hits <= fetched + 1  # at most the one unknown-kid refresh, of the issuer's own JWKS
