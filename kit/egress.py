@@ -149,7 +149,9 @@ def address_allowed(address: str, pol: Policy) -> bool:
 
 
 def getaddrinfo(host: str, port: int) -> list[str]:
-    """The system resolver (tests replace ``resolver`` with fixed answers)."""
+    """The system resolver. Tests replace ``resolver`` with fixed answers: an answer is an address, or an
+    (address, port) pair as getaddrinfo's own socket addresses are, so a test can stand a loopback server
+    on a free port in for a real host's 443 (the address is checked the same either way)."""
     return [info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)]
 
 
@@ -161,24 +163,26 @@ def refused_message(host: str, address: str) -> str:
             "link-local, metadata or reserved; the operator can allow networks with EGRESS_ALLOWED_NETWORKS)")
 
 
-def resolve(host: str, port: int, pol: Policy, *, plain_http: bool = False) -> list[str]:
-    """Every address of ``host``, or EgressError if any is refused (a split answer is refused whole)."""
+def resolve(host: str, port: int, pol: Policy, *, plain_http: bool = False) -> list[tuple[str, int]]:
+    """Every (address, port) of ``host``, or EgressError if any address is refused (a split answer is
+    refused whole)."""
     host = (host or "").strip("[]")
     if not host:
         raise EgressError("the URL has no host", reason="url")
     try:
-        addresses = list(dict.fromkeys(resolver(host, port)))
+        answers = [a if isinstance(a, tuple) else (a, port) for a in resolver(host, port)]
     except (OSError, UnicodeError, ValueError) as exc:
         raise EgressError(f"{host} does not resolve", reason="unreachable") from exc
-    if not addresses:
+    answers = list(dict.fromkeys(answers))
+    if not answers:
         raise EgressError(f"{host} does not resolve", reason="unreachable")
-    for address in addresses:
+    for address, _ in answers:
         if not address_allowed(address, pol):
             raise EgressError(refused_message(host, address), reason="refused")
         if plain_http and not explicitly_allowed(_parse_ip(address), pol):
             raise EgressError(f"http://{host} is not allowed: use https (plain http only reaches networks the "
                               "operator allows)", reason="scheme")
-    return addresses
+    return answers
 
 
 def check_url(url: str, pol: Policy | None = None, *, schemes=("https", "http"),
@@ -276,7 +280,7 @@ class _Pinning:
     _answers: dict = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def addresses(self, host: str, port: int, *, plain_http: bool = False) -> list[str]:
+    def addresses(self, host: str, port: int, *, plain_http: bool = False) -> list[tuple[str, int]]:
         key = (host, port)
         with self._lock:
             cached = self._answers.get(key)
@@ -285,7 +289,7 @@ class _Pinning:
             with self._lock:
                 self._answers[key] = cached
         if plain_http:
-            for address in cached[1]:
+            for address, _ in cached[1]:
                 if not explicitly_allowed(_parse_ip(address), self.policy):
                     raise EgressError(f"http://{host} is not allowed: use https (plain http only reaches networks "
                                       "the operator allows)", reason="scheme")
@@ -299,10 +303,10 @@ class _Backend(httpcore.NetworkBackend):
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
         host = host.decode("ascii") if isinstance(host, bytes) else host
         last = None
-        for address in self._pinning.addresses(host, port):
+        for address, pinned_port in self._pinning.addresses(host, port):
             try:
-                stream = self._inner.connect_tcp(address, port, self._pinning.deadline.clamp(timeout), local_address,
-                                                 socket_options)
+                stream = self._inner.connect_tcp(address, pinned_port, self._pinning.deadline.clamp(timeout),
+                                                 local_address, socket_options)
                 return _Stream(stream, self._pinning.deadline)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
@@ -327,9 +331,9 @@ class _AsyncBackend(httpcore.AsyncNetworkBackend):
         host = host.decode("ascii") if isinstance(host, bytes) else host
         addresses = await anyio.to_thread.run_sync(self._pinning.addresses, host, port)
         last = None
-        for address in addresses:
+        for address, pinned_port in addresses:
             try:
-                stream = await self._inner.connect_tcp(address, port, self._pinning.deadline.clamp(timeout),
+                stream = await self._inner.connect_tcp(address, pinned_port, self._pinning.deadline.clamp(timeout),
                                                        local_address, socket_options)
                 return _AsyncStream(stream, self._pinning.deadline)
             except (self._core.ConnectError, self._core.ConnectTimeout) as exc:

@@ -17,7 +17,7 @@ VS Code cannot run here, so the test sends exactly what it sends. The shapes com
   (tests/registration/test_client_metadata.py VSCODE_DOCUMENT).
 
 The document is served over https by a loopback server with a certificate for ``vscode.dev`` from a CA made
-in the test. The platform's fetcher finds it through its resolver hook (oauth/registration/cimd.py
+in the test. The platform's fetcher finds it through the egress guard's resolver hook (kit/egress.py
 ``resolver``, answering vscode.dev with 127.0.0.1 and the server's free port), trusts the CA through
 REGISTRATION_CIMD_CA_FILE and admits loopback through REGISTRATION_CIMD_ALLOW_LOOPBACK: the certificate is
 verified for the name vscode.dev, and nothing in production code knows about the test."""
@@ -60,19 +60,19 @@ def vscode_dev_ca(tmp_path_factory):
 @pytest.fixture
 def vscode_dev(vscode_dev_ca, settings, monkeypatch):
     """https://vscode.dev, as far as the platform's CIMD fetcher can tell: VS Code's document on loopback."""
-    from oauth.registration import cimd
+    from kit import egress
 
     host = DocumentHost(tls=(vscode_dev_ca[1], vscode_dev_ca[2]))
     host.put("/oauth/client-metadata.json", {"client_id": VSCODE_CLIENT_ID, **VSCODE_DOCUMENT},
              headers={"Cache-Control": "max-age=3600"})
     settings.REGISTRATION_CIMD_ALLOW_LOOPBACK = True
     settings.REGISTRATION_CIMD_CA_FILE = str(vscode_dev_ca[0])
-    real = cimd.resolver
+    real = egress.resolver
 
     def resolve(name, port):
         return [("127.0.0.1", host.port)] if (name, port) == ("vscode.dev", 443) else real(name, port)
 
-    monkeypatch.setattr(cimd, "resolver", resolve)
+    monkeypatch.setattr(egress, "resolver", resolve)
     yield host
     host.close()
 
