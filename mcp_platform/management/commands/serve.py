@@ -40,6 +40,10 @@ class Command(BaseCommand):
                                 "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME, "--loglevel", "INFO"]
         if demo_mcp:
             commands["demo-mcp"] = self._demo_command(python)
+            # The platform verifies, imports from and proxies to the demo server on loopback: its processes
+            # may reach that one address (the egress guard refuses loopback otherwise).
+            allowed = [n for n in os.environ.get("EGRESS_ALLOWED_NETWORKS", "").split(",") if n.strip()]
+            os.environ["EGRESS_ALLOWED_NETWORKS"] = ",".join([*allowed, "127.0.0.1/32"])
         if list(commands) == ["web"]:
             os.execv(python, web)  # nothing to supervise
         children = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
