@@ -280,7 +280,9 @@ def test_non_public_addresses_are_refused_before_any_connection(production, call
     assert isinstance(outcome, str) and outcome.startswith("error"), outcome
     assert "hunter2" not in outcome
     assert production.internal.hits == []
-    assert time.monotonic() - started < 2  # refused at resolution, no connection attempt
+    # Refused at resolution, before any connection (the gateway answers its caller a bare 502).
+    assert caller == "gateway" or "non-public address" in outcome, outcome
+    assert time.monotonic() - started < 5
 
 
 @pytest.mark.django_db
