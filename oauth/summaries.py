@@ -11,9 +11,9 @@ issuance. A cursor row says up to when issuance has been summarised; it advances
 transaction as the events it vouches for, so every minute is summarised exactly once, however often the
 job runs or retries. The purge of expired tokens spares rows the cursor has not passed yet.
 
-Everything that is a security decision stays one event per occurrence: failed client authentication,
-refused targets and scopes, code replay, refresh-token reuse, revocations, and tokens issued to people
-(authorization_code and refresh_token grants).
+Code replay, refresh-token reuse, revocations and tokens issued to people (authorization_code and
+refresh_token grants) stay one event per occurrence. Refused requests (failed client authentication,
+bad codes, probes) are audited per source and minute by audit/failures.py, the same idea for failures.
 """
 
 from __future__ import annotations

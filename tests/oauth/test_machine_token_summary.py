@@ -96,14 +96,20 @@ def test_groups_are_per_client_resource_and_scope_and_each_lands_in_its_own_tena
 
 
 @pytest.mark.django_db
-def test_security_events_of_machine_clients_stay_individual(make_world):
+def test_security_events_of_machine_clients_are_each_counted(make_world):
+    from audit.failures import summarise_failures
+
     a, b = make_world("seca"), make_world("secb")
     res_b = make_resource(b.tenant, "https://mcp.secb.example/mcp", name="files")
     agent_b, secret_b = make_agent(b.tenant, resources=[res_b])
-    for _ in range(2):  # B's credentials presented at A: refused, and each attempt recorded on its own
+    for _ in range(2):  # B's credentials presented at A: refused; the first is an event, both are counted
         response = client_credentials(Client(), a.tenant, agent_b, secret_b, resource=res_b.uri)
         assert response.status_code == 401
-    assert AuditEvent.objects.filter(tenant=a.tenant, action="security.cross_tenant_attempt").count() == 2
+    assert AuditEvent.objects.filter(tenant=a.tenant, action="security.cross_tenant_attempt").count() == 1
+    summarise_failures(now=timezone.now() + timedelta(minutes=2))
+    counted = {e.data["summarised_action"]: e.data["count"]
+               for e in AuditEvent.objects.filter(tenant=a.tenant, action="security.failures_summarised")}
+    assert counted == {"security.cross_tenant_attempt": 2, "security.client_auth_failed": 2}
 
 
 @pytest.mark.django_db
