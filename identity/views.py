@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import TemplateView
 
 from tenants.models import CONSOLE_ROLES, Membership
+from tenants.selectors import membership_of
 
 from . import selectors, services, throttle
 from .forms import EmailSignInForm, TenantSignInForm
@@ -252,8 +253,7 @@ class SSOCallbackView(View):
     @staticmethod
     def _finish_test(request, idp, mapped):
         """A console "test sign-in": shows what the mapping makes of a real assertion; signs nobody in."""
-        membership = Membership.objects.for_tenant(idp.tenant).filter(user=request.user).first() \
-            if request.user.is_authenticated else None
+        membership = membership_of(request.user, idp.tenant)  # a session bound elsewhere is no admin here
         if membership is None or not membership.is_admin:
             raise SSOError("test_not_allowed", "test sign-ins are for this tenant's administrators", status=403)
         services.identity_provider_record_test(
