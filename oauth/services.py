@@ -19,7 +19,7 @@ from audit.services import Actor
 from mcp_registry.models import MCPResource
 from mcp_registry.uris import is_loopback_host
 from tenants import crypto
-from tenants.authority import Authority, rank
+from tenants.authority import Authority
 from tenants.errors import TenantError
 from tenants.models import Role, Tenant
 
@@ -161,9 +161,8 @@ def check_may_manage(authority: Authority | None, client: Application) -> None:
 
 
 def _creator_role(authority: Authority | None) -> str:
-    if authority is None or rank(authority.role) < rank(Role.ADMIN):
-        return Role.ADMIN
-    return authority.role
+    """The role a new client's tokens act with at most: its creator's; admin for the platform itself."""
+    return Role.ADMIN if authority is None else authority.role
 
 
 @transaction.atomic
