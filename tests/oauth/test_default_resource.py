@@ -259,6 +259,11 @@ def test_a_resource_that_does_not_admit_self_registered_clients_refuses_them(wor
     oauth_services.client_update(client=client, actor=ACTOR, allowed_resources=[calendar])
     auth = authorize_flow(http, world.tenant, client, resource=calendar.uri)
     assert aud_of(exchange(http, world.tenant, client, auth).json()["access_token"]) == calendar.uri
+    # The console says what it may reach, not an empty list.
+    console = signed_in(world.admin)
+    page = console.get(f"/console/{world.slug}/clients/{client.pk}/").content.decode()
+    assert "every active server that admits self-registered clients" in page and calendar.uri in page
+    http = signed_in(world.member)
     # A disabled resource admits nobody.
     registry.resource_disable(resource=notes, actor=ACTOR)
     error = _redirect_error(http.get(authorize_url(world.tenant, client, resource=notes.uri, challenge=challenge)))
