@@ -433,9 +433,12 @@ def federated_sign_in(*, identity_provider: IdentityProvider, claims: MappedClai
 
 def federated_sign_in_failed(*, tenant, identity_provider, error: SSOError, request=None,
                              action: str = "sso.signin_failed") -> None:
-    audit.record(tenant, Actor("anonymous", "", ""), action, identity_provider, request,
-                 reason=error.reason, message=str(error)[:500],
-                 identity_provider=getattr(identity_provider, "slug", ""))
+    # Anyone can start a sign-in or post a logout token: aggregated per address, reason and minute
+    # (audit/failures.py), so the chain records every kind of failure without being floodable.
+    address = (request.META.get("REMOTE_ADDR") if request is not None else "") or "unknown"
+    audit.failure(tenant, action, source=f"{address} {error.reason}", actor=Actor("anonymous", "", ""),
+                  target=identity_provider, request=request, reason=error.reason, message=str(error)[:500],
+                  identity_provider=getattr(identity_provider, "slug", ""))
 
 
 @transaction.atomic

@@ -84,6 +84,27 @@ def test_a_refused_cimd_document_at_the_authorization_endpoint_is_audited_once(w
     assert len(events(world.tenant, "registration.cimd_failed")) == 1
 
 
+def test_anonymous_sso_failures_are_aggregated_per_address_and_reason(world, rf):
+    from audit.services import Actor
+    from identity.services import federated_sign_in_failed, identity_provider_create
+    from identity.sso.oidc import SSOError
+
+    idp = identity_provider_create(tenant=world.tenant, name="Corp", slug="corp", client_id="platform",
+                                   client_secret="secret", actor=Actor("test", "", "pytest"),
+                                   address="https://idp.corp.example", domains=["corp.example"])
+    request = rf.get("/t/acme/sso/corp/start", REMOTE_ADDR="198.51.100.7")
+    for _ in range(50):
+        federated_sign_in_failed(tenant=world.tenant, identity_provider=idp, request=request,
+                                 error=SSOError("idp_disabled", "is turned off"))
+    federated_sign_in_failed(tenant=world.tenant, identity_provider=idp, request=request,
+                             error=SSOError("logout_token.replayed", "replayed"),
+                             action="sso.backchannel_logout_refused")
+    assert [e.data["reason"] for e in events(world.tenant, "sso.signin_failed")] == ["idp_disabled"]
+    assert len(events(world.tenant, "sso.backchannel_logout_refused")) == 1
+    summarise_failures(now=timezone.now() + LATER)
+    assert summaries(world.tenant, "sso.signin_failed")[0]["count"] == 50
+
+
 def test_wrong_client_secrets_are_audited(world, resource, client):
     agent, _ = make_agent(world.tenant, resources=[resource])
     for _ in range(7):
