@@ -21,10 +21,12 @@ from types import SimpleNamespace
 import anyio
 import pytest
 
+from audit.services import Actor
 from kit import egress
 from tests.conftest import free_port
 
 SECRET_BODY = b'{"db_password": "hunter2"}'
+ACTOR = Actor("test", "", "pytest")
 
 
 class Server:
@@ -212,6 +214,13 @@ def via_registry_verify(url):
     return f"error: {error}" if error else document
 
 
+def via_registry_answers(url):
+    from mcp_registry.verification import check_resource_answers
+
+    error = check_resource_answers(SimpleNamespace(uri=url), timeout=1.5)
+    return f"error: {error}" if error else "protected"
+
+
 def via_tool_import(url):
     from mcp_registry.importer import ImportFailed, list_server_tools
 
@@ -253,6 +262,7 @@ def via_gateway(url):
 CALLERS = {
     "cimd": via_cimd, "sso_discovery": via_sso_discovery, "sso_jwks": via_sso_jwks, "sso_token": via_sso_token,
     "audit_sink": via_audit_sink, "webhook": via_webhook, "registry_verify": via_registry_verify,
+    "registry_answers": via_registry_answers,
     "tool_import": via_tool_import, "gateway": via_gateway,
 }
 
@@ -344,3 +354,42 @@ def test_allowed_public_like_targets_still_work(production):
     assert via_audit_sink(f"{production.outside.url}/ok") == "delivered"
     assert via_webhook(f"{production.outside.url}/ok") == 200
     assert via_gateway(f"{production.outside.url}/ok") == SECRET_BODY
+
+
+# --- Save time: URLs someone types are checked when saved, not only when called ---------------------------
+
+def save_webhook(tenant, url):
+    from oauth.registration import services
+
+    services.policy_update(tenant=tenant, actor=ACTOR, webhook_url=url)
+
+
+def save_sink(tenant, url):
+    from audit.services import sink_create
+
+    sink_create(tenant=tenant, name="siem", url=url, actor=ACTOR)
+
+
+def save_gateway_upstream(tenant, url):
+    from mcp_registry import services
+
+    services.resource_create(tenant=tenant, actor=ACTOR, name="files", hosting_mode="gateway", upstream_url=url,
+                             scopes=[{"name": "files:read"}])
+
+
+SAVERS = {"webhook": save_webhook, "audit_sink": save_sink, "gateway_upstream": save_gateway_upstream}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["https://127.0.0.1:5432/x", "https://169.254.169.254/latest/meta-data/",
+                                 "https://loopback.example/x", "https://[::ffff:127.0.0.1]/x",
+                                 "http://hooks.public.example/x"])
+@pytest.mark.parametrize("saver", sorted(SAVERS))
+def test_urls_into_the_platforms_network_are_refused_when_saved(production, make_tenant, saver, url):
+    from audit.services import AuditError
+    from tenants.errors import TenantError
+
+    tenant = make_tenant("acme")
+    with pytest.raises((TenantError, AuditError)) as refused:
+        SAVERS[saver](tenant, url)
+    assert "non-public address" in str(refused.value) or "https" in str(refused.value), refused.value
