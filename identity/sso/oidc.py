@@ -110,7 +110,7 @@ def _request(method: str, url: str, what: str, **kwargs) -> egress.Response:
     """One call to the provider through the egress guard (a tenant admin typed these URLs)."""
     check_provider_url(url, what)
     if not _fetch_slots.acquire(blocking=False):
-        raise SSOError("idp_unreachable", "is busy answering other sign-ins; try again in a moment", status=503)
+        raise SSOError("idp_unreachable", "is busy answering other sign-ins; try again in a moment", status=502)
     try:
         return egress.fetch(method, url, egress_policy(), **kwargs)
     except egress.EgressError as exc:
@@ -164,15 +164,16 @@ def discover(idp, *, fresh: bool = False) -> dict:
 
     An anonymous sign-in page triggers this, so a slow or failing provider must not cost a fetch per
     visitor: one fetch per provider at a time (platform-wide, through the cache), and after a failure the
-    next FAILURE_BACKOFF_SECONDS of sign-ins get the failure without asking the provider again."""
+    next FAILURE_BACKOFF_SECONDS of sign-ins get the failure without asking the provider again. (502 like
+    every other failure of the provider: the visitor sees "your identity provider could not be reached".)"""
     key = _cache_key("metadata", idp.discovery_url)
     metadata = None if fresh else cache.get(key)
     if metadata is None:
         if not fresh and cache.get(key + ":failed"):
-            raise SSOError("idp_unreachable", "could not be reached a moment ago; try again shortly", status=503)
+            raise SSOError("idp_unreachable", "could not be reached a moment ago; try again shortly", status=502)
         if not cache.add(key + ":fetching", 1, int(FETCH_DEADLINE_SECONDS) + 1):
             raise SSOError("idp_unreachable", "is being contacted for another sign-in; try again in a moment",
-                           status=503)
+                           status=502)
         try:
             metadata = _fetch_metadata(idp)
         except SSOError:
