@@ -46,7 +46,16 @@ def _record_connections(event, args):
         _connections.append(args[1])
 
 
-sys.addaudithook(_record_connections)  # audit hooks cannot be removed; it records only while a list is set
+_hooked = False
+
+
+def _watch_connections() -> None:
+    """Audit hooks cannot be removed: added once, by the first test that needs it; it records only while
+    ``_connections`` is a list."""
+    global _hooked
+    if not _hooked:
+        sys.addaudithook(_record_connections)
+        _hooked = True
 
 
 def _closed_port() -> int:
@@ -174,6 +183,7 @@ def test_google_adk_agent_discovers_authorizes_without_resource_calls_a_tool_and
                port=peering.port)
     user = UserAgent(peering.base_url, tenant.slug).sign_in(peering.world.member.email)
 
+    _watch_connections()
     _connections = []
     try:
         seen = _run(_conversation, peering, user)
