@@ -21,7 +21,7 @@ from django.utils import timezone
 
 import audit
 from audit.services import Actor
-from tenants import crypto
+from kit import crypto
 from tenants.errors import TenantError
 from tenants.models import Membership, Role
 from tenants.services import membership_add, membership_change_role

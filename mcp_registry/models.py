@@ -46,7 +46,7 @@ class MCPResource(TenantOwned):
     verification_error = models.CharField(max_length=500, blank=True)
     verification_checked_at = models.DateTimeField(null=True, blank=True)
     # Bearer token the platform presents when it lists the server's tools (tool import); encrypted with
-    # the platform KEK and bound to this row (tenants.crypto), never shown again after it is set.
+    # the platform KEK and bound to this row (kit.crypto), never shown again after it is set.
     management_token_encrypted = models.TextField(blank=True)
     tools_synced_at = models.DateTimeField(null=True, blank=True)
     # Gateway resources: the secret the platform signs the X-MCP-Identity assertion with (shared with the

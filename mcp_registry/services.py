@@ -13,8 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import audit
-from kit import egress
-from tenants import crypto
+from kit import crypto, egress
 from tenants.errors import TenantError
 from tenants.models import Tenant
 

@@ -8,7 +8,7 @@ a resource scope, and every change of a client's allowed resources, moves: after
 read an entry written before it. A suspended client or a
 disabled resource is refused by the next request, on every server. The TTL only bounds memory.
 
-The cache holds what the database holds: the client's keyed secret digest (tenants.crypto), never a
+The cache holds what the database holds: the client's keyed secret digest (kit.crypto), never a
 secret.
 
 Each process keeps a copy of these entries in front of Redis, kept fresh by the tenant's

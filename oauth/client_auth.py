@@ -1,7 +1,7 @@
 """Client authentication at the token, revocation and introspection endpoints.
 
 - Secrets: the platform generates them (256 bits) and keeps a keyed SHA-256 digest
-  (tenants.crypto.secret_digest), compared in constant time. DOT's PBKDF2 is never used: at 1,000,000
+  (kit.crypto.secret_digest), compared in constant time. DOT's PBKDF2 is never used: at 1,000,000
   iterations it costs ~200 ms per token request and buys nothing for random secrets.
 - private_key_jwt (RFC 7523 §2.2, OIDC Core §9): a JWT signed with a key from the client's registered
   JWK Set (inline ``jwks``, or ``jwks_uri`` fetched through the SSRF-guarded fetcher of client ID
@@ -20,7 +20,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from tenants import crypto
+from kit import crypto
 
 from .models import ClientAssertion
 

@@ -17,7 +17,7 @@ from django.core.cache import cache
 from django.db import transaction
 from jwcrypto import jwk
 
-from tenants import crypto
+from kit import crypto
 from tenants.cache import forget_tenant, near
 
 from .models import KeyAlgorithm, KeyState, SigningKey

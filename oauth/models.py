@@ -48,7 +48,7 @@ class ApplicationManager(TenantScopedManager):
 
 
 class Application(TenantOwned, dot.AbstractApplication):
-    """An OAuth client of one tenant. ``client_secret`` holds a keyed digest (tenants.crypto), never
+    """An OAuth client of one tenant. ``client_secret`` holds a keyed digest (kit.crypto), never
     the secret and never DOT's PBKDF2 hash (``hash_client_secret`` is always False)."""
 
     status = models.CharField(max_length=10, choices=ClientStatus.choices, default=ClientStatus.APPROVED)
@@ -236,7 +236,7 @@ class SigningKey(TenantOwned):
     kid = models.CharField(max_length=64, unique=True)
     alg = models.CharField(max_length=5, choices=KeyAlgorithm.choices, default=KeyAlgorithm.RS256)
     state = models.CharField(max_length=8, choices=KeyState.choices, default=KeyState.NEXT)
-    # PEM (PKCS#8) encrypted with tenants.crypto.encrypt(aad=b"signing-key:<kid>").
+    # PEM (PKCS#8) encrypted with kit.crypto.encrypt(aad=b"signing-key:<kid>").
     private_key = models.TextField()
     public_jwk = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)

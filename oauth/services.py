@@ -16,9 +16,9 @@ from django.utils import timezone
 
 import audit
 from audit.services import Actor
+from kit import crypto
 from mcp_registry.models import MCPResource
 from mcp_registry.uris import is_loopback_host
-from tenants import crypto
 from tenants.authority import Authority
 from tenants.errors import TenantError
 from tenants.models import Role, Tenant

@@ -70,7 +70,7 @@ class TenantOAuth2Validator(OAuth2Validator):
         return client
 
     def _check_secret(self, provided_secret, stored_secret):
-        from tenants.crypto import secret_matches
+        from kit.crypto import secret_matches
 
         return bool(stored_secret) and secret_matches(provided_secret or "", stored_secret)
 

@@ -1,5 +1,6 @@
-"""Moved to ``kit.crypto`` (one encryption module with the registry of encrypted fields); these names
-stay importable from here for the apps that still do."""
+"""Moved to ``kit.crypto`` (one encryption module with the registry of encrypted fields). Nothing in the
+repository imports this alias any more; it stays for branches written against the old place, and goes
+once they have landed."""
 
 from kit.crypto import (  # noqa: F401
     DecryptionError,

@@ -1,6 +1,6 @@
 import pytest
 
-from tenants import crypto
+from kit import crypto
 
 
 def test_encrypted_values_are_bound_to_their_row_and_survive_kek_rotation(settings):

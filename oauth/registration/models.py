@@ -54,7 +54,7 @@ class RegistrationPolicy(TenantOwned):
     notify_emails = models.TextField(blank=True, help_text="Space- or comma-separated addresses told of new "
                                                            "registrations waiting for approval.")
     webhook_url = models.URLField(max_length=2000, blank=True)
-    # HMAC key of the webhook, encrypted with tenants.crypto (aad b"registration-webhook:<tenant id>").
+    # HMAC key of the webhook, encrypted with kit.crypto (aad b"registration-webhook:<tenant id>").
     webhook_secret = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -123,7 +123,7 @@ class ClientRegistration(TenantOwned):
     requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                   related_name="+")
     decision_rule = models.CharField(max_length=300, help_text="The policy or rule that decided on arrival.")
-    # RFC 7592: keyed digest (tenants.crypto.secret_digest) of the registration access token.
+    # RFC 7592: keyed digest (kit.crypto.secret_digest) of the registration access token.
     registration_token_digest = models.CharField(max_length=128, blank=True, db_index=True)
     registration_token_expires_at = models.DateTimeField(null=True, blank=True)
     initial_access_token = models.ForeignKey("oauth.InitialAccessToken", null=True, blank=True,

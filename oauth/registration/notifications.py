@@ -14,8 +14,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from audit.streaming import signature
-from kit import egress
-from tenants import crypto
+from kit import crypto, egress
 from tenants.models import CONSOLE_ROLES, Membership
 
 SIGNATURE_HEADER = "X-Registration-Signature"

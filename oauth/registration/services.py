@@ -17,8 +17,7 @@ from django.utils import timezone
 
 import audit
 from audit.services import Actor
-from kit import egress
-from tenants import crypto
+from kit import crypto, egress
 from tenants.errors import TenantError
 
 from .. import services as oauth_services

@@ -87,7 +87,7 @@ def test_a_new_tenant_has_one_active_key_published_in_its_jwks(client, world):
 
 @pytest.mark.django_db
 def test_private_keys_are_encrypted_at_rest_and_bound_to_their_kid(world):
-    from tenants import crypto
+    from kit import crypto
 
     key = SigningKey.objects.for_tenant(world.tenant).get(state=KeyState.ACTIVE)
     assert "PRIVATE KEY" not in key.private_key

@@ -8,9 +8,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from kit import crypto
 from oauth import keys
 from oauth.models import KeyAlgorithm, SigningKey
-from tenants import crypto
 
 # RFC 7638 section 3.2: the required public members of each key type, in lexicographic order.
 THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y")}

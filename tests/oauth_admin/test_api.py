@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from audit.models import AuditEvent
+from kit import crypto
 from oauth.models import AccessToken, Application, Consent, KeyState, RefreshToken, SigningKey, TenantAuthSettings
-from tenants import crypto
 from tests.oauth.factories import basic, client_credentials
 
 pytestmark = pytest.mark.django_db

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from kit import crypto
 from oauth.models import AccessToken, Application, Consent, KeyState, SigningKey, TenantAuthSettings
-from tenants import crypto
 
 from .test_api import actions
 

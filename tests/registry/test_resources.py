@@ -160,7 +160,7 @@ def test_management_token_is_encrypted_at_rest_and_bound_to_its_row(two_tenants,
     stored = MCPResource.objects.unscoped().get(pk=one.pk).management_token_encrypted
     assert "s3cret" not in stored and services.management_token(one) == "s3cret-management-token"
     two.management_token_encrypted = stored  # a ciphertext copied to another row does not decrypt
-    from tenants.crypto import DecryptionError
+    from kit.crypto import DecryptionError
     with pytest.raises(DecryptionError):
         services.management_token(two)
 

@@ -8,7 +8,7 @@ from django.conf import settings
 
 from audit.models import AuditEvent, FailureWindow
 from identity.models import FederatedIdentity, FederatedSession, IdentityProvider
-from tenants import crypto
+from kit import crypto
 from tenants.models import Membership, Role
 from tests.sso.conftest import _follow_idp, new_account, sign_in_via_idp
 
