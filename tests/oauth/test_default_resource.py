@@ -200,6 +200,8 @@ def test_default_resource_over_the_api_and_console(world, two_servers, session_a
     saved = http.post(f"/console/{world.slug}/authorization/", form)
     assert saved.status_code == 302, saved.content[:500]
     assert oauth_services.tenant_auth_settings(world.tenant).default_resource_id == notes.pk
+    auditor_page = signed_in(world.auditor).get(f"/console/{world.slug}/authorization/").content.decode()
+    assert f"<td>{notes.uri}</td>" in auditor_page  # read-only: the resource, not its row id
 
 
 # --- Build 4: self-registered clients ask for resources that exist when they ask --------------------
