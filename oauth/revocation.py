@@ -56,6 +56,7 @@ from .models import (
     RevocationMark,
     TenantAuthSettings,
 )
+from .selectors import grants_for_resource
 from .services import OAuthServiceError
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def querysets(tenant, selection: Selection, issued_before=None) -> Querysets:
         access, refresh, grants = (qs.filter(user_id=selection.user) for qs in (access, refresh, grants))
     if selection.resource:
         access, refresh = access.filter(audience=selection.resource), refresh.filter(audience=selection.resource)
-        grants = grants.filter(resource__contains=[selection.resource])
+        grants = grants_for_resource(grants, selection.resource)
     if selection.family:
         family = uuid.UUID(str(selection.family))
         refresh = refresh.filter(token_family=family)
@@ -178,11 +179,35 @@ assert {(r.name, r.on_delete.__name__) for r in AccessToken._meta.related_object
 
 def _revoke_access_batch(access_qs, *, batch_size: int, now, revoke_refresh: bool) -> int:
     select, params = access_qs.order_by().values("pk")[:batch_size].query.sql_with_params()
+    if connection.vendor != "postgresql":
+        return _revoke_access_batch_portably(select, params, now=now, revoke_refresh=revoke_refresh)
     sql = _REVOKE_ACCESS_BATCH.format(select=select, refresh=RefreshToken._meta.db_table,
                                       access=AccessToken._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, revoke_refresh, revoke_refresh, now, revoke_refresh, now])
         deleted, newly_revoked, _ = cursor.fetchone()
+    return deleted + newly_revoked
+
+
+def _revoke_access_batch_portably(select: str, params, *, now, revoke_refresh: bool) -> int:
+    """The same batch as separate statements, for databases without data-modifying CTEs (SQLite). The
+    caller's transaction holds SQLite's one write lock from the first UPDATE on, and the ids are read
+    first, so the statements see one set of rows; the ids stay in the database (a temp table)."""
+    refresh, access = RefreshToken._meta.db_table, AccessToken._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS revocation_batch (id INTEGER PRIMARY KEY)")
+        cursor.execute("DELETE FROM revocation_batch")
+        cursor.execute(f"INSERT INTO revocation_batch (id) {select}", params)
+        newly_revoked = 0
+        if revoke_refresh:
+            cursor.execute(f'UPDATE "{refresh}" SET revoked = %s, updated = %s WHERE revoked IS NULL'
+                           f" AND access_token_id IN (SELECT id FROM revocation_batch)", [now, now])
+            newly_revoked = cursor.rowcount
+        cursor.execute(f'UPDATE "{refresh}" SET access_token_id = NULL'
+                       f" WHERE access_token_id IN (SELECT id FROM revocation_batch)")
+        cursor.execute(f'DELETE FROM "{access}" WHERE id IN (SELECT id FROM revocation_batch)')
+        deleted = cursor.rowcount
+        cursor.execute("DELETE FROM revocation_batch")
     return deleted + newly_revoked
 
 

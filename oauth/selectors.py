@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import BooleanField, Expression, Q
 from django.utils import timezone
 
@@ -239,3 +240,12 @@ def signing_keys_of(tenant, *, include_removed: bool = False):
 
     qs = SigningKey.objects.for_tenant(tenant).order_by("-created_at")
     return qs if include_removed else qs.exclude(state=KeyState.REMOVED)
+
+
+def grants_for_resource(grants, resource: str):
+    """Authorization codes issued for ``resource`` (their ``resource`` is a JSON list of URIs). SQLite has
+    no JSON containment lookup; codes live 60 s, so there are few, and the list is matched in Python."""
+    if connection.features.supports_json_field_contains:
+        return grants.filter(resource__contains=[resource])
+    ids = [pk for pk, uris in grants.values_list("pk", "resource") if resource in (uris or [])]
+    return grants.filter(pk__in=ids)

@@ -38,6 +38,7 @@ from .models import (
     SigningKey,
     TenantAuthSettings,
 )
+from .selectors import grants_for_resource
 
 
 class OAuthServiceError(TenantError):
@@ -324,7 +325,7 @@ def _revoke(*, tenant, client=None, user=None, audience: str | None = None) -> i
             access, refresh, grants = (qs.filter(**{field: value}) for qs in (access, refresh, grants))
     if audience is not None:
         access, refresh = access.filter(audience=audience), refresh.filter(audience=audience)
-        grants = grants.filter(resource__contains=[audience])
+        grants = grants_for_resource(grants, audience)
     now = timezone.now()
     refreshed = refresh.update(revoked=now, updated=now, access_token=None)
     deleted, _ = access.delete()
