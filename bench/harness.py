@@ -66,6 +66,12 @@ def platform_env(port: int) -> dict:
         # limit is out of reach
         "TOKEN_RATE_PER_CLIENT": "1000000000", "INTROSPECTION_RATE_PER_CALLER": "1000000000",
     })
+    if os.environ.get("BENCH_EMBEDDED") == "1":
+        # The embedded mode (python -m bench.profile ... --embedded): SQLite, no Redis, its own var/ and
+        # fixture, so its numbers sit beside production's.
+        del env["REDIS_URL"], env["CONN_MAX_AGE"]
+        env.update({"DATABASE_URL": f"sqlite:///{VAR / 'embedded' / 'platform.sqlite3'}",
+                    "VAR_DIR": str(VAR / "embedded"), "BENCH_VAR": str(VAR / "embedded")})
     return env
 
 

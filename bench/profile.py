@@ -1,13 +1,14 @@
 """Where a hot endpoint spends its time, in-process (no server, no network, no load generator):
 
-    python -m bench.profile cc|cc-es|code|refresh|introspection|dot-cc [N] [--no-profile]
+    python -m bench.profile cc|cc-es|code|refresh|introspection|dot-cc [N] [--no-profile] [--embedded]
 
 Runs N warm requests straight through Django's WSGI handler (the object gunicorn calls; no test client
 in between) against the benchmark database with the benchmark's production settings, and prints the CPU
 per request and the cProfile functions by own time and by cumulative time. ``--no-profile`` prints the
-CPU per request without the profiler's overhead. CPU time of one process is far less disturbed by a
-loaded machine than wall-clock throughput, so this is the tool for deciding what to optimise; wrk
-(python -m bench) then says whether it mattered.
+CPU per request without the profiler's overhead; ``--embedded`` runs the embedded mode instead (SQLite,
+no Redis, the cache shared through files: mcp_platform.cache.EmbeddedCache). CPU time of one process
+is far less disturbed by a loaded machine than wall-clock throughput, so this is the tool for deciding
+what to optimise; wrk (python -m bench) then says whether it mattered.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import os
 import pstats
 import sys
 import time
+from pathlib import Path
 
-from .harness import platform_env
+from .harness import platform_env, platform_manage
 
 
 def wsgi_caller(application, path: str, body: str, authorization: str = ""):
@@ -74,6 +76,13 @@ def main(argv: list[str]) -> None:
     kind, n = argv[0], int(argv[1]) if len(argv) > 1 else 300
     if kind == "dot-cc":
         return measure(kind, plain_dot_caller(), n, flags)
+    if "--embedded" in flags:
+        os.environ["BENCH_EMBEDDED"] = "1"
+        embedded_var = Path(platform_env(8100)["VAR_DIR"])
+        if not (embedded_var / "fixture.json").exists():
+            embedded_var.mkdir(parents=True, exist_ok=True)
+            platform_manage("migrate", "-v0")
+            platform_manage("setup")
     os.environ.update(platform_env(8100))
     from . import seed
 

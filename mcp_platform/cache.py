@@ -1,4 +1,5 @@
-"""Django's Redis cache backend, reusing one redis-py client per connection pool.
+"""The cache backends: Django's Redis backend reusing one redis-py client per connection pool (production),
+and a cache shared by the processes of one machine (the embedded mode, ``EmbeddedCache`` below).
 
 Django's ``RedisCacheClient.get_client`` builds a new ``redis.Redis`` for every cache operation, and
 redis-py 8 fills a ~170-entry response-callback table in each constructor: about 0.4 ms of CPU per
@@ -16,6 +17,7 @@ import logging
 import time
 
 import redis
+from diskcache import DjangoCache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from django.utils.functional import cached_property
 
@@ -70,3 +72,22 @@ class ReusingRedisCache(RedisCache):
     @cached_property
     def _cache(self):
         return ReusingRedisCacheClient(self._servers, **self._options)
+
+
+class EmbeddedCache(DjangoCache):
+    """The cache of the embedded mode (no REDIS_URL): diskcache's SQLite files under ``VAR_DIR/cache``,
+    shared by every process of the machine (the web workers, the job runner) as Redis is in production.
+
+    So one coherence mechanism serves both modes: the tenant's generation (tenants/cache.py), the cached
+    rows behind it, the rate-limit counters and the job leases live where every worker reads them, and a
+    change made in one process is seen by the next request of every other. Measured on the token path in
+    bench/README.md. A read that waits longer than ``DATABASE_TIMEOUT`` for a writer is a miss (the caller
+    asks the database); writes wait their turn.
+
+    Django closes every cache when a request finishes; for this backend that would reopen the SQLite
+    connections (and re-run their pragmas) on every request, so ``close`` keeps them: diskcache already
+    opens fresh ones in a forked child.
+    """
+
+    def close(self, **kwargs):
+        pass

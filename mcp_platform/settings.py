@@ -144,10 +144,17 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'platform.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # WAL lets the web server and the job runner use one file at once.
+    # WAL lets the web workers and the job runner use one file at once. IMMEDIATE: a transaction takes the
+    # write lock when it begins and waits its turn (timeout), so two processes changing the same rows run one
+    # after the other, as SELECT ... FOR UPDATE makes them on PostgreSQL; with SQLite's default (DEFERRED)
+    # the second would fail with "database is locked" when it first writes.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", "timeout": 20}
+        {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", "timeout": 20,
+         "transaction_mode": "IMMEDIATE"}
     )
+    # Tests on SQLite (the embedded lane of test.sh) use a file, as the embedded mode does: an in-memory
+    # database's shared cache fails concurrent writers at once instead of making them wait.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-platform.sqlite3")}
 else:
     # Reusing connections is worth 4x on the token endpoint (bench/README.md).
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
@@ -236,7 +243,9 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "mcp_platform.cache.ReusingRedisCache", "LOCATION": REDIS_URL,
                           "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.5}}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Shared by every process of this machine, as Redis is by every server (mcp_platform/cache.py).
+    CACHES = {"default": {"BACKEND": "mcp_platform.cache.EmbeddedCache", "LOCATION": str(VAR_DIR / "cache"),
+                          "SHARDS": 4, "DATABASE_TIMEOUT": 0.1}}
 
 # --- Celery ---------------------------------------------------------------------------------------
 # With REDIS_URL: Redis is the broker. Without: kombu's filesystem transport under var/broker, so the

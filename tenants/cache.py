@@ -10,7 +10,9 @@ any server is seen by the next request on every server.
 
 Outside a request (jobs, shells) the generation is read at every lookup: a job can hold a tenant across
 a loop, a generation read from Redis cannot go stale that way. Without Redis (the embedded mode) the
-cache is per process, and so is the generation: the embedded mode runs one web process.
+cache, and so the generation, is a SQLite file every process of the machine shares
+(mcp_platform.cache.EmbeddedCache): the same mechanism, so a change made in one web worker applies to
+the next request in the others.
 """
 
 from __future__ import annotations
