@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against PostgreSQL and Redis (defaults: the local services), a real Celery
-# worker and Debian's Chromium. Extra arguments go to pytest (e.g. ./test.sh -k audit).
+# worker and Debian's Chromium, then the embedded lane (SQLite, no Redis) on the tests marked `embedded`.
+# Extra arguments go to pytest in both lanes (e.g. ./test.sh -k audit). Non-zero if either lane failed.
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/bootstrap.sh
@@ -16,4 +17,18 @@ export VAR_DIR=${VAR_DIR:-$PWD/var/test}
 export CELERY_QUEUE=${CELERY_QUEUE:-test-$$}
 .venv/bin/python manage.py collectstatic --noinput -v0
 scripts/runtime_imports.sh  # the runtime dependencies alone import every module (a clean venv, pyproject.toml)
-exec .venv/bin/python -m pytest "$@"
+status=0
+.venv/bin/python -m pytest "$@" || status=$?
+# The embedded lane: the tests marked `embedded` (jobs, admin actions, the embedded server) once more on
+# SQLite without Redis, as ./run.sh runs. Exit 5 (nothing selected, e.g. ./test.sh tests/sso) is no failure.
+embedded_var="$VAR_DIR/embedded"
+mkdir -p "$embedded_var"
+lane=0
+env -u REDIS_URL EMBEDDED_LANE=1 VAR_DIR="$embedded_var" DATABASE_URL="sqlite:///$embedded_var/platform.sqlite3" \
+  .venv/bin/python manage.py collectstatic --noinput -v0
+env -u REDIS_URL EMBEDDED_LANE=1 VAR_DIR="$embedded_var" DATABASE_URL="sqlite:///$embedded_var/platform.sqlite3" \
+  .venv/bin/python -m pytest "$@" -m embedded || lane=$?
+if [ "$lane" -ne 0 ] && [ "$lane" -ne 5 ]; then
+  status=$lane
+fi
+exit "$status"

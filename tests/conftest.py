@@ -23,6 +23,8 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# Set by test.sh for its embedded lane only (SQLite, no Redis, -m embedded): see pytest_sessionstart.
+EMBEDDED_LANE = os.environ.get("EMBEDDED_LANE") == "1"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -77,6 +79,13 @@ def pytest_sessionstart(session):
     from django.conf import settings
 
     engine = settings.DATABASES["default"]["ENGINE"]
+    if EMBEDDED_LANE:
+        # test.sh's second lane: the embedded mode's own services, and only its tests (-m embedded).
+        if "sqlite" not in engine or settings.REDIS_URL:
+            raise pytest.UsageError("the embedded lane runs on SQLite without Redis (see test.sh)")
+        if "embedded" not in (session.config.option.markexpr or ""):
+            raise pytest.UsageError("the embedded lane runs the tests marked embedded: add -m embedded")
+        return
     if IN_CI and "postgresql" not in engine:
         raise pytest.UsageError("CI runs the suite against PostgreSQL: set DATABASE_URL=postgres://...")
     if IN_CI and not (settings.REDIS_URL and _reachable(settings.REDIS_URL, 6379)):

@@ -14,7 +14,7 @@ from audit.models import AuditEvent
 from audit.tasks import export_path, run_export
 from jobs.models import JobRun
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.embedded]  # also on SQLite (test.sh)
 
 
 def test_jsonl_download_streams_the_filtered_range(varied_log, signed_in):

@@ -182,6 +182,7 @@ def test_hourly_checkpoint_signs_the_head_once(checkpointed):
     assert verify_audit(checkpointed)[0].ok
 
 
+@pytest.mark.embedded
 def test_retention_drops_old_events_up_to_a_checkpoint_and_the_rest_still_verifies(checkpointed, capsys):
     audit_settings_update(tenant=checkpointed, actor=ACTOR, retention_days=30, actor_is_owner=True)
     newest_checkpoint = AuditCheckpoint.objects.filter(chain=str(checkpointed.pk)).order_by("-seq").first()
@@ -196,6 +197,7 @@ def test_retention_drops_old_events_up_to_a_checkpoint_and_the_rest_still_verifi
     assert "ok" in capsys.readouterr().out
 
 
+@pytest.mark.embedded
 def test_retention_without_a_checkpoint_keeps_everything(make_tenant, settings):
     settings.AUDIT_RETENTION_MIN_DAYS, settings.AUDIT_RETENTION_CHANGE_DELAY_DAYS = 1, 0
     tenant = make_tenant("young")
@@ -203,6 +205,7 @@ def test_retention_without_a_checkpoint_keeps_everything(make_tenant, settings):
     assert events_purge(tenant=tenant, now=timezone.now() + timedelta(days=5)) == 0
 
 
+@pytest.mark.embedded
 def test_old_rows_deleted_outside_retention_are_detected_even_at_a_checkpoint(checkpointed):
     cp = AuditCheckpoint.objects.filter(chain=str(checkpointed.pk)).order_by("seq").first()
     raw("DELETE FROM audit_auditevent WHERE chain = %s AND seq <= %s", [str(checkpointed.pk), cp.seq])
@@ -266,6 +269,7 @@ def test_ip_addresses_are_truncated_per_tenant_setting(make_tenant):
         reset_request_context(bind)
 
 
+@pytest.mark.embedded
 def test_beat_jobs_checkpoint_every_chain_and_apply_retention(checkpointed, make_tenant):
     from audit import tasks
     from mcp_platform.celery import beat_schedule

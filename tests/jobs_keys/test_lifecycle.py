@@ -18,6 +18,8 @@ from tests.oauth.factories import ACTOR
 
 from .helpers import insert_tokens
 
+pytestmark = pytest.mark.embedded  # also on SQLite without Redis (test.sh's embedded lane)
+
 
 def states(tenant) -> dict:
     return {k.kid: k.state for k in SigningKey.objects.for_tenant(tenant)}

@@ -20,6 +20,8 @@ from tests.oauth.factories import ACTOR, make_agent
 
 from .helpers import insert_tokens, token_value
 
+pytestmark = pytest.mark.embedded  # also on SQLite without Redis (test.sh's embedded lane)
+
 
 def live(tenant, **filters) -> int:
     return AccessToken.objects.for_tenant(tenant).filter(**filters).count()

@@ -29,6 +29,8 @@ from tests.oauth.factories import (
 
 from .helpers import insert_tokens, token_value
 
+pytestmark = pytest.mark.embedded  # also on SQLite without Redis (test.sh's embedded lane)
+
 URI = "https://mcp.same.example/mcp"
 
 

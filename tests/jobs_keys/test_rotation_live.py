@@ -107,6 +107,7 @@ def test_keys_rotate_under_load_with_zero_failed_validations(setup, accelerated,
         assert key.state == KeyState.REMOVED and key.removed_at >= last + timezone.timedelta(seconds=1)
 
 
+@pytest.mark.embedded
 @pytest.mark.django_db(transaction=True)
 def test_emergency_rotation_refuses_the_compromised_keys_tokens_at_once(setup, live_public_url, client):
     async def scenario():

@@ -21,6 +21,8 @@ from tests.oauth.factories import ACTOR, make_agent
 
 from .helpers import insert_tokens
 
+pytestmark = pytest.mark.embedded  # also on SQLite without Redis (test.sh's embedded lane)
+
 
 def run_command(*args) -> tuple[str, str]:
     out, err = io.StringIO(), io.StringIO()

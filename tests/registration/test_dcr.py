@@ -160,6 +160,7 @@ def test_registration_access_token_reads_updates_and_deletes_its_client(world, r
     assert events_of(world.tenant, "registration.deleted")
 
 
+@pytest.mark.embedded
 def test_expired_registration_access_token_is_refused(world, resource, registrar):
     set_policy(world.tenant, dcr_mode="open")
     body = registrar.register(world.tenant).json()

@@ -64,6 +64,7 @@ def test_registration_fails_closed_with_a_clear_503_when_redis_is_down(world, re
     assert not ClientRegistration.objects.unscoped().filter(tenant=world.tenant).exists()
 
 
+@pytest.mark.embedded
 def test_never_used_registrations_expire_and_used_ones_stay(world, resource, registrar, signed_in, client):
     from oauth.registration.tasks import expire_unused_registrations
     from tests.oauth.factories import authorize, exchange
