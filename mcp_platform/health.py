@@ -52,20 +52,47 @@ def readyz(request):
 
 
 def server_error(request):
-    """handler500. A lost database (a PostgreSQL restart or failover) is an outage, not a bug: the caller
-    gets 503 with Retry-After and an RFC 6749 error code, and the platform recovers by itself once the
-    database is back (CONN_HEALTH_CHECKS reconnects on the next request). Everything else is the 500 page."""
+    """handler500. A lost database (a PostgreSQL restart or failover) or job queue is an outage, not a bug:
+    the caller gets 503 with Retry-After, and the platform recovers by itself once the service is back
+    (CONN_HEALTH_CHECKS reconnects on the next request). A person in a browser (the console, sign-in
+    pages) gets a page that says so; protocol and API callers get an RFC 6749 error code. Everything else
+    is the 500 page."""
     import sys
 
     from django.db import InterfaceError, OperationalError
+    from django.http import HttpResponse
+    from django.template.loader import render_to_string
     from django.views.defaults import server_error as django_server_error
+    from kombu.exceptions import OperationalError as BrokerError
 
     exc = sys.exc_info()[1]
-    if not isinstance(exc, OperationalError | InterfaceError):
+    if isinstance(exc, OperationalError | InterfaceError):
+        what = "the database is unavailable"
+    elif isinstance(exc, BrokerError):
+        what = "the job queue is unavailable"
+    else:
         return django_server_error(request)
-    response = JsonResponse({"error": "temporarily_unavailable",
-                             "error_description": "the database is unavailable; retry in a few seconds"},
-                            status=503)
+    if _wants_page(request):
+        # Rendered without the request: no context processor (they would ask the database that just failed).
+        response = HttpResponse(render_to_string("errors/unavailable.html", {"what": what, "back": _back_to(request)}),
+                                status=503)
+    else:
+        response = JsonResponse({"error": "temporarily_unavailable",
+                                 "error_description": f"{what}; retry in a few seconds"}, status=503)
     response["Retry-After"] = "5"
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _wants_page(request) -> bool:
+    return "text/html" in request.META.get("HTTP_ACCEPT", "") and not request.path.startswith("/api/")
+
+
+def _back_to(request) -> str:
+    """The page the failed action came from when it is one of ours (a form's Referer), else the console."""
+    from urllib.parse import urlsplit
+
+    referer = urlsplit(request.META.get("HTTP_REFERER", ""))
+    if referer.path.startswith("/") and referer.netloc == request.get_host():
+        return referer.path
+    return "/console/"

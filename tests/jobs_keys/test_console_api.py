@@ -19,6 +19,8 @@ from tests.test_console_browser import sign_in
 
 from .helpers import insert_tokens
 
+pytestmark = pytest.mark.embedded  # also on SQLite without Redis (test.sh's embedded lane)
+
 
 def queued_revocation(estate) -> JobRun:
     return revocation.revocation_request(tenant=estate.tenant, actor=ACTOR, client=estate.client, enqueue=False)
@@ -146,3 +148,39 @@ def test_jobs_page_shows_live_progress_in_chromium(live_public_url, page, setup,
     revocation.revocation_run(run_id=run.pk)
     expect(page.locator(f"tr[data-job='{run.pk}']")).to_have_attribute("data-status", "succeeded", timeout=8000)
     expect(page.locator(f"tr[data-job='{run.pk}'] .progress-count")).to_have_text(re.compile(r"^(\d+) / \1$"))
+
+
+@pytest.mark.django_db
+def test_a_console_action_that_meets_an_outage_answers_a_page_not_json(estates, signed_in, monkeypatch):
+    """The database or the job queue failing under an emergency rotation or a revocation: the person sees a
+    page saying what is unavailable, with a way back; API and protocol callers keep their JSON error."""
+    from django.db import OperationalError
+    from kombu.exceptions import OperationalError as BrokerError
+
+    a, _ = estates
+    http = signed_in(a.world.admin)
+    http.raise_request_exception = False
+    url = f"/console/{a.world.slug}/keys/rotation/"
+    active = rotation.active_key_of(a.tenant).kid
+
+    def database_gone(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(rotation, "key_emergency_rotate", database_gone)
+    page = http.post(f"{url}emergency", {"kid": active, "confirm": active}, HTTP_ACCEPT="text/html,*/*",
+                     HTTP_REFERER=f"http://testserver{url}")
+    assert page.status_code == 503 and page["Content-Type"].startswith("text/html") and page["Retry-After"] == "5"
+    body = page.content.decode()
+    assert "the database is unavailable" in body and f'href="{url}"' in body and "<html" in body
+
+    def queue_gone(**kwargs):
+        raise BrokerError("[Errno 111] Connection refused")
+
+    monkeypatch.setattr(revocation, "revocation_request", queue_gone)
+    page = http.post(f"/console/{a.world.slug}/jobs/revoke-tokens", {"client_id": a.client.client_id},
+                     HTTP_ACCEPT="text/html")
+    assert page.status_code == 503 and "the job queue is unavailable" in page.content.decode()
+    assert 'href="/console/"' in page.content.decode()  # no Referer: back to the console
+
+    api = http.post(f"{url}emergency", {"kid": active, "confirm": active}, HTTP_ACCEPT="application/json")
+    assert api.status_code == 503 and api.json()["error"] == "temporarily_unavailable"
