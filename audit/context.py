@@ -34,9 +34,13 @@ def reset_request_context(token) -> None:
 
 
 class RequestContextLogFilter(logging.Filter):
-    """Adds the current request id to every log record."""
+    """Adds the current request id to every log record. Django logs a 4xx/5xx answer (``django.request``)
+    after the middleware returned, the context already unbound: its record carries the request itself."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         ctx = _request_context.get()
-        record.request_id = ctx.request_id if ctx else ""
+        if ctx is not None:
+            record.request_id = ctx.request_id
+        else:
+            record.request_id = getattr(getattr(record, "request", None), "request_id", "")
         return True

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import setup_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcp_platform.settings")
 
@@ -52,3 +53,14 @@ def _install_schedule(sender, **kwargs):
     from django.conf import settings
 
     sender.conf.beat_schedule = beat_schedule(settings)
+
+
+@setup_logging.connect
+def _django_logging(**kwargs):
+    """The worker and beat log with settings.LOGGING (JSON lines, like the web workers), not Celery's own
+    format: connecting this signal is how Celery is told to leave logging alone."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)

@@ -105,11 +105,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "mcp_platform.proxy.ForwardedForMiddleware",
+    # Before anything that may answer (static files, redirects): every response and log line has its id.
+    "audit.middleware.RequestContextMiddleware",
+    "mcp_platform.logging.AccessLogMiddleware",  # the access log (JSON, request id), whatever the server
     "mcp_platform.metrics.MetricsMiddleware",
     "mcp_platform.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "audit.middleware.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -396,10 +398,12 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_context": {"()": "audit.context.RequestContextLogFilter"}},
+    "filters": {"request_context": {"()": "audit.context.RequestContextLogFilter"},
+                "frequent_tasks": {"()": "mcp_platform.logging.FrequentTaskFilter"}},
     "formatters": {"json": {"()": "mcp_platform.logging.JSONFormatter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_context"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "json",
+                    "filters": ["request_context", "frequent_tasks"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
