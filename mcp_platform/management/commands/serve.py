@@ -13,7 +13,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from mcp_platform import server
+from mcp_platform import processes, server
+from mcp_platform.logging import json_line
 
 
 class Command(BaseCommand):
@@ -30,7 +31,8 @@ class Command(BaseCommand):
     def handle(self, *args, bind, web_workers, no_jobs, demo_mcp, **options):
         python = sys.executable
         try:
-            web = server.web_command(bind, web_workers, python=python)
+            # The app writes the access log itself (mcp_platform.logging: JSON with the request id).
+            web = server.web_command(bind, web_workers, python=python, access_log=False)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         commands = {"web": web}
@@ -44,12 +46,13 @@ class Command(BaseCommand):
             # may reach that one address (the egress guard refuses loopback otherwise).
             allowed = [n for n in os.environ.get("EGRESS_ALLOWED_NETWORKS", "").split(",") if n.strip()]
             os.environ["EGRESS_ALLOWED_NETWORKS"] = ",".join([*allowed, "127.0.0.1/32"])
+        env = processes.child_environment()  # shared metrics directory
         if list(commands) == ["web"]:
-            os.execv(python, web)  # nothing to supervise
-        children = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+            os.execve(python, web, env)  # nothing to supervise
+        children = {name: processes.start(name, cmd, env) for name, cmd in commands.items()}  # JSON output
         jobs = "off" if no_jobs else settings.CELERY_BROKER_URL.split(":")[0]
         demo = f"; demo MCP server on {settings.DEMO_MCP_URL}" if demo_mcp else ""
-        self.stdout.write(self.style.SUCCESS(f"serving on http://{bind} (jobs: {jobs}){demo}"))
+        self.stdout.write(json_line("serve", f"serving on http://{bind} (jobs: {jobs}){demo}"))
         stopping = False
 
         def stop(*_):
@@ -62,7 +65,7 @@ class Command(BaseCommand):
         while not stopping:
             for name, child in children.items():
                 if child.poll() is not None:
-                    self.stderr.write(f"{name} exited with {child.returncode}; stopping")
+                    self.stderr.write(json_line("serve", f"{name} exited with {child.returncode}; stopping"))
                     exit_code, stopping = child.returncode or 1, True
             time.sleep(0.5)
         for child in children.values():
