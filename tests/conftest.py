@@ -42,9 +42,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve_platform(env: dict, port: int, log_path: Path, *serve_args: str) -> subprocess.Popen:
+def serve_platform(env: dict, port: int, log_path: Path, *serve_args: str, web_workers: int = 1) -> subprocess.Popen:
     """Migrates, collects static files and seeds the demo tenant with ``env``, starts ``manage.py serve``
-    on ``port`` in its own process group and waits for /healthz; fails the test with the log otherwise."""
+    on ``port`` with ``web_workers`` web processes, in its own process group, and waits for /healthz;
+    fails the test with the log otherwise."""
     import httpx
 
     root = Path(__file__).resolve().parent.parent
@@ -53,7 +54,7 @@ def serve_platform(env: dict, port: int, log_path: Path, *serve_args: str) -> su
         subprocess.run(manage + step, cwd=root, env=env, check=True, capture_output=True, timeout=300)
     with open(log_path, "w") as log:  # the server keeps its own descriptor of the file
         proc = subprocess.Popen(manage + ["serve", *serve_args, "--bind", f"127.0.0.1:{port}", "--web-workers",
-                                          "1"], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                          str(web_workers)], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     deadline = time.time() + 30
     while time.time() < deadline:
