@@ -22,7 +22,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from mcp_platform.management.commands.seed_demo import DEMO_EMAIL, DEMO_PASSWORD, DEMO_RESOURCE_URI
+from mcp_platform.demo import notes
+from mcp_platform.management.commands.seed_demo import DEMO_EMAIL, DEMO_PASSWORD
 from oauth.revocation import REVOKE_JOB
 from tests.conftest import EMBEDDED_LANE, free_port, serve_platform
 from tests.oauth.factories import pkce_pair
@@ -41,6 +42,7 @@ REDIRECT_URI = "http://127.0.0.1:33418/callback"
 class Server:
     base: str
     log: Path
+    resource: str  # the seeded Notes resource (its demo server is not started: no tool is called here)
 
     @property
     def issuer(self) -> str:
@@ -62,13 +64,14 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("embedded")
-    port = free_port()
+    port, notes_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_QUEUE", "EMBEDDED_LANE", "PROMETHEUS_MULTIPROC_DIR")}
     env.update(VAR_DIR=str(tmp / "var"), PUBLIC_URL=f"http://127.0.0.1:{port}", METRICS_TOKEN=METRICS_TOKEN,
-               LOG_LEVEL="INFO", TOKEN_RATE_PER_CLIENT="100000", HEARTBEAT_INTERVAL_SECONDS="5")
+               LOG_LEVEL="INFO", TOKEN_RATE_PER_CLIENT="100000", HEARTBEAT_INTERVAL_SECONDS="5",
+               DEMO_MCP_PORT=str(notes_port))
     proc = serve_platform(env, port, tmp / "serve.log", web_workers=2)
-    yield Server(f"http://127.0.0.1:{port}", tmp / "serve.log")
+    yield Server(f"http://127.0.0.1:{port}", tmp / "serve.log", notes.resource_uri(notes_port))
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=20)
@@ -84,7 +87,7 @@ def fresh(method: str, url: str, **kwargs) -> httpx.Response:
 
 def tokens(server: Server, client: tuple[str, str], n: int = ROUNDS) -> list[httpx.Response]:
     return [fresh("POST", f"{server.issuer}/token", auth=client,
-                  data={"grant_type": "client_credentials", "resource": DEMO_RESOURCE_URI}) for _ in range(n)]
+                  data={"grant_type": "client_credentials", "resource": server.resource}) for _ in range(n)]
 
 
 def kid_of(jwt: str) -> str:
@@ -195,7 +198,7 @@ def test_an_approval_applies_to_the_next_sign_in_in_every_worker(server, admin):
     _, challenge = pkce_pair()
     authorize = f"{server.issuer}/authorize?" + urlencode({
         "response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI, "state": "s",
-        "code_challenge": challenge, "code_challenge_method": "S256", "resource": DEMO_RESOURCE_URI})
+        "code_challenge": challenge, "code_challenge_method": "S256", "resource": server.resource})
     waiting = [fresh("GET", authorize) for _ in range(ROUNDS)]
     assert all("awaiting approval" in w.text for w in waiting)
     both_workers_answered(server, waiting)
