@@ -81,11 +81,9 @@ def pytest_sessionstart(session):
 
     engine = settings.DATABASES["default"]["ENGINE"]
     if EMBEDDED_LANE:
-        # test.sh's second lane: the embedded mode's own services, and only its tests (-m embedded).
+        # test.sh's second lane: the embedded mode's own services, and only its tests (see below).
         if "sqlite" not in engine or settings.REDIS_URL:
             raise pytest.UsageError("the embedded lane runs on SQLite without Redis (see test.sh)")
-        if "embedded" not in (session.config.option.markexpr or ""):
-            raise pytest.UsageError("the embedded lane runs the tests marked embedded: add -m embedded")
         return
     if IN_CI and "postgresql" not in engine:
         raise pytest.UsageError("CI runs the suite against PostgreSQL: set DATABASE_URL=postgres://...")
@@ -100,7 +98,15 @@ def pytest_collection_modifyitems(session, config, items):
     thread that has one; ordering keeps every test independent of what ran before it.
 
     Every test that drives Chromium is marked ``browser`` and ``slow`` (peer and scenario modules mark
-    themselves ``slow``), so ``./test.sh -m "not slow"`` is the fast lane."""
+    themselves ``slow``), so ``./test.sh -m "not slow"`` is the fast lane.
+
+    test.sh's embedded lane (EMBEDDED_LANE=1) keeps only the tests marked ``embedded``, on top of whatever
+    the caller's own -m or -k selected."""
+    if EMBEDDED_LANE:
+        others = [item for item in items if item.get_closest_marker("embedded") is None]
+        if others:
+            config.hook.pytest_deselected(items=others)
+            items[:] = [item for item in items if item.get_closest_marker("embedded") is not None]
     for item in items:
         if "browser" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
