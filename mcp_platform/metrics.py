@@ -2,8 +2,9 @@
 tenant, client and grant type, the last duration of each kind of job, job runs by state, and the depth of
 the Celery queue.
 
-Counters live in each process; with several gunicorn workers set ``PROMETHEUS_MULTIPROC_DIR`` to an empty
-directory shared by them (prometheus_client's multiprocess mode) so a scrape sums every worker. Job and
+Counters live in each process and are summed over all of them at a scrape: ``manage.py serve`` sets
+``PROMETHEUS_MULTIPROC_DIR`` to an emptied directory under VAR_DIR (prometheus_client's multiprocess mode,
+mcp_platform/processes.py), so a counter never goes backwards whichever worker answers. Job and
 queue figures are read from the database and Redis at scrape time, so they are right whichever replica
 answers. The endpoint exposes tenant and client ids: it answers only a bearer ``METRICS_TOKEN`` and is
 absent (404) when none is configured.
