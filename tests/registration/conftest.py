@@ -8,7 +8,8 @@ import json
 import pytest
 
 from audit.services import Actor
-from tests.registry.conftest import no_persistent_db_connections, serve_asgi  # noqa: F401  (uvicorn peers)
+from tests.oauth_admin.peers import UserAgent, notes_server
+from tests.registry.conftest import free_port, no_persistent_db_connections, serve_asgi  # noqa: F401  (uvicorn peers)
 
 ACTOR = Actor("test", "", "pytest")
 REDIRECT_URI = "http://127.0.0.1:33418/callback"
@@ -104,3 +105,20 @@ def http_documents(settings):
     host = DocumentHost()
     yield host
     host.close()
+
+
+# One notes MCP server of tenant "acme" behind mcp_guard, and its member signed in: the world of the SDK and
+# VS Code peer scenarios.
+@pytest.fixture
+def mcp_world(live_public_url, make_world, serve_asgi):  # noqa: F811  (the fixture imported above)
+    from mcp_registry import services as registry
+
+    world = make_world("acme")
+    port = free_port()
+    resource = registry.resource_create(tenant=world.tenant, actor=ACTOR, name="notes",
+                                        uri=f"http://127.0.0.1:{port}/mcp",
+                                        scopes=[{"name": "notes:read", "description": "Read your notes"}])
+    serve_asgi(notes_server(resource=resource.uri, issuer=world.tenant.issuer).streamable_http_app(), port=port)
+    user = UserAgent(live_public_url, world.slug).sign_in(world.member.email)
+    yield world, resource, user
+    user.close()

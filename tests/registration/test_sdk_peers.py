@@ -16,11 +16,10 @@ from django.test import Client as DjangoClient
 
 from oauth.models import Application, ClientStatus
 from oauth.registration.models import ClientRegistration
-from tests.oauth_admin.peers import REDIRECT_URI, UserAgent, notes_server, query_of
-from tests.registry.conftest import free_port
+from tests.oauth_admin.peers import REDIRECT_URI, UserAgent, query_of
 from tests.registry.peers import MemoryStorage
 
-from .conftest import ACTOR, set_policy
+from .conftest import set_policy
 from .documents import cimd_document
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -28,21 +27,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 class AwaitingApproval(Exception):
     pass
-
-
-@pytest.fixture
-def mcp_world(live_public_url, make_world, serve_asgi):
-    from mcp_registry import services as registry
-
-    world = make_world("acme")
-    port = free_port()
-    resource = registry.resource_create(tenant=world.tenant, actor=ACTOR, name="notes",
-                                        uri=f"http://127.0.0.1:{port}/mcp",
-                                        scopes=[{"name": "notes:read", "description": "Read your notes"}])
-    serve_asgi(notes_server(resource=resource.uri, issuer=world.tenant.issuer).streamable_http_app(), port=port)
-    user = UserAgent(live_public_url, world.slug).sign_in(world.member.email)
-    yield world, resource, user
-    user.close()
 
 
 async def _call_whoami(server_url: str, user: UserAgent, storage: MemoryStorage, client_metadata_url=None,

@@ -38,10 +38,9 @@ import pytest
 
 from oauth.models import Application
 from oauth.registration.models import ClientRegistration
-from tests.oauth_admin.peers import UserAgent, notes_server, query_of
-from tests.registry.conftest import free_port
+from tests.oauth_admin.peers import UserAgent, query_of
 
-from .conftest import ACTOR, events_of, set_policy
+from .conftest import events_of, set_policy
 from .documents import DocumentHost, make_test_ca
 from .test_client_metadata import VSCODE_DOCUMENT
 from .test_sdk_peers import run_sdk
@@ -75,21 +74,6 @@ def vscode_dev(vscode_dev_ca, settings, monkeypatch):
     monkeypatch.setattr(egress, "resolver", resolve)
     yield host
     host.close()
-
-
-@pytest.fixture
-def mcp_world(live_public_url, make_world, serve_asgi):
-    from mcp_registry import services as registry
-
-    world = make_world("acme")
-    port = free_port()
-    resource = registry.resource_create(tenant=world.tenant, actor=ACTOR, name="notes",
-                                        uri=f"http://127.0.0.1:{port}/mcp",
-                                        scopes=[{"name": "notes:read", "description": "Read your notes"}])
-    serve_asgi(notes_server(resource=resource.uri, issuer=world.tenant.issuer).streamable_http_app(), port=port)
-    user = UserAgent(live_public_url, world.slug).sign_in(world.member.email)
-    yield world, resource, user
-    user.close()
 
 
 class LoopbackRedirect:
