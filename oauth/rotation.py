@@ -279,8 +279,9 @@ def key_emergency_rotate(*, tenant, actor, kid: str | None = None, request=None)
 # --- KEK re-wrap ---------------------------------------------------------------------------------
 
 def keys_to_rewrap():
-    """Every signing key whose private key is wrapped under an older KEK version (all tenants)."""
-    return SigningKey.objects.unscoped().exclude(private_key__startswith=f"{crypto.current_kek_version()}:")
+    """Every signing key whose private key is wrapped under an older KEK version, or written before
+    envelopes (all tenants)."""
+    return SigningKey.objects.unscoped().exclude(private_key__startswith=crypto.current_prefix())
 
 
 def secrets_to_rewrap() -> int:

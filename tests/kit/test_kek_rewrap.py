@@ -5,6 +5,7 @@ to the new KEK, and after the previous KEK is dropped every secret still decrypt
 from __future__ import annotations
 
 import base64
+import os
 import re
 
 import pytest
@@ -118,3 +119,89 @@ def test_values_written_by_the_old_modules_stay_readable(settings):
     assert crypto.decrypt(old_tenants, aad=b"a") == b"one"
     assert crypto.decrypt(old_audit, aad=b"b", domain=crypto.AUDIT_DOMAIN) == b"two"
     assert audit_keys.unseal(old_audit, aad=b"b") == b"two"
+
+
+def _envelope(token: str) -> tuple[str, str, str, str]:
+    fmt, version, wrapped, sealed = token.split(":")
+    return fmt, version, wrapped, sealed
+
+
+def _flip(b64: str) -> str:
+    raw = bytearray(base64.urlsafe_b64decode(b64))
+    raw[20] ^= 0x01
+    return base64.urlsafe_b64encode(bytes(raw)).decode()
+
+
+def test_each_value_has_its_own_data_key_and_a_rewrap_moves_only_the_wrapped_key(settings):
+    settings.PLATFORM_KEK, settings.PLATFORM_KEK_PREVIOUS = "v1:" + _kek(b"\x01"), ""
+    first, second = crypto.encrypt(b"same", aad=b"row:1"), crypto.encrypt(b"same", aad=b"row:1")
+    fmt, version, wrapped, sealed = _envelope(first)
+    assert (fmt, version) == ("e1", "v1") and crypto.kek_version_of(first) == "v1"
+    assert len(base64.urlsafe_b64decode(wrapped)) == 12 + 32 + 16  # nonce | a 256-bit DEK | tag
+    assert _envelope(second)[2:] != (wrapped, sealed)  # a fresh DEK (and nonces) for every value
+
+    settings.PLATFORM_KEK, settings.PLATFORM_KEK_PREVIOUS = "v2:" + _kek(b"\x02"), settings.PLATFORM_KEK
+    moved = crypto.rewrap(first, aad=b"row:1")
+    assert _envelope(moved)[:2] == ("e1", "v2") and _envelope(moved)[3] == sealed  # the value is untouched
+    assert _envelope(moved)[2] != wrapped
+    assert crypto.rewrap(moved, aad=b"row:1") == moved  # already under the current KEK
+    settings.PLATFORM_KEK_PREVIOUS = ""
+    assert crypto.decrypt(moved, aad=b"row:1") == b"same"
+    with pytest.raises(crypto.DecryptionError, match="no KEK 'v1'"):
+        crypto.decrypt(first, aad=b"row:1")
+
+
+def test_a_swapped_ciphertext_or_wrapped_key_and_a_tampered_wrapped_key_are_refused(settings):
+    settings.PLATFORM_KEK, settings.PLATFORM_KEK_PREVIOUS = "v1:" + _kek(b"\x01"), ""
+    a, b = crypto.encrypt(b"secret of a", aad=b"signing-key:a"), crypto.encrypt(b"secret of b", aad=b"signing-key:b")
+    _, _, wrapped_a, sealed_a = _envelope(a)
+    _, _, wrapped_b, sealed_b = _envelope(b)
+    refused = {
+        "a's whole value in b's row": (a, b"signing-key:b"),
+        "a's wrapped key with b's value": (f"e1:v1:{wrapped_a}:{sealed_b}", b"signing-key:b"),
+        "a's value with b's wrapped key": (f"e1:v1:{wrapped_b}:{sealed_a}", b"signing-key:a"),
+        "a tampered wrapped key": (f"e1:v1:{_flip(wrapped_a)}:{sealed_a}", b"signing-key:a"),
+        "a tampered value": (f"e1:v1:{wrapped_a}:{_flip(sealed_a)}", b"signing-key:a"),
+        "a malformed envelope": (f"e1:v1:{wrapped_a}", b"signing-key:a"),
+    }
+    for case, (token, aad) in refused.items():
+        with pytest.raises(crypto.DecryptionError):
+            crypto.decrypt(token, aad=aad)
+            pytest.fail(case)
+        with pytest.raises(crypto.DecryptionError):
+            crypto.rewrap(token.replace("e1:v1:", "e1:v0:", 1), aad=aad)  # not readable: not re-wrapped either
+    assert crypto.decrypt(a, aad=b"signing-key:a") == b"secret of a"
+
+
+@pytest.mark.django_db
+def test_a_swapped_signing_key_row_is_refused(make_tenant, settings):
+    settings.PLATFORM_KEK, settings.PLATFORM_KEK_PREVIOUS = "v1:" + _kek(b"\x01"), ""
+    from oauth.models import SigningKey
+
+    tenant = make_tenant("swap")
+    rotation.key_rotate_now(tenant=tenant, actor=ACTOR)
+    first, second = SigningKey.objects.for_tenant(tenant).order_by("created_at")[:2]
+    entry = next(e for e in crypto.registered() if e.label == "oauth.SigningKey.private_key")
+    first.private_key = second.private_key  # an operator with the database copies one row's key into another
+    with pytest.raises(crypto.DecryptionError):
+        entry.decrypt(first)
+
+
+@pytest.mark.django_db
+def test_values_of_the_format_before_envelopes_are_upgraded_by_the_rewrap(secrets_everywhere, settings):
+    """Values written directly under the KEK (before envelopes) decrypt, and the re-wrap turns them into
+    envelopes, even under the current KEK version, so none of the old format is left."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    kek = b"\x01" * 32
+    policy = RegistrationPolicy.objects.for_tenant(secrets_everywhere["tenant"]).get()
+    aad = f"registration-webhook:{policy.tenant_id}".encode()
+    nonce = os.urandom(12)
+    old = "v1:" + base64.urlsafe_b64encode(nonce + AESGCM(kek).encrypt(nonce, b"old webhook secret", aad)).decode()
+    RegistrationPolicy.objects.filter(pk=policy.pk).update(webhook_secret=old)
+    assert crypto.decrypt(old, aad=aad) == b"old webhook secret"
+    assert crypto.pending_count() == 1  # the only value not yet an envelope, although under the current KEK
+    assert rotation.rewrap_keys() == 1 and crypto.pending_count() == 0
+    policy.refresh_from_db()
+    assert policy.webhook_secret.startswith("e1:v1:") and crypto.decrypt(policy.webhook_secret, aad=aad) == \
+        b"old webhook secret"
