@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     gateway.add_argument("--scope", action="append", default=[], help="scope for the 401 challenge (repeatable)")
     gateway.add_argument("--tool-scope", action="append", default=[], metavar="TOOL=SCOPE[,SCOPE]",
                          help="scopes a tool needs (repeatable; with --issuer)")
+    gateway.add_argument("--unknown-tools", choices=("refuse", "allow"), default="refuse",
+                         help="a tools/call of a tool the registry does not list: 403 (refuse, the default) or "
+                              "allowed with any valid token")
     gateway.add_argument("--bind", default="127.0.0.1:8080", help="host:port to listen on")
     gateway.add_argument("--identity-secret-env", metavar="VAR",
                          help="environment variable holding the secret that signs the X-MCP-Identity header")
@@ -56,7 +59,7 @@ def main(argv=None) -> int:
             secret = os.environ.get(args.identity_secret_env)
             if not secret:
                 raise GuardError(f"environment variable {args.identity_secret_env} is empty")
-        app = gateway_app(config, args.upstream, identity_secret=secret)
+        app = gateway_app(config, args.upstream, identity_secret=secret, unknown_tools=args.unknown_tools)
     except GuardError as exc:
         print(f"mcp-guard: {exc}", file=sys.stderr)
         return 2

@@ -119,11 +119,12 @@ class _OnlyResourcePath:
 
 
 def gateway_app(config: ResourceConfig | None, upstream: str, *, config_url: str | None = None,
-                identity_secret: str | bytes | None = None, verifier=None) -> GuardMiddleware:
+                identity_secret: str | bytes | None = None, verifier=None,
+                unknown_tools: str = "refuse") -> GuardMiddleware:
     """The whole gateway: guard (PRM, challenges, token and per-tool checks) in front of the proxy."""
     if config is None:
         config = ResourceConfig.fetch(config_url)
     identity = (IdentityAssertion(identity_secret, issuer=config.resource, audience=upstream)
                 if identity_secret else None)
     proxy = _OnlyResourcePath(Gateway(upstream, identity=identity), config.resource_path)
-    return GuardMiddleware(proxy, config=config, verifier=verifier)
+    return GuardMiddleware(proxy, config=config, verifier=verifier, unknown_tools=unknown_tools)

@@ -4,8 +4,9 @@
 - answers requests without a token with 401 and ``WWW-Authenticate: Bearer resource_metadata=..., scope=...``
   (RFC 9728 §5.1, RFC 6750 §3), invalid tokens with 401 ``error="invalid_token"``;
 - reads JSON-RPC ``tools/call`` requests and answers 403 ``error="insufficient_scope"`` with every scope
-  the call needs when the token lacks one (step-up, RFC 6750 §3.1); a tool the registry does not list needs
-  only a valid token (the registry requires a scope for every tool it knows, and import keeps it complete);
+  the call needs when the token lacks one (step-up, RFC 6750 §3.1); a tool the registry does not list is
+  refused with 403 ``unknown_tool`` (``unknown_tools="refuse"``, the default) or needs only a valid token
+  (``unknown_tools="allow"``); a resource whose registry lists no tools at all has no per-tool scopes;
 - refuses tokens in the query string (they leak into logs and Referer headers);
 - hands the application the verified claims in ``scope["mcp_guard.token"]`` and removes the
   ``Authorization`` header, so the application never handles, logs or forwards the raw token.
@@ -28,6 +29,7 @@ logger = logging.getLogger("mcp_guard")
 
 TOKEN_SCOPE_KEY = "mcp_guard.token"
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
+UNKNOWN_TOOLS = ("refuse", "allow")
 
 
 def current_token(scope_or_request) -> VerifiedToken | None:
@@ -63,9 +65,16 @@ def tool_calls(body: bytes) -> list[str] | None:
 class GuardMiddleware:
     def __init__(self, app, *, config: ResourceConfig | None = None, config_url: str | None = None,
                  verifier=None, public_paths: Iterable[str] = (), max_body_bytes: int = DEFAULT_MAX_BODY,
-                 strip_authorization: bool = True):
+                 strip_authorization: bool = True, unknown_tools: str = "refuse"):
         if config is None and config_url is None:
             raise GuardError("give the resource configuration or the platform URL of its metadata (config_url)")
+        if unknown_tools not in UNKNOWN_TOOLS:
+            raise GuardError(f"unknown_tools must be one of {', '.join(UNKNOWN_TOOLS)}, not {unknown_tools!r}")
+        # Refused by default: a tool the registry does not describe has no scope an admin chose for it, so a
+        # token for this resource must not reach it just by being valid. Resources listing no tools at all
+        # keep working as before (every call needs a valid token), which keeps servers not yet described in
+        # the registry, and existing deployments, running.
+        self.unknown_tools = unknown_tools
         self.app = app
         self.config = config
         self.config_url = config_url
@@ -167,6 +176,10 @@ class GuardMiddleware:
                                                                         f"{self.max_body_bytes} bytes"})
             needed = []
             for name in tool_calls(body) or []:
+                if self.unknown_tools == "refuse" and name not in config.tool_scopes:
+                    return await send_json(send, 403, {"error": "unknown_tool",
+                                                       "error_description": f"the tool {name!r} is not in this "
+                                                                            "resource's registry"})
                 needed.extend(s for s in config.scopes_for_tool(name) if s not in needed)
             if needed and not verified.has_scopes(needed):
                 missing = sorted(set(needed) - verified.scopes)

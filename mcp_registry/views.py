@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import keyword
+import re
 import shlex
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -64,20 +67,58 @@ def _split(text: str) -> list[str]:
     return [part for part in (text or "").replace(",", " ").split() if part]
 
 
+# The snippet's server port when the resource URI names none: clear of the platform's 8000 and the gateway's 8080.
+SNIPPET_DEFAULT_PORT = 8765
+
+
+def _snippet_port(resource) -> int:
+    """The port the snippet's server listens on: the resource URI's own (the server must answer there),
+    else SNIPPET_DEFAULT_PORT; never the platform's own port."""
+    platform_port = urlsplit(settings.PUBLIC_URL).port or 8000
+    try:
+        port = urlsplit(resource.uri or "").port
+    except ValueError:
+        port = None
+    if port and port != platform_port:
+        return port
+    return SNIPPET_DEFAULT_PORT if SNIPPET_DEFAULT_PORT != platform_port else SNIPPET_DEFAULT_PORT + 1
+
+
+def _snippet_tool(resource) -> str:
+    """A tool the registry lists for the resource (its first by name), or a placeholder that says so."""
+    tool = selectors.tools_of(resource).first()
+    if tool is None:
+        return ("# Placeholder: the registry lists no tools for this resource yet. Register each tool and the\n"
+                "# scopes it needs (console or API, or Import tools); mcp_guard then refuses unlisted tools.\n"
+                "@mcp.tool()\n"
+                "def hello(name: str) -> str:\n"
+                "    return f\"Hello, {name}\"\n")
+    function = re.sub(r"\W", "_", tool.name)
+    if not function.isidentifier() or keyword.iskeyword(function):
+        function = f"tool_{function}"
+    scopes = " ".join(sorted(scope.name for scope in tool.required_scopes.all())) or "none"
+    return (f"# {tool.name!r} is in the registry (needs: {scopes}); register every tool the server offers.\n"
+            f"@mcp.tool(name={tool.name!r})\n"
+            f"def {function}() -> str:\n"
+            f"    return {('replace with what ' + tool.name + ' does')!r}\n")
+
+
 def guard_snippet(resource) -> str:
-    """What an MCP server author pastes to protect a server with mcp_guard."""
+    """What an MCP server author pastes to protect a server with mcp_guard: an install command that works
+    today (mcp-guard is not on PyPI yet: the platform checkout's mcp_guard directory is its distribution),
+    a tool the registry lists, and a port that is not the platform's."""
+    package = settings.BASE_DIR / "mcp_guard"
     return (
-        "# pip install mcp-auth-platform  (provides mcp_guard; needs PyJWT, cryptography, httpx)\n"
+        f"# pip install \"{package}[mcp]\"  (mcp_guard + PyJWT, cryptography, httpx; the mcp extra: the MCP SDK)\n"
         "from mcp.server.mcpserver import MCPServer\n"
         "from mcp_guard import protect\n\n"
         f"mcp = MCPServer({resource.display_name or resource.name!r})\n\n"
-        "@mcp.tool()\n"
-        "def hello(name: str) -> str:\n"
-        "    return f\"Hello, {name}\"\n\n"
+        f"{_snippet_tool(resource)}\n"
         "# Verifies tokens against the tenant's issuer, serves this resource's PRM at its well-known path,\n"
-        "# answers 401/403 challenges and enforces each tool's scopes from the registry.\n"
+        "# answers 401/403 challenges, enforces each tool's scopes from the registry and refuses tools it\n"
+        "# does not list.\n"
         f"app = protect(mcp.streamable_http_app(), {prm.mirror_url(resource)!r})\n"
-        "# run: uvicorn server:app --port 8000\n"
+        f"# run: uvicorn server:app --port {_snippet_port(resource)}\n"
     )
 
 

@@ -53,8 +53,13 @@ def config(issuer):
 
 @pytest.fixture
 def guarded(config):
+    return guard_caller(config)
+
+
+def guard_caller(config, **options):
+    """Calls echo_app behind a GuardMiddleware built with ``options``."""
     verifier = TokenVerifier(issuer=config.issuer, resource=RESOURCE, refresh_interval=30)
-    app = GuardMiddleware(echo_app, config=config, verifier=verifier)
+    app = GuardMiddleware(echo_app, config=config, verifier=verifier, **options)
 
     def call(method="POST", path="/mcp", token=None, body=None, headers=None, query=""):
         async def go():
@@ -240,6 +245,42 @@ def test_a_batch_needs_the_scopes_of_every_call_in_it(guarded, issuer):
     token = issuer.mint(RESOURCE, scope="files:read")
     response = guarded(token=token, body=[tools_call("read_file", 1), tools_call("delete_file", 2)])
     assert response.status_code == 403 and challenge_of(response)["scope"] == "files:read files:admin"
+
+
+def test_a_tool_the_registry_does_not_list_is_refused_by_default(guarded, issuer):
+    """A valid token with every scope still cannot call a tool no admin described (no scope was chosen for
+    it): 403 unknown_tool, alone or hidden in a batch beside a listed one, and no step-up challenge."""
+    token = issuer.mint(RESOURCE, scope="files:read files:admin")
+    for body in (tools_call("shell_exec"), [tools_call("read_file", 1), tools_call("shell_exec", 2)],
+                 {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"arguments": {}}}):
+        response = guarded(token=token, body=body)
+        assert response.status_code == 403, body
+        assert response.json()["error"] == "unknown_tool"
+        assert "www-authenticate" not in response.headers
+    assert guarded(token=token, body=tools_call("read_file")).status_code == 200
+    # Other JSON-RPC methods are not tool calls: tools/list still answers.
+    assert guarded(token=token, body={"jsonrpc": "2.0", "id": 4, "method": "tools/list"}).status_code == 200
+
+
+def test_unknown_tools_allow_lets_a_valid_token_call_unlisted_tools_but_keeps_listed_scopes(config, issuer):
+    guarded = guard_caller(config, unknown_tools="allow")
+    token = issuer.mint(RESOURCE, scope="files:read")
+    assert guarded(token=token, body=tools_call("shell_exec")).status_code == 200
+    assert guarded(token=token, body=tools_call("delete_file")).status_code == 403  # listed: its scopes hold
+
+
+def test_a_resource_listing_no_tools_has_no_per_tool_checks(issuer):
+    """Backward compatible: a server not yet described in the registry keeps answering every valid token."""
+    bare = ResourceConfig.build(resource=RESOURCE, issuer=issuer.issuer, scopes=["files:read"])
+    token = issuer.mint(RESOURCE, scope="files:read")
+    assert guard_caller(bare)(token=token, body=tools_call("anything")).status_code == 200
+
+
+def test_unknown_tools_rejects_a_misspelt_mode(config):
+    from mcp_guard import GuardError
+
+    with pytest.raises(GuardError, match="unknown_tools"):
+        GuardMiddleware(echo_app, config=config, unknown_tools="deny")
 
 
 def test_the_prm_is_served_at_the_well_known_path_without_the_tool_map(issuer):
