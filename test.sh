@@ -17,6 +17,7 @@ export VAR_DIR=${VAR_DIR:-$PWD/var/test}
 export CELERY_QUEUE=${CELERY_QUEUE:-test-$$}
 .venv/bin/python manage.py collectstatic --noinput -v0
 scripts/runtime_imports.sh  # the runtime dependencies alone import every module (a clean venv, pyproject.toml)
+scripts/guard_wheel.sh  # mcp_guard alone: its wheel in a clean venv brings only its three dependencies and imports
 status=0
 .venv/bin/python -m pytest "$@" || status=$?
 # The embedded lane: the tests marked `embedded` (jobs, admin actions, the embedded server) once more on
