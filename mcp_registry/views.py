@@ -67,8 +67,9 @@ def _split(text: str) -> list[str]:
     return [part for part in (text or "").replace(",", " ").split() if part]
 
 
-# The snippet's server port when the resource URI names none: clear of the platform's 8000 and the gateway's 8080.
-SNIPPET_DEFAULT_PORT = 8765
+# The snippet's server port when the resource URI names none: clear of the platform's 8000, the demo Notes
+# server's 8765 (run.sh) and mcp-guard gateway's 8080.
+SNIPPET_DEFAULT_PORT = 8766
 
 
 def _snippet_port(resource) -> int:

@@ -54,3 +54,33 @@ def test_auditor_sees_resources_but_no_forms_and_cannot_post(two_tenants, signed
     assert page.status_code == 200 and b'id="tool-form"' not in page.content and b"prm-json" in page.content
     assert client.post(f"/console/alpha/resources/{resource.pk}/disable").status_code == 403
     assert MCPResource.objects.unscoped().get(pk=resource.pk).status == "active"
+
+
+def test_the_guard_snippet_installs_from_the_checkout_and_names_a_registered_tool_and_a_free_port(
+        world, make_resource, settings):
+    """The snippet's install command is the one that works today (the checkout's mcp_guard distribution),
+    its tool is one the registry lists (a tool name that is no identifier gets a function name that is),
+    and its port is the resource URI's, else one that is neither the platform's nor the demo server's."""
+    from mcp_registry.views import SNIPPET_DEFAULT_PORT, guard_snippet
+
+    settings.PUBLIC_URL = "http://127.0.0.1:8000"
+    listed = make_resource(world.tenant, "files", uri="http://127.0.0.1:9123/mcp", scopes=["files:read"],
+                           tools={"files.read-all": ["files:read"], "zeta": ["files:read"]})
+    snippet = guard_snippet(listed)
+    assert f'# pip install "{settings.BASE_DIR / "mcp_guard"}[mcp]"' in snippet
+    assert "mcp-auth-platform" not in snippet
+    assert "@mcp.tool(name='files.read-all')\ndef files_read_all() -> str:" in snippet
+    assert "needs: files:read" in snippet
+    assert snippet.endswith("# run: uvicorn server:app --port 9123\n")
+    compile(snippet, "server.py", "exec")  # valid Python as shown
+
+    bare = make_resource(world.tenant, "bare", uri="https://bare.acme.example/mcp", scopes=["files:read"])
+    snippet = guard_snippet(bare)
+    assert "Placeholder: the registry lists no tools for this resource yet" in snippet
+    assert SNIPPET_DEFAULT_PORT not in (8000, 8765, 8080)
+    assert snippet.endswith(f"# run: uvicorn server:app --port {SNIPPET_DEFAULT_PORT}\n")
+    compile(snippet, "server.py", "exec")
+
+    # A resource URI on the platform's own port never makes the snippet collide with the platform.
+    settings.PUBLIC_URL = "http://127.0.0.1:9123"
+    assert "--port 9123" not in guard_snippet(listed)

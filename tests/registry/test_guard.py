@@ -276,6 +276,19 @@ def test_a_resource_listing_no_tools_has_no_per_tool_checks(issuer):
     assert guard_caller(bare)(token=token, body=tools_call("anything")).status_code == 200
 
 
+def test_the_gateway_and_its_command_take_the_unknown_tools_mode(config):
+    from mcp_guard.cli import _parser
+    from mcp_guard.gateway import gateway_app
+
+    assert gateway_app(config, "http://127.0.0.1:9/mcp").unknown_tools == "refuse"
+    assert gateway_app(config, "http://127.0.0.1:9/mcp", unknown_tools="allow").unknown_tools == "allow"
+    base = ["gateway", "--resource", RESOURCE, "--upstream", "http://127.0.0.1:9/mcp"]
+    assert _parser().parse_args(base).unknown_tools == "refuse"
+    assert _parser().parse_args([*base, "--unknown-tools", "allow"]).unknown_tools == "allow"
+    with pytest.raises(SystemExit):
+        _parser().parse_args([*base, "--unknown-tools", "deny"])
+
+
 def test_unknown_tools_rejects_a_misspelt_mode(config):
     from mcp_guard import GuardError
 
