@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 venv=.venv-guard
-stamp=$venv/.installed-$(cat mcp_guard/pyproject.toml mcp_guard/*.py constraints.txt | sha256sum | cut -c1-16)
+stamp=$venv/.installed-$(cat mcp_guard/pyproject.toml mcp_guard/README.md mcp_guard/*.py constraints.txt | sha256sum | cut -c1-16)
 if [ "${CI:-}" = true ] || [ ! -f "$stamp" ]; then
   "$PYTHON" -m venv --clear "$venv"
   # Built from a copy, so the checkout gets no build/ directory inside the package.
@@ -21,4 +21,4 @@ if [ "${CI:-}" = true ] || [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 # Run from the venv's own directory: the checkout's mcp_guard must not shadow the installed one.
-(cd "$venv" && bin/python ../scripts/guard_dist_check.py)
+(cd "$venv" && bin/python ../scripts/guard_dist_check.py && bin/mcp-guard --help >/dev/null)
