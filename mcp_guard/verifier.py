@@ -8,8 +8,12 @@
   verification: a key the issuer removed stops being accepted within that time. If the refresh fails
   the guard fails closed (GuardError) rather than trust keys it can no longer confirm;
 - a token with an unknown ``kid`` refreshes at once (a rotation: the first token of a new key must not
-  fail), then no unknown ``kid`` refreshes again for ``refresh_interval`` seconds, so a flood of made-up
-  ``kid`` values cannot turn the server into an amplifier against the issuer;
+  fail), if its unverified ``iss`` names this issuer (junk and other issuers' tokens never reach it), the
+  last such refresh is at least ``min_refresh_gap`` seconds old and fewer than ``unknown_kid_refreshes`` such
+  refreshes ran in the last ``refresh_interval`` seconds. Refreshes are single-flight: concurrent
+  unknown kids share one fetch. So two "Rotate now" a second apart fail no validation, while a flood of
+  made-up ``kid`` values costs the issuer at most one fetch a gap and a few per interval: the server
+  cannot become an amplifier against the issuer;
 - only asymmetric algorithms on an allow-list are accepted (``none`` and HMAC never, so a public key
   cannot be abused as an HMAC secret), and the key's own type must match the algorithm;
 - ``typ`` must be ``at+jwt``; ``iss`` must be the issuer; ``aud`` must contain this resource;
@@ -27,6 +31,7 @@ import base64
 import hashlib
 import json
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -158,7 +163,8 @@ class TokenVerifier(_BaseVerifier):
     """Verifies JWT access tokens for one resource, against one issuer's JWKS."""
 
     def __init__(self, *, issuer: str, resource: str, algorithms=DEFAULT_ALGORITHMS, jwks_uri: str | None = None,
-                 leeway: int = 30, refresh_interval: float = 30.0, http: httpx.AsyncClient | None = None,
+                 leeway: int = 30, refresh_interval: float = 30.0, unknown_kid_refreshes: int = 3,
+                 min_refresh_gap: float = 1.0, http: httpx.AsyncClient | None = None,
                  timeout: float = 5.0, max_token_bytes: int = 8192, default_cache_seconds: float = 300.0,
                  min_cache_seconds: float = 5.0, max_cache_seconds: float = 300.0):
         super().__init__(issuer=issuer, resource=resource, http=http, timeout=timeout,
@@ -170,11 +176,13 @@ class TokenVerifier(_BaseVerifier):
         self.algorithms = tuple(algorithms)
         self.leeway = leeway
         self.refresh_interval = refresh_interval
+        self.unknown_kid_refreshes = unknown_kid_refreshes
+        self.min_refresh_gap = min_refresh_gap
+        self._unknown_kid_refreshed: deque[float] = deque()  # when each recent unknown-kid refresh ran
         self._jwks_uri = jwks_uri
         self._keys: dict[str, Any] = {}   # kid -> jwt.PyJWK
         self._fetched_at = 0.0
         self._expires_at = 0.0  # monotonic time after which the key set is fetched again
-        self._unknown_kid_refresh_at = float("-inf")
         self._generation = 0
         self.default_cache_seconds = default_cache_seconds
         self.min_cache_seconds = min_cache_seconds
@@ -223,15 +231,36 @@ class TokenVerifier(_BaseVerifier):
         """Seconds until the cached key set is fetched again (negative: it will be, at the next token)."""
         return self._expires_at - time.monotonic()
 
-    async def _key_for(self, kid: str):
+    def _refresh_lock_held(self) -> bool:
+        current = getattr(self, "_refresh_lock", None)
+        return current is not None and current[0] is asyncio.get_running_loop() and current[1].locked()
+
+    def _may_refresh_for_unknown_kid(self, token: str) -> bool:
+        """Whether an unknown kid may fetch the JWKS now; when it may, the refresh is counted here, before
+        the fetch, so that concurrent unknown kids do not each pass the check."""
+        if _unverified_issuer(token) != self.issuer:
+            return False  # not a token of this issuer whatever its signature: no key of ours can help
+        now = time.monotonic()
+        recent = self._unknown_kid_refreshed
+        while recent and now - recent[0] >= self.refresh_interval:
+            recent.popleft()
+        if recent and now - recent[-1] < self.min_refresh_gap or len(recent) >= self.unknown_kid_refreshes:
+            return False
+        recent.append(now)
+        return True
+
+    async def _key_for(self, kid: str, token: str = ""):
         expired = time.monotonic() >= self._expires_at
         if expired:
             await self._refresh()  # expired (or never fetched): what the issuer publishes now
         key = self._keys.get(kid)
-        if key is None and not expired and time.monotonic() - self._unknown_kid_refresh_at >= self.refresh_interval:
-            self._unknown_kid_refresh_at = time.monotonic()  # stamped first: concurrent unknown kids wait
-            await self._refresh()
-            key = self._keys.get(kid)
+        if key is None and not expired:
+            if self._refresh_lock_held():
+                await self._refresh()  # a refresh is under way: wait for it (single-flight), then look again
+                key = self._keys.get(kid)
+            if key is None and self._may_refresh_for_unknown_kid(token):
+                await self._refresh()
+                key = self._keys.get(kid)
         if key is None:
             raise TokenError("the token was signed with a key this issuer does not publish")
         return key
@@ -287,8 +316,18 @@ class TokenVerifier(_BaseVerifier):
         only when the issuer cannot be reached (a server-side problem)."""
         self._check_size(token)
         header = self._header(token)
-        key = await self._key_for(header["kid"])
+        key = await self._key_for(header["kid"], token)
         return self._decode(token, header, key)
+
+
+def _unverified_issuer(token: str):
+    """The ``iss`` a token claims, before any check (None when its payload is not a JSON object)."""
+    try:
+        segment = token.split(".")[1]
+        payload = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (IndexError, ValueError, UnicodeDecodeError):
+        return None
+    return payload.get("iss") if isinstance(payload, dict) else None
 
 
 def _verified(claims: dict) -> VerifiedToken:
