@@ -1,4 +1,12 @@
-"""Append-only, hash-chained audit log. ``audit.record(...)`` is the single entry point."""
+"""Append-only, hash-chained audit log. ``audit.record(...)`` is the single entry point.
+
+This module is audit's public face: ``record``, ``failure`` and the ``Actor`` type. Apps beside audit
+(jobs) use only these names; apps above it may also use its services and selectors.
+"""
+
+from .actors import SYSTEM, Actor
+
+__all__ = ("SYSTEM", "Actor", "failure", "record")
 
 
 def record(*args, **kwargs):

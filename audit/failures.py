@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .models import FailureWindow
+from .models import AuditEvent, FailureWindow
 from .services import Actor, chain_of, record
 
 OVERFLOW = "(other sources)"
@@ -101,3 +101,11 @@ def summarise_failures(*, now=None) -> int:
         FailureWindow.objects.filter(pk__in=[w.pk for w in windows]).update(summarised=True)
     FailureWindow.objects.filter(summarised=True, minute__lt=now - KEEP).delete()
     return written
+
+
+def cross_tenant_attempt_record(*, tenant, actor, object_type: str, object_id, request=None) -> AuditEvent:
+    """A caller of ``tenant`` asked for an object id that belongs to another tenant: a security event in the
+    caller's chain (the other tenant's id is not echoed into it, only that one was tried)."""
+    source = (request.META.get("REMOTE_ADDR") if request is not None else "") or "unknown"
+    return failure(tenant, "security.cross_tenant_attempt", source=source, actor=actor,
+                   target=(object_type, "", "object of another tenant"), request=request, object_type=object_type)

@@ -7,7 +7,6 @@ import ipaddress
 import json
 import logging
 import re
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -17,6 +16,7 @@ from django.utils import timezone
 from kit import egress
 
 from . import events, keys
+from .actors import SYSTEM, Actor  # noqa: F401  (audit.services.Actor: the name other apps import)
 from .context import get_request_context
 from .hashing import GENESIS_HASH, canonical_json, checkpoint_payload, event_hash, purge_payload
 from .models import (
@@ -48,16 +48,6 @@ class UnregisteredEventType(AuditError):
     pass
 
 
-@dataclass(frozen=True)
-class Actor:
-    """An actor that is not a model instance: the system, a job, an anonymous caller."""
-
-    type: str
-    id: str = ""
-    label: str = ""
-
-
-SYSTEM = Actor("system", "", "system")
 AUDIT_JOB = Actor("job", "audit", "audit")
 
 
@@ -427,16 +417,6 @@ def sink_set_state(*, sink: AuditSink, state: str, actor, request=None) -> Audit
 def sink_delete(*, sink: AuditSink, actor, request=None) -> None:
     record(sink.tenant, actor, "audit.sink_deleted", sink, request, url=sink.url, cursor_seq=sink.cursor_seq)
     AuditSink.objects.filter(pk=sink.pk).delete()
-
-
-def cross_tenant_attempt_record(*, tenant, actor, object_type: str, object_id, request=None) -> AuditEvent:
-    """A caller of ``tenant`` asked for an object id that belongs to another tenant: a security event in the
-    caller's chain (the other tenant's id is not echoed into it, only that one was tried)."""
-    from .failures import failure
-
-    source = (request.META.get("REMOTE_ADDR") if request is not None else "") or "unknown"
-    return failure(tenant, "security.cross_tenant_attempt", source=source, actor=actor,
-                   target=(object_type, "", "object of another tenant"), request=request, object_type=object_type)
 
 
 def export_recorded(*, tenant, actor, request=None, fmt: str, filters: dict, rows: int | None = None):

@@ -1,7 +1,7 @@
 """Thin Celery wrappers: take ids, re-fetch, call the audit services; idempotent and acks_late.
 
-This module (not audit's core: models, services, selectors, hashing) uses jobs.job_run for progress and
-the job log; jobs itself records its events through audit, so the dependency stays one-way at import.
+Long runs (export, retention) are logged and report progress through kit.joblog, the job log's port:
+jobs records its own events through audit, so audit never imports jobs.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from django.apps import apps
 from django.conf import settings
 from django.db.models import Q
 
-from jobs.services import job_run
+from kit.joblog import job_run
 
-from . import export, services, streaming
+from . import export, failures, services, streaming
 from .models import AuditChainHead, AuditTenantSettings
 from .selectors import EventFilter
 
@@ -84,9 +84,7 @@ def purge_expired_events():
 @shared_task(name="audit.summarise_failures", acks_late=True, ignore_result=True)
 def summarise_failures():
     """Every minute: the summary events of refused requests (audit/failures.py)."""
-    from .failures import summarise_failures as summarise
-
-    summarise()
+    failures.summarise_failures()
 
 
 @shared_task(name="audit.stream_events", acks_late=True, ignore_result=True)

@@ -1,4 +1,8 @@
-"""Running a background job: its log row, progress and audit events."""
+"""Running a background job: its log row, progress and audit events.
+
+jobs sits above audit and uses only its public face (``audit.record``, ``audit.Actor``); audit's own tasks
+reach ``job_run`` through ``kit.joblog``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 import audit
-from audit.services import Actor
+from audit import Actor
 
 from .models import JobRun, JobStatus
 

@@ -42,6 +42,7 @@ from django.utils.dateparse import parse_datetime
 import audit
 from jobs.models import JobRun, JobStatus
 from jobs.services import JobCancelled, job_enqueue, job_run
+from kit.tasks import enqueue
 from mcp_registry.models import MCPResource
 
 from . import summaries
@@ -62,6 +63,7 @@ from .services import OAuthServiceError
 log = logging.getLogger(__name__)
 
 REVOKE_JOB = "oauth.revoke_tokens"
+REVOKE_TASK = "oauth.revoke_tokens"  # oauth/tasks.py; sent by name, since the tasks module imports this one
 PURGE_JOB = "oauth.purge_expired"
 BATCH_SIZE = 5000
 # A failed run is resumable too: the task's automatic retry (after a database error) continues it.
@@ -303,10 +305,8 @@ def _mark(tenant, selection: Selection, issued_before, run) -> RevocationMark:
 def send(run_id) -> bool:
     """Hands a queued run to the workers. With the broker unreachable the error is logged and written on
     the run (the console shows it); the run stays queued and resume_stalled_jobs sends it again."""
-    from .tasks import revoke_tokens
-
     try:
-        revoke_tokens.delay(str(run_id))
+        enqueue(REVOKE_TASK, str(run_id))
     except Exception as exc:  # kombu's OperationalError and friends: the broker is down
         log.error("could not queue revocation job %s (%s); it stays queued and is sent again once the broker "
                   "is back", run_id, exc)

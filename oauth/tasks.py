@@ -76,7 +76,7 @@ def rotate_signing_keys():
         job.run.result = rotation.rotation_sweep(tenant_ids=due, progress=job.progress)
 
 
-@shared_task(name="oauth.revoke_tokens", **RETRY)
+@shared_task(name=revocation.REVOKE_TASK, **RETRY)
 def revoke_tokens(run_id: str):
     """Runs or resumes one revocation job (oauth.revocation.revocation_request queued it)."""
     if not JobRun.objects.filter(pk=run_id, status__in=revocation.RESUMABLE).exists():

@@ -20,7 +20,7 @@ from django.utils.dateparse import parse_datetime
 from django.views import View
 from django.views.generic import TemplateView
 
-from audit import export, selectors, services
+from audit import export, failures, selectors, services
 from audit.events import REGISTRY
 from audit.models import AuditTenantSettings, IPTruncation, Severity, SinkState
 from audit.tasks import export_events, export_path
@@ -121,7 +121,7 @@ class AuditEventView(TenantConsoleMixin, TemplateView):
         event = selectors.event_of_tenant(self.tenant, kwargs["event_id"])
         if event is None:
             if selectors.event_exists_in_another_tenant(self.tenant, kwargs["event_id"]):
-                services.cross_tenant_attempt_record(tenant=self.tenant, actor=self.request.user, request=self.request,
+                failures.cross_tenant_attempt_record(tenant=self.tenant, actor=self.request.user, request=self.request,
                                                      object_type="audit.auditevent", object_id=kwargs["event_id"])
             raise Http404("no such audit event in this tenant")
         context.update(event=event, kind=REGISTRY.get(event.action),

@@ -15,11 +15,15 @@ from django.urls import reverse
 
 from audit.streaming import signature
 from kit import crypto, egress
+from kit.tasks import enqueue
 from tenants.models import CONSOLE_ROLES, Membership
+
+from .policy import policy_of
 
 SIGNATURE_HEADER = "X-Registration-Signature"
 TIMESTAMP_HEADER = "X-Registration-Timestamp"
 WEBHOOK_DEADLINE_SECONDS = 10.0  # the whole delivery; Celery retries after it
+NOTIFY_TASK = "oauth.registration.notify"  # tasks.py; sent by name, since the tasks module imports this one
 
 
 class WebhookFailed(Exception):
@@ -53,14 +57,11 @@ def quoted(text: str, limit: int = 200) -> str:
 
 
 def notify_pending(registration, *, justified: bool = False) -> None:
-    from .policy import policy_of
-    from .tasks import notify_registration
-
     policy = policy_of(registration.tenant)
     if not (recipients_of(policy) or policy.webhook_url):
         return
     registration_id = str(registration.pk)
-    transaction.on_commit(lambda: notify_registration.delay(registration_id, justified))
+    transaction.on_commit(lambda: enqueue(NOTIFY_TASK, registration_id, justified))
 
 
 def payload(registration, *, justified: bool) -> dict:

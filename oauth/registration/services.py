@@ -12,6 +12,7 @@ import json
 from datetime import timedelta
 
 import jwt
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -33,6 +34,7 @@ from .models import (
     RuleKind,
     TrustedPublisher,
 )
+from .notifications import notify_pending, recipients_of
 from .policy import Arrival, Decision, decide, policy_of
 
 STATEMENT_ALGS = ["RS256", "PS256", "ES256", "EdDSA"]
@@ -180,8 +182,6 @@ def _create(*, tenant, metadata: dict, source: str, arrival: Arrival, decision, 
                  software_id=registration.software_id, publisher=publisher.name if publisher else None,
                  grant_types=metadata["grant_types"], not_granted=metadata.get("not_granted"))
     if decision.status == ClientStatus.PENDING:
-        from .notifications import notify_pending
-
         notify_pending(registration)
     return registration, secret, token
 
@@ -303,8 +303,6 @@ def _recheck_after_change(registration: ClientRegistration, *, old_uris: list[st
         registration.decision_rule = f"changed redirect URIs: {decision.rule}"[:300]
         registration.decided_by, registration.decided_at = "", None
         registration.save(update_fields=["decision_rule", "decided_by", "decided_at"])
-        from .notifications import notify_pending
-
         notify_pending(registration)
 
 
@@ -449,8 +447,6 @@ def registration_justify(*, registration, user, text: str, request=None):
     registration.save(update_fields=["justification", "justified_by", "justified_at"])
     audit.record(registration.tenant, user, "registration.justified", registration.application, request,
                  client_id=registration.application.public_client_id)
-    from .notifications import notify_pending
-
     notify_pending(registration, justified=True)
     return registration
 
@@ -497,8 +493,6 @@ def policy_update(*, tenant, actor, request=None, webhook_secret: str | None = N
     for field, value in changes.items():
         setattr(policy, field, value)
     if "notify_emails" in changes:
-        from .notifications import recipients_of
-
         strangers = sorted(set(policy.notify_email_list) - set(recipients_of(policy)))
         if strangers:  # the platform sends mail to the tenant's own people only (no relay)
             raise RegistrationServiceError(f"notify_emails: {', '.join(strangers)[:200]} is not an owner, admin or "
@@ -506,8 +500,6 @@ def policy_update(*, tenant, actor, request=None, webhook_secret: str | None = N
     if webhook_secret is not None:
         aad = f"registration-webhook:{tenant.pk}".encode()
         policy.webhook_secret = crypto.encrypt(webhook_secret.encode(), aad=aad) if webhook_secret else ""
-    from django.core.exceptions import ValidationError
-
     try:
         policy.full_clean(exclude=["tenant", "webhook_secret"])
     except ValidationError as exc:

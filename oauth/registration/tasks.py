@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from celery import shared_task
 
+import audit
+from tenants.context import tenant_context
 from tenants.models import Tenant
 
+from .models import ClientRegistration
+from .notifications import NOTIFY_TASK, WebhookFailed, payload, post_webhook, recipients_of, send_email
+from .policy import policy_of
+from .services import registrations_expire_unused
 
-@shared_task(name="oauth.registration.notify", acks_late=True, ignore_result=True, bind=True, max_retries=6)
+
+@shared_task(name=NOTIFY_TASK, acks_late=True, ignore_result=True, bind=True, max_retries=6)
 def notify_registration(self, registration_id: str, justified: bool = False):
     """E-mail and webhook for a registration that waits. E-mail goes once; the webhook is retried with
     exponential backoff until the receiver answers 2xx (the payload is the same on every try)."""
-    import audit
-    from tenants.context import tenant_context
-
-    from .models import ClientRegistration
-    from .notifications import WebhookFailed, payload, post_webhook, recipients_of, send_email
-    from .policy import policy_of
-
     registration = ClientRegistration.objects.unscoped().select_related("application", "tenant").filter(
         pk=registration_id).first()
     if registration is None:
@@ -46,10 +46,6 @@ def notify_registration(self, registration_id: str, justified: bool = False):
 @shared_task(name="oauth.registration.expire_unused", acks_late=True, ignore_result=True)
 def expire_unused_registrations():
     """Beat job: per tenant, delete registered clients never used within the policy's days."""
-    from tenants.context import tenant_context
-
-    from .services import registrations_expire_unused
-
     for tenant in Tenant.objects.filter(status="active").iterator():
         with tenant_context(tenant):
             registrations_expire_unused(tenant=tenant)

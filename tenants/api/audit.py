@@ -12,7 +12,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from audit import selectors, services
+from audit import failures, selectors, services
 from audit.export import export_response
 from audit.models import AuditEvent, AuditSink, AuditTenantSettings, SinkState
 
@@ -76,7 +76,7 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         event = selectors.event_of_tenant(self.tenant, pk)
         if event is None:
             if selectors.event_exists_in_another_tenant(self.tenant, pk):
-                services.cross_tenant_attempt_record(tenant=self.tenant, actor=self.get_actor(), request=request,
+                failures.cross_tenant_attempt_record(tenant=self.tenant, actor=self.get_actor(), request=request,
                                                      object_type="audit.auditevent", object_id=pk)
             raise NotFound(f"no audit event {pk} in tenant '{self.tenant.slug}'")
         return Response(self.get_serializer(event).data)

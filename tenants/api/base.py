@@ -113,7 +113,7 @@ class TenantEndpoint(viewsets.GenericViewSet):
         except (ValueError, TypeError, ValidationError, DataError):
             return
         if elsewhere:
-            from audit.services import cross_tenant_attempt_record
+            from audit.failures import cross_tenant_attempt_record
 
             cross_tenant_attempt_record(tenant=self.tenant, actor=self.get_actor(), request=self.request,
                                         object_type=model._meta.label_lower, object_id=value)
