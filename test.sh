@@ -16,6 +16,8 @@ export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/15}
 export VAR_DIR=${VAR_DIR:-$PWD/var/test}
 export CELERY_QUEUE=${CELERY_QUEUE:-test-$$}
 .venv/bin/python manage.py collectstatic --noinput -v0
+# The import rules in .importlinter (one-way apps, no cycles, function bodies included): quiet unless broken.
+if ! contracts=$(.venv/bin/lint-imports --no-logo --no-cache 2>&1); then echo "$contracts"; exit 1; fi
 scripts/runtime_imports.sh  # the runtime dependencies alone import every module (a clean venv, pyproject.toml)
 scripts/guard_wheel.sh  # mcp_guard alone: its wheel in a clean venv brings only its three dependencies and imports
 status=0
