@@ -109,6 +109,14 @@ event("tenant.created", "A tenant was created", NOTICE, "tenants.tenant")
 event("tenant.updated", "A tenant's name, branding or domain changed", INFO, "tenants.tenant")
 event("tenant.suspended", "A tenant was suspended", WARNING, "tenants.tenant")
 event("tenant.reactivated", "A suspended tenant was reactivated", NOTICE, "tenants.tenant")
+event("tenant.custom_domain_added", "A custom domain was claimed (not serving until verified)", NOTICE,
+      "tenants.tenant")
+event("tenant.custom_domain_removed", "A custom domain was removed", NOTICE, "tenants.tenant")
+event("tenant.custom_domain_verified", "A custom domain's DNS record was found: it serves the tenant", WARNING,
+      "tenants.tenant")
+event("tenant.custom_domain_check_failed", "A custom domain's DNS record was not found", NOTICE, "tenants.tenant")
+event("tenant.custom_domain_unverified", "A custom domain stopped serving: its DNS record was gone too often",
+      WARNING, "tenants.tenant")
 event("membership.added", "A person was added to a tenant", NOTICE, "tenants.membership")
 event("membership.role_changed", "A member's role changed", NOTICE, "tenants.membership")
 event("membership.removed", "A person was removed from a tenant", NOTICE, "tenants.membership")

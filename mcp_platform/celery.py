@@ -45,6 +45,8 @@ def beat_schedule(settings) -> dict:
         "oauth-purge-expired-tokens": {"task": "oauth.purge_expired_tokens", "schedule": crontab(minute=41)},
         "registry-reverify-resources": {"task": "mcp_registry.reverify_resources",
                                         "schedule": crontab(hour="*/6", minute=29)},
+        "tenants-recheck-custom-domains": {"task": "tenants.recheck_custom_domains",
+                                           "schedule": timedelta(seconds=settings.CUSTOM_DOMAIN_RECHECK_SECONDS)},
     }
 
 

@@ -4,9 +4,11 @@ One module, driven by environment variables (see the README's configuration tabl
 set it runs the embedded default: a SQLite file and in-process jobs under ``var/``.
 """
 
+import ipaddress
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -64,8 +66,6 @@ PUBLIC_URL_HTTP_BEHIND_TLS = env.bool("PUBLIC_URL_HTTP_BEHIND_TLS", default=Fals
 def _check_public_url_scheme(public_url: str) -> None:
     from urllib.parse import urlsplit
 
-    from django.core.exceptions import ImproperlyConfigured
-
     parts = urlsplit(public_url)
     if parts.scheme == "https" or PUBLIC_URL_HTTP_BEHIND_TLS:
         return
@@ -82,6 +82,31 @@ if IS_PRODUCTION:
     _check_public_url_scheme(PUBLIC_URL)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_URL])
+
+
+def _dns_servers(values: list[str]) -> list[tuple[str, int]]:
+    """``10.0.0.53``, ``127.0.0.1:5353``, ``[::1]:53`` -> (host, port); port 53 unless given."""
+    servers = []
+    for value in (v.strip() for v in values if v.strip()):
+        if value.startswith("["):
+            host, _, port = value[1:].partition("]")
+            port = port.lstrip(":")
+        elif value.count(":") == 1:
+            host, port = value.split(":")
+        else:
+            host, port = value, ""
+        try:
+            servers.append((str(ipaddress.ip_address(host)), int(port or 53)))
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"CUSTOM_DOMAIN_DNS_SERVERS: {value!r} is not an IP address[:port]") from exc
+    return servers
+
+
+# Custom domains (tenants/domains.py): the resolver that checks the TXT records (empty: the system's),
+# how often verified domains are checked again, and after how many failures in a row one stops serving.
+CUSTOM_DOMAIN_DNS_SERVERS = _dns_servers(env.list("CUSTOM_DOMAIN_DNS_SERVERS", default=[]))
+CUSTOM_DOMAIN_RECHECK_SECONDS = env.int("CUSTOM_DOMAIN_RECHECK_SECONDS", default=3600)
+CUSTOM_DOMAIN_MAX_FAILURES = env.int("CUSTOM_DOMAIN_MAX_FAILURES", default=3)
 
 INSTALLED_APPS = [
     "mcp_platform.apps.PlatformAdminConfig",  # django.contrib.admin, operators only (mcp_platform/admin.py)
@@ -105,6 +130,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "mcp_platform.proxy.ForwardedForMiddleware",
+    "tenants.middleware.CustomDomainHostMiddleware",  # verified custom domains pass the ALLOWED_HOSTS check
     # Before anything that may answer (static files, redirects): every response and log line has its id.
     "audit.middleware.RequestContextMiddleware",
     "mcp_platform.logging.AccessLogMiddleware",  # the access log (JSON, request id), whatever the server

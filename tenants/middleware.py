@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import JsonResponse
+from django.http.request import split_domain_port, validate_host
 from django.shortcuts import render
 
 from . import selectors
@@ -30,6 +31,29 @@ def tenant_error(request, status: int, error: str, description: str, tenant=None
                   status=status)
 
 
+class CustomDomainHostMiddleware:
+    """Lets a verified custom domain through Django's host check, read live from the database.
+
+    ``ALLOWED_HOSTS`` stays the operator's fixed list; a Host outside it is accepted only when a tenant has
+    verified that exact name (tenants.selectors.tenant_by_domain: one indexed query, no cache, so a domain
+    verified or dropped by any process counts at the next request, without a restart). Anything else still
+    gets Django's 400 (DisallowedHost) from the first ``get_host()``. Placed before every middleware that
+    reads the host."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        raw = request._get_raw_host()
+        domain, _port = split_domain_port(raw)
+        if domain and not validate_host(domain, settings.ALLOWED_HOSTS):
+            tenant = selectors.tenant_by_domain(domain)
+            if tenant is not None:
+                request.custom_domain_tenant = tenant
+                request.get_host = lambda: raw  # this request's host is known good: the verified name
+        return self.get_response(request)
+
+
 class TenantMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -48,7 +72,7 @@ class TenantMiddleware:
         else:
             host = request.get_host().rsplit(":", 1)[0] if request.META.get("HTTP_HOST") else ""
             if host and host not in self.platform_hosts:
-                tenant = selectors.tenant_by_domain(host)
+                tenant = getattr(request, "custom_domain_tenant", None) or selectors.tenant_by_domain(host)
         if tenant is not None and not tenant.is_active:
             return tenant_error(request, 403, "tenant_suspended",
                                 f"Tenant '{tenant.slug}' is suspended: {tenant.suspended_reason}", tenant)

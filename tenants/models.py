@@ -47,6 +47,11 @@ class Tenant(models.Model):
     # tenant has claimed the same name, nor block the tenant that can prove it.
     custom_domain = models.CharField(max_length=253, null=True, blank=True)  # noqa: DJ001 (NULL: none set)
     custom_domain_verified = models.BooleanField(default=False)
+    # The value the TXT record must hold (tenants/domains.py). Random per claim, stored plainly: it is
+    # published in public DNS anyway and proves nothing by itself, only its presence under the domain does.
+    custom_domain_token = models.CharField(max_length=64, blank=True)
+    custom_domain_checked_at = models.DateTimeField(null=True, blank=True)
+    custom_domain_failures = models.PositiveSmallIntegerField(default=0)  # consecutive failed re-checks
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 
 import audit
 
-from . import signals
+from . import domains, signals
 from .errors import TenantError
 from .models import Membership, Role, Tenant, TenantStatus, validate_slug
 
@@ -34,9 +34,12 @@ def tenant_create(*, slug: str, name: str, actor, request=None, **branding) -> T
         raise TenantError(exc.messages[0], code=exc.code, field="slug") from exc
     if Tenant.objects.filter(slug=slug).exists():
         raise TenantError(f"a tenant with slug '{slug}' already exists", code="duplicate", field="slug")
+    domain = branding.pop("custom_domain", None)
     tenant = _validated(Tenant(slug=slug, name=name.strip(), **{k: v for k, v in branding.items() if v}))
     tenant.save()
     audit.record(tenant, actor, "tenant.created", tenant, request, slug=slug, name=tenant.name)
+    if domain:
+        custom_domain_add(tenant=tenant, domain=domain, actor=actor, request=request)
     signals.tenant_created.send(sender=Tenant, tenant=tenant, actor=actor)
     return tenant
 
@@ -46,28 +49,137 @@ def tenant_update(*, tenant: Tenant, actor, request=None, **changes) -> Tenant:
     unknown = set(changes) - set(UPDATABLE_FIELDS)
     if unknown:
         raise TenantError(f"cannot change {', '.join(sorted(unknown))} here", code="invalid")
+    if "custom_domain" in changes:
+        domain = changes.pop("custom_domain")
+        if (domain or "").strip():
+            custom_domain_add(tenant=tenant, domain=domain, actor=actor, request=request)
+        else:
+            custom_domain_remove(tenant=tenant, actor=actor, request=request)
     changed = {}
     for field, value in changes.items():
-        if field == "custom_domain":
-            value = (value or "").strip().lower() or None
         if getattr(tenant, field) != value:
             changed[field] = value
             setattr(tenant, field, value)
-            if field == "custom_domain":
-                tenant.custom_domain_verified = False  # a new domain must be proven again
     if not changed:
         return tenant
     _validated(tenant, exclude=["slug"])
-    try:
-        with transaction.atomic():
-            tenant.save()
-    except IntegrityError as exc:
-        # Only verified domains are unique (tenants.models), so this is a race on this very row, not a
-        # statement about other tenants.
-        raise TenantError("the tenant changed meanwhile; reload and try again", code="duplicate",
-                          field="custom_domain") from exc
+    tenant.save(update_fields=[*changed, "updated_at"])
     audit.record(tenant, actor, "tenant.updated", tenant, request, changed=sorted(changed))
     return tenant
+
+
+# Custom domains (tenants/domains.py). A claim is unique only once verified (tenants.models): claiming a
+# name another tenant serves is accepted and never says so, it just cannot be verified while the other
+# tenant's record holds; a tenant that proves control (its own token in DNS) is told that the name is in use.
+
+def _locked(tenant: Tenant) -> Tenant:
+    locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    for field in ("custom_domain", "custom_domain_verified", "custom_domain_token", "custom_domain_checked_at",
+                  "custom_domain_failures"):
+        setattr(tenant, field, getattr(locked, field))
+    return tenant
+
+
+_DOMAIN_FIELDS = ["custom_domain", "custom_domain_verified", "custom_domain_token", "custom_domain_checked_at",
+                  "custom_domain_failures", "updated_at"]
+
+
+@transaction.atomic
+def custom_domain_add(*, tenant: Tenant, domain: str, actor, request=None) -> Tenant:
+    """Claims a domain (replacing any other): not serving until ``custom_domain_verify`` finds its record."""
+    try:
+        domain = domains.normalise(domain)
+    except ValueError as exc:
+        raise TenantError(str(exc), field="custom_domain") from exc
+    _locked(tenant)
+    if tenant.custom_domain == domain:
+        return tenant
+    previous = tenant.custom_domain
+    tenant.custom_domain, tenant.custom_domain_verified = domain, False
+    tenant.custom_domain_token, tenant.custom_domain_checked_at = domains.new_token(), None
+    tenant.custom_domain_failures = 0
+    tenant.save(update_fields=_DOMAIN_FIELDS)
+    audit.record(tenant, actor, "tenant.custom_domain_added", tenant, request, domain=domain,
+                 replaced=previous or "")
+    return tenant
+
+
+@transaction.atomic
+def custom_domain_remove(*, tenant: Tenant, actor, request=None) -> Tenant:
+    _locked(tenant)
+    if not tenant.custom_domain:
+        return tenant
+    domain, was_verified = tenant.custom_domain, tenant.custom_domain_verified
+    tenant.custom_domain, tenant.custom_domain_verified, tenant.custom_domain_token = None, False, ""
+    tenant.custom_domain_checked_at, tenant.custom_domain_failures = None, 0
+    tenant.save(update_fields=_DOMAIN_FIELDS)
+    audit.record(tenant, actor, "tenant.custom_domain_removed", tenant, request, domain=domain,
+                 was_verified=was_verified)
+    return tenant
+
+
+def custom_domain_verify(*, tenant: Tenant, actor, request=None) -> domains.DomainCheck:
+    """Asks DNS now (outside any transaction: a slow resolver holds no lock), then records the outcome.
+
+    Found: the domain serves the tenant at once (every process reads it from the database). Not found: a
+    pending claim stays pending; a verified one counts a failure and, after CUSTOM_DOMAIN_MAX_FAILURES in a
+    row, stops serving. Each outcome is audited."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    domain, token = tenant.custom_domain, tenant.custom_domain_token
+    if not domain:
+        raise TenantError("add a custom domain first", code="invalid", field="custom_domain")
+    check = domains.check_txt_record(domain, token)
+    with transaction.atomic():
+        _locked(tenant)
+        if (tenant.custom_domain, tenant.custom_domain_token) != (domain, token):
+            raise TenantError("the custom domain changed meanwhile; reload and try again", code="conflict",
+                              field="custom_domain")
+        tenant.custom_domain_checked_at = timezone.now()
+        taken = Tenant.objects.filter(custom_domain=domain, custom_domain_verified=True).exclude(pk=tenant.pk)
+        if check.found and taken.exists():
+            # Only someone who controls the domain's DNS gets here, so saying so tells them nothing new.
+            check = domains.DomainCheck(False, f"{domain} is in use by another tenant of this platform; it can be "
+                                               "verified here once that use ends")
+        if check.found:
+            newly = not tenant.custom_domain_verified
+            tenant.custom_domain_verified, tenant.custom_domain_failures = True, 0
+            try:
+                with transaction.atomic():
+                    tenant.save(update_fields=_DOMAIN_FIELDS)
+            except IntegrityError:  # another tenant's verification of the same name committed first
+                check = domains.DomainCheck(False, f"{domain} is in use by another tenant of this platform")
+                tenant.custom_domain_verified = False
+            else:
+                if newly:
+                    audit.record(tenant, actor, "tenant.custom_domain_verified", tenant, request, domain=domain)
+                return check
+        tenant.custom_domain_failures = min(tenant.custom_domain_failures + 1, 32767)
+        stops = tenant.custom_domain_verified and \
+            tenant.custom_domain_failures >= settings.CUSTOM_DOMAIN_MAX_FAILURES
+        if stops:
+            tenant.custom_domain_verified = False
+        tenant.save(update_fields=_DOMAIN_FIELDS)
+        audit.record(tenant, actor, "tenant.custom_domain_check_failed", tenant, request, domain=domain,
+                     reason=check.reason, failures=tenant.custom_domain_failures)
+        if stops:
+            audit.record(tenant, actor, "tenant.custom_domain_unverified", tenant, request, severity="warning",
+                         domain=domain, failures=tenant.custom_domain_failures)
+    return check
+
+
+def custom_domains_recheck(*, actor) -> dict:
+    """The scheduled re-check of every verified domain (tenants.tasks); a failure in one never stops the rest."""
+    checked = failed = 0
+    for tenant in Tenant.objects.filter(custom_domain_verified=True).order_by("pk"):
+        try:
+            found = custom_domain_verify(tenant=tenant, actor=actor).found
+        except TenantError:  # changed while the sweep ran: its next check is the new claim's
+            continue
+        checked += 1
+        failed += not found
+    return {"checked": checked, "failed": failed}
 
 
 @transaction.atomic

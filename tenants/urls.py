@@ -16,6 +16,8 @@ console_urlpatterns = [
             views.MemberActionView.as_view(),
          name="member-action"),
     path("<str:slug>/settings/", views.SettingsView.as_view(), name="settings"),
+    re_path(r"^(?P<slug>[^/]+)/settings/custom-domain/(?P<verb>verify|remove)$", views.CustomDomainActionView.as_view(),
+            name="custom-domain-action"),
     path("<str:slug>/audit/", audit_views.AuditView.as_view(), name="audit"),
     path("<str:slug>/audit/events/<int:event_id>/", audit_views.AuditEventView.as_view(), name="audit-event"),
     re_path(r"^(?P<slug>[^/]+)/audit/export\.(?P<fmt>jsonl|csv)$", audit_views.AuditExportView.as_view(),

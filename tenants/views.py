@@ -13,7 +13,7 @@ from django.views.generic import TemplateView
 from audit.selectors import events_for_tenant
 from jobs.selectors import last_heartbeat
 
-from . import selectors, services
+from . import domains, selectors, services
 from .console import TenantConsoleMixin
 from .errors import TenantError
 from .forms import MemberAddForm, MemberRoleForm, SuspendForm, TenantBrandingForm, TenantCreateForm
@@ -107,6 +107,10 @@ class SettingsView(TenantConsoleMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["form"] = kwargs.get("form") or TenantBrandingForm(instance=self.tenant)
+        tenant = Tenant.objects.get(pk=self.tenant.pk)  # the live row: verification is not cached
+        context["domain"] = tenant if tenant.custom_domain else None
+        if tenant.custom_domain:
+            context["domain_record_name"] = domains.challenge_name(tenant.custom_domain)
         return context
 
     def post(self, request, slug):
@@ -121,6 +125,28 @@ class SettingsView(TenantConsoleMixin, TemplateView):
                 messages.success(request, "Settings saved.")
                 return redirect("console:settings", slug=slug)
         return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+class CustomDomainActionView(TenantConsoleMixin, View):
+    """POST-only: look the domain's TXT record up now, or remove the domain."""
+
+    section = "console:settings"
+
+    def post(self, request, slug, verb):
+        tenant = Tenant.objects.get(pk=self.tenant.pk)
+        try:
+            if verb == "verify":
+                check = services.custom_domain_verify(tenant=tenant, actor=request.user, request=request)
+                if check.found:
+                    messages.success(request, f"{tenant.custom_domain} is verified: it now serves {tenant.issuer}.")
+                else:
+                    messages.error(request, f"Not verified: {check.reason}.")
+            else:
+                services.custom_domain_remove(tenant=tenant, actor=request.user, request=request)
+                messages.success(request, "Custom domain removed.")
+        except TenantError as exc:
+            messages.error(request, str(exc))
+        return redirect("console:settings", slug=slug)
 
 
 class StaffRequiredMixin(LoginRequiredMixin, UserPassesTestMixin):

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from tenants import domains
 from tenants.models import Membership, Role, Tenant
 
 
@@ -19,6 +20,38 @@ class TenantSerializer(serializers.ModelSerializer):
 class TenantUpdateSerializer(TenantSerializer):
     class Meta(TenantSerializer.Meta):
         read_only_fields = TenantSerializer.Meta.read_only_fields + ["slug"]
+
+
+class BrandingSerializer(serializers.ModelSerializer):
+    """The caller's own tenant: its name and branding are writable, the rest is shown."""
+
+    issuer = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Tenant
+        fields = ["slug", "name", "display_name", "logo_url", "accent_color", "custom_domain",
+                  "custom_domain_verified", "issuer"]
+        read_only_fields = ["slug", "custom_domain", "custom_domain_verified"]
+
+
+class CustomDomainSerializer(serializers.Serializer):
+    """A claimed domain and the DNS record that proves it (create it, then POST .../verify)."""
+
+    domain = serializers.CharField(max_length=253, source="custom_domain",
+                                   help_text="e.g. auth.example.com; serves the tenant's issuer once verified")
+    verified = serializers.BooleanField(source="custom_domain_verified", read_only=True)
+    record_name = serializers.SerializerMethodField(help_text="the DNS name of the TXT record to create")
+    record_type = serializers.SerializerMethodField()
+    record_value = serializers.CharField(source="custom_domain_token", read_only=True,
+                                         help_text="the TXT record's value (not a secret: it is published)")
+    checked_at = serializers.DateTimeField(source="custom_domain_checked_at", read_only=True, allow_null=True)
+    consecutive_failures = serializers.IntegerField(source="custom_domain_failures", read_only=True)
+
+    def get_record_name(self, tenant) -> str:
+        return domains.challenge_name(tenant.custom_domain)
+
+    def get_record_type(self, tenant) -> str:
+        return "TXT"
 
 
 class SuspendSerializer(serializers.Serializer):

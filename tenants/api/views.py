@@ -4,10 +4,14 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from tenants import selectors, services
+from tenants.errors import TenantError
 from tenants.models import Tenant
 
 from .base import TenantEndpoint
+from .errors import error_response
 from .serializers import (
+    BrandingSerializer,
+    CustomDomainSerializer,
     MembershipRoleSerializer,
     MembershipSerializer,
     SuspendSerializer,
@@ -100,4 +104,71 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndp
     def destroy(self, request, pk=None):
         services.membership_remove(membership=self.get_object(), actor=self.get_actor(),
                                    actor_membership=request.authority, request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class OwnTenantViewSet(TenantEndpoint):
+    """The caller's tenant: name and branding (``GET``/``PATCH /tenant``)."""
+
+    api_area = "settings"
+    serializer_class = BrandingSerializer
+
+    def retrieve(self, request):
+        return Response(BrandingSerializer(self.tenant).data)
+
+    @extend_schema(request=BrandingSerializer, responses=BrandingSerializer)
+    def partial_update(self, request):
+        data = BrandingSerializer(self.tenant, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        tenant = services.tenant_update(tenant=self._fresh(), actor=self.get_actor(), request=request,
+                                        **data.validated_data)
+        return Response(BrandingSerializer(tenant).data)
+
+    def _fresh(self) -> Tenant:
+        return Tenant.objects.get(pk=self.tenant.pk)  # request.tenant may be a cached copy (tenants/cache.py)
+
+
+class CustomDomainViewSet(OwnTenantViewSet):
+    """The caller's custom domain: claim one (``PUT``), see the TXT record to create, verify it now, remove it."""
+
+    serializer_class = CustomDomainSerializer
+
+    def _domain_or_404(self):
+        tenant = self._fresh()
+        if not tenant.custom_domain:
+            return tenant, error_response("not_found", "this tenant has no custom domain; PUT one first", 404)
+        return tenant, None
+
+    @extend_schema(responses={200: CustomDomainSerializer})
+    def retrieve(self, request):
+        tenant, missing = self._domain_or_404()
+        return missing or Response(CustomDomainSerializer(tenant).data)
+
+    @extend_schema(request=CustomDomainSerializer, responses=CustomDomainSerializer)
+    def update(self, request):
+        data = CustomDomainSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            tenant = services.custom_domain_add(tenant=self._fresh(), domain=data.validated_data["custom_domain"],
+                                                actor=self.get_actor(), request=request)
+        except TenantError as exc:  # named after this endpoint's field, not the model's
+            return error_response(exc.code, str(exc), 400, {"domain": [str(exc)]})
+        return Response(CustomDomainSerializer(tenant).data)
+
+    @extend_schema(request=None, responses=CustomDomainSerializer,
+                   description="Looks the TXT record up now: 200 once verified, 409 with the reason if not.")
+    def verify(self, request):
+        tenant, missing = self._domain_or_404()
+        if missing:
+            return missing
+        check = services.custom_domain_verify(tenant=tenant, actor=self.get_actor(), request=request)
+        if not check.found:
+            return error_response("domain_not_verified", check.reason, 409)
+        return Response(CustomDomainSerializer(tenant).data)
+
+    def destroy(self, request):
+        tenant, missing = self._domain_or_404()
+        if missing:
+            return missing
+        services.custom_domain_remove(tenant=tenant, actor=self.get_actor(), request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
