@@ -269,3 +269,16 @@ def test_dns_servers_setting_takes_addresses_with_optional_ports():
         ("10.0.0.53", 53), ("127.0.0.1", 5353), ("::1", 53)]
     with pytest.raises(ImproperlyConfigured, match="not an IP address"):
         _dns_servers(["dns.example.com"])
+
+
+@pytest.mark.django_db
+def test_an_unreachable_resolver_is_a_clear_refusal_not_an_error(world, admin_api):
+    import time
+
+    api = admin_api(world)  # the suite's resolver: a loopback port where nothing listens (tests/conftest.py)
+    api.put("/api/v1/tenant/custom-domain", {"domain": DOMAIN}, content_type="application/json")
+    started = time.monotonic()
+    refused = api.post("/api/v1/tenant/custom-domain/verify")
+    assert refused.status_code == 409 and DOMAIN in refused.json()["error"]["message"]
+    assert time.monotonic() - started < 3  # bounded by the query's lifetime (0.5 s in the suite)
+    assert not Tenant.objects.get(pk=world.tenant.pk).custom_domain_verified
