@@ -11,6 +11,11 @@ def client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+def request_id_of(incoming: str) -> str:
+    """The caller's X-Request-ID when it is a sane one, else a fresh id."""
+    return incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
 class RequestContextMiddleware:
     """Binds request id, client address and user agent for audit events and logs."""
 
@@ -19,7 +24,7 @@ class RequestContextMiddleware:
 
     def __call__(self, request):
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = request_id_of(incoming)
         request.request_id = request_id
         ctx = RequestContext(
             request_id=request_id,

@@ -2,6 +2,8 @@
 
 - the MCP gateway paths (``/t/<slug>/mcp/<name>``) are served natively on the event loop, so an open SSE
   stream to an upstream MCP server ties up no thread;
+- the public documents (JWKS, authorization server metadata, PRM) are answered from bytes rendered once
+  per tenant generation, before Django and its middleware stack (mcp_platform/documents.py);
 - everything else is Django's WSGI handler on a small pool of long-lived threads per process (a2wsgi).
   Measured against Django's own ASGI handler (bench/README.md, "Web server"), that costs about a quarter
   less CPU per request, and it keeps one persistent database connection per thread (``CONN_MAX_AGE``):
@@ -18,6 +20,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcp_platform.settings")
 django_application = get_wsgi_application()
 
 from mcp_registry.gateway import GATEWAY_PATH, PlatformGateway  # noqa: E402 (needs the app registry ready)
+
+from . import documents  # noqa: E402
 
 # Django requests run concurrently on this many threads per process (each with its database connection);
 # more mostly adds GIL contention on CPU-bound protocol requests, fewer lets one slow request (an outbound
@@ -39,6 +43,8 @@ async def application(scope, receive, send):
                 return
     if scope["type"] == "http" and GATEWAY_PATH.match(scope.get("path", "")):
         return await gateway(scope, receive, send)
+    if scope["type"] == "http" and await documents.serve(scope, send):
+        return
 
     async def receive_coroutine():  # a2wsgi hands receive() to run_coroutine_threadsafe: granian's is no coroutine
         return await receive()

@@ -9,11 +9,12 @@ Two documents come from one function:
 
 from __future__ import annotations
 
-import hashlib
-import json
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
+
+from kit import documents
+from tenants.cache import near
 
 from .models import MCPResource
 
@@ -72,5 +73,27 @@ def prm_document(resource: MCPResource, *, mirror: bool = False) -> dict:
 
 def render(document: dict) -> tuple[bytes, str]:
     """(body, strong ETag) with a stable byte form, so the ETag changes exactly when the content does."""
-    body = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
-    return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    rendered = documents.render(document, max_age=CACHE_MAX_AGE)
+    return rendered.body, rendered.etag
+
+
+def gateway_document(tenant, name: str) -> documents.Document | None:
+    """The PRM of the tenant's active gateway resource ``name``, rendered once per tenant generation (a
+    change of the resource, its scopes or the tenant moves it); None when there is no such resource."""
+    from . import selectors
+
+    def load():
+        resource = selectors.active_gateway_resource(tenant, name)
+        return None if resource is None else documents.render(prm_document(resource), max_age=CACHE_MAX_AGE)
+    return near(tenant.pk, "prm-document", ("gateway", name), load)
+
+
+def mirror_document(tenant, resource_id) -> documents.Document | None:
+    """The mirror document of the tenant's active resource ``resource_id`` (its tools' scopes included)."""
+    from . import selectors
+
+    def load():
+        resource = selectors.active_resource(tenant, resource_id)
+        return None if resource is None else documents.render(prm_document(resource, mirror=True),
+                                                               max_age=CACHE_MAX_AGE)
+    return near(tenant.pk, "prm-document", ("mirror", str(resource_id)), load)

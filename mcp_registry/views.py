@@ -10,12 +10,13 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect
 from django.views import View
 from django.views.decorators.http import require_safe
 from django.views.generic import TemplateView
 
+from kit import documents
 from tenants.console import TenantConsoleMixin
 from tenants.errors import TenantError
 
@@ -30,35 +31,22 @@ def _not_found(description: str) -> JsonResponse:
     return JsonResponse({"error": "not_found", "error_description": description}, status=404)
 
 
-def prm_response(request, resource, *, mirror: bool) -> HttpResponse:
-    body, etag = prm.render(prm.prm_document(resource, mirror=mirror))
-    headers = {
-        "ETag": etag,
-        "Cache-Control": f"public, max-age={prm.CACHE_MAX_AGE}",
-        # Browser-based MCP clients fetch PRM cross-origin.
-        "Access-Control-Allow-Origin": "*",
-    }
-    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
-        return HttpResponse(status=304, headers=headers)
-    return HttpResponse(body, content_type="application/json", headers=headers)
-
-
 @require_safe
 def gateway_prm(request, slug, name):
     """/.well-known/oauth-protected-resource/t/<slug>/mcp/<name> (path insertion for gateway resources)."""
-    resource = selectors.active_gateway_resource(request.tenant, name)
-    if resource is None:
+    document = prm.gateway_document(request.tenant, name)
+    if document is None:
         return _not_found(f"tenant '{slug}' has no active gateway resource '{name[:60]}'")
-    return prm_response(request, resource, mirror=False)
+    return documents.django_response(request, document)
 
 
 @require_safe
 def mirrored_prm(request, slug, resource_id):
     """/t/<slug>/resources/<id>/protected-resource-metadata: the document mcp_guard mirrors."""
-    resource = selectors.active_resource(request.tenant, resource_id)
-    if resource is None:
+    document = prm.mirror_document(request.tenant, resource_id)
+    if document is None:
         return _not_found(f"tenant '{slug}' has no active resource {resource_id}")
-    return prm_response(request, resource, mirror=True)
+    return documents.django_response(request, document)
 
 
 # --- Console --------------------------------------------------------------------------------------

@@ -23,10 +23,11 @@ from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
-from mcp_registry.models import MCPResource, ResourceScope, ResourceStatus
+from mcp_registry.models import MCPResource, ResourceScope, ResourceStatus, ResourceTool
 from tenants.cache import forget_tenant, near, request_generation
 
-from .models import Application
+from .models import Application, SigningKey
+from .registration.models import RegistrationPolicy
 
 TTL = 300
 
@@ -111,3 +112,25 @@ def _scope_changed(sender, instance, **kwargs):
 def _allowed_changed(sender, instance, action, **kwargs):
     if action.startswith("post_"):  # instance: the client, or the resource when changed from its side
         forget_tenant(instance.tenant_id)
+
+
+@receiver([post_save, post_delete], sender=ResourceTool, dispatch_uid="oauth.cache.tool")
+def _tool_changed(sender, instance, **kwargs):  # a resource's mirrored PRM lists its tools' scopes
+    _scope_changed(sender, instance, **kwargs)
+
+
+@receiver(m2m_changed, sender=ResourceTool.required_scopes.through, dispatch_uid="oauth.cache.tool_scopes")
+def _tool_scopes_changed(sender, instance, action, **kwargs):
+    if action.startswith("post_"):  # instance: the tool, or the scope when changed from its side
+        _scope_changed(sender, instance, **kwargs)
+
+
+@receiver([post_save, post_delete], sender=SigningKey, dispatch_uid="oauth.cache.signing_key")
+def _signing_key_changed(sender, instance, **kwargs):
+    """Every key state change, removal included, moves the generation: the JWKS is rendered under it."""
+    forget_tenant(instance.tenant_id)
+
+
+@receiver([post_save, post_delete], sender=RegistrationPolicy, dispatch_uid="oauth.cache.registration_policy")
+def _registration_policy_changed(sender, instance, **kwargs):
+    forget_tenant(instance.tenant_id)  # the metadata names the registration endpoint per the policy

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.core.cache import cache
@@ -62,6 +63,17 @@ def _request_started(sender, **kwargs):
 @receiver(request_finished, dispatch_uid="tenants.cache.request_finished")
 def _request_finished(sender, **kwargs):
     _request_generations.set(None)
+
+
+@contextmanager
+def generation_scope():
+    """A request served outside Django (mcp_platform/documents.py): its generations read once, like one
+    of Django's requests."""
+    token = _request_generations.set({})
+    try:
+        yield
+    finally:
+        _request_generations.reset(token)
 
 
 def request_generation(tenant_id) -> str:

@@ -54,25 +54,40 @@ class CustomDomainHostMiddleware:
         return self.get_response(request)
 
 
+def platform_hosts() -> set[str]:
+    """Hosts that are the platform's own: requests to them never look up custom domains."""
+    return {urlsplit(settings.PUBLIC_URL).hostname, "127.0.0.1", "localhost", "testserver"}
+
+
+def resolve_tenant(path_info: str, host_of, own_hosts: set[str], domain_tenant=None):
+    """(tenant, None), (None, unknown slug) or (None, None) for a request to ``path_info``: the slug in
+    the path wins; else a verified custom domain (``host_of()``: the validated Host header, with port).
+    ``domain_tenant``: the tenant of the Host already looked up (CustomDomainHostMiddleware). The tenant
+    middleware and the fast document dispatch (mcp_platform/documents.py) both ask this."""
+    match = TENANT_PATH.match(path_info)
+    if match:
+        slug = match.group("slug")
+        tenant = selectors.tenant_by_slug(slug)
+        return (tenant, None) if tenant is not None else (None, slug)
+    host = host_of().rsplit(":", 1)[0]
+    if host and host not in own_hosts:
+        return domain_tenant or selectors.tenant_by_domain(host), None
+    return None, None
+
+
 class TenantMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
         # Requests to the platform's own host never look up custom domains (no query per request).
-        self.platform_hosts = {urlsplit(settings.PUBLIC_URL).hostname, "127.0.0.1", "localhost", "testserver"}
+        self.platform_hosts = platform_hosts()
 
     def __call__(self, request):
         request.tenant = None
-        match = TENANT_PATH.match(request.path_info)
-        tenant = None
-        if match:
-            slug = match.group("slug")
-            tenant = selectors.tenant_by_slug(slug)
-            if tenant is None:
-                return tenant_error(request, 404, "unknown_tenant", f"There is no tenant '{slug[:40]}' here.")
-        else:
-            host = request.get_host().rsplit(":", 1)[0] if request.META.get("HTTP_HOST") else ""
-            if host and host not in self.platform_hosts:
-                tenant = getattr(request, "custom_domain_tenant", None) or selectors.tenant_by_domain(host)
+        tenant, unknown_slug = resolve_tenant(
+            request.path_info, lambda: request.get_host() if request.META.get("HTTP_HOST") else "",
+            self.platform_hosts, getattr(request, "custom_domain_tenant", None))
+        if unknown_slug is not None:
+            return tenant_error(request, 404, "unknown_tenant", f"There is no tenant '{unknown_slug[:40]}' here.")
         if tenant is not None and not tenant.is_active:
             return tenant_error(request, 403, "tenant_suspended",
                                 f"Tenant '{tenant.slug}' is suspended: {tenant.suspended_reason}", tenant)

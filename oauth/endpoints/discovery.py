@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
+from kit import documents
 from mcp_registry.models import ResourceScope, ResourceStatus
+from tenants.cache import near
 
 from ..client_auth import ASSERTION_ALGS
 from ..models import GRANT_TYPES, PROTOCOL_SCOPES, AuthMethod, KeyAlgorithm
@@ -78,9 +79,13 @@ def metadata(tenant) -> dict:
     return document
 
 
+def metadata_document(tenant) -> documents.Document:
+    """Rendered once per tenant generation: the tenant row, its resources and scopes, its settings and
+    registration policy all move it (tenants/cache.py)."""
+    return near(tenant.pk, "metadata-document", None,
+                lambda: documents.render(metadata(tenant), max_age=METADATA_MAX_AGE))
+
+
 @require_GET
 def metadata_view(request, *args, **kwargs):
-    response = JsonResponse(metadata(tenant_of(request)))
-    response["Cache-Control"] = f"public, max-age={METADATA_MAX_AGE}"
-    response["Access-Control-Allow-Origin"] = "*"  # browser-based MCP clients discover cross-origin
-    return response
+    return documents.django_response(request, metadata_document(tenant_of(request)))

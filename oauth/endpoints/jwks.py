@@ -1,7 +1,9 @@
 """The tenant's JWK Set: next, active and retired public keys (never a private one)."""
 
-from django.http import JsonResponse
 from django.views.decorators.http import require_GET
+
+from kit import documents
+from tenants.cache import near
 
 from .. import keys
 from .common import tenant_of
@@ -9,9 +11,12 @@ from .common import tenant_of
 JWKS_MAX_AGE = 300  # a next key is published well before it signs, so caches see it in time
 
 
+def jwks_document(tenant) -> documents.Document:
+    """Rendered once per tenant generation (every key change moves it: oauth/keys.py, oauth/cache.py)."""
+    return near(tenant.pk, "jwks-document", None,
+                lambda: documents.render(keys.jwks(tenant), max_age=JWKS_MAX_AGE))
+
+
 @require_GET
 def jwks_view(request, *args, **kwargs):
-    response = JsonResponse(keys.jwks(tenant_of(request)))
-    response["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"
-    response["Access-Control-Allow-Origin"] = "*"
-    return response
+    return documents.django_response(request, jwks_document(tenant_of(request)))
