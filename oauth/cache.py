@@ -27,7 +27,6 @@ from mcp_registry.models import MCPResource, ResourceScope, ResourceStatus, Reso
 from tenants.cache import forget_tenant, near, request_generation
 
 from .models import Application, SigningKey
-from .registration.models import RegistrationPolicy
 
 TTL = 300
 
@@ -130,7 +129,3 @@ def _signing_key_changed(sender, instance, **kwargs):
     """Every key state change, removal included, moves the generation: the JWKS is rendered under it."""
     forget_tenant(instance.tenant_id)
 
-
-@receiver([post_save, post_delete], sender=RegistrationPolicy, dispatch_uid="oauth.cache.registration_policy")
-def _registration_policy_changed(sender, instance, **kwargs):
-    forget_tenant(instance.tenant_id)  # the metadata names the registration endpoint per the policy

@@ -1,6 +1,18 @@
-"""Connected when the oauth app is ready: registration's fields in the tenant's discovery metadata."""
+"""Connected when the oauth app is ready: registration's fields in the tenant's discovery metadata, and the
+tenant's generation moved when its policy changes (the metadata is rendered under it, tenants/cache.py)."""
+
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from tenants.cache import forget_tenant
 
 from ..endpoints.discovery import register_metadata_contributor
 from .endpoints import discovery_fields
+from .models import RegistrationPolicy
 
 register_metadata_contributor(discovery_fields)
+
+
+@receiver([post_save, post_delete], sender=RegistrationPolicy, dispatch_uid="oauth.registration.policy_changed")
+def _policy_changed(sender, instance, **kwargs):
+    forget_tenant(instance.tenant_id)  # the metadata names the registration endpoint per the policy
