@@ -11,13 +11,13 @@ so an app adds pages without touching this file.
 from importlib import import_module
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from identity.views import ConsoleSignInView, SignOutView
 
-from . import health, metrics
+from . import api_docs, health, metrics
 
 APPS_WITH_URLS = ["tenants", "identity", "jobs", "mcp_registry", "oauth", "oauth.registration", "audit"]
 
@@ -41,7 +41,7 @@ def _collect(attribute: str) -> list:
 api_urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path("redoc/", api_docs.OfflineRedocView.as_view(url_name="api:schema"), name="redoc"),
     *_collect("api_urlpatterns"),
 ]
 
@@ -55,6 +55,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("console/", include((_collect("console_urlpatterns"), "console"))),
     path("api/v1/", include((api_urlpatterns, "api"))),
+    re_path(r"^api/(?P<path>.*)$", api_docs.api_not_found),  # after every API route: unknown paths get JSON
     path("t/<str:slug>/", include(_collect("tenant_urlpatterns"))),
     *_collect("root_urlpatterns"),
 ]

@@ -2,9 +2,10 @@ from rest_framework import serializers
 
 from identity.models import FederatedIdentity, IdentityProvider, Preset
 from identity.views import provider_urls
+from tenants.api import strict
 
 
-class IdentityProviderSerializer(serializers.ModelSerializer):
+class IdentityProviderSerializer(strict.ModelSerializer):
     """The client secret is write-only; what the admin registers at the provider comes back as `urls`."""
 
     preset = serializers.ChoiceField(choices=Preset.choices, default=Preset.GENERIC)
@@ -42,7 +43,7 @@ class IdentityProviderUpdateSerializer(IdentityProviderSerializer):
         read_only_fields = [*IdentityProviderSerializer.Meta.read_only_fields, "slug", "preset"]
 
 
-class FederatedIdentitySerializer(serializers.ModelSerializer):
+class FederatedIdentitySerializer(strict.ModelSerializer):
     user = serializers.EmailField(source="user.email", read_only=True)
     identity_provider = serializers.SlugRelatedField(slug_field="slug", read_only=True)
 

@@ -1,16 +1,17 @@
 from rest_framework import serializers
 
 from mcp_registry.models import HostingMode, MCPResource, ResourceScope, ResourceTool
+from tenants.api import strict
 
 
-class ScopeSerializer(serializers.ModelSerializer):
+class ScopeSerializer(strict.ModelSerializer):
     class Meta:
         model = ResourceScope
         fields = ["name", "description", "granted_by_default"]
         extra_kwargs = {"name": {"validators": []}}  # the service validates, with its message
 
 
-class ToolSerializer(serializers.ModelSerializer):
+class ToolSerializer(strict.ModelSerializer):
     scopes = serializers.ListField(child=serializers.CharField(max_length=100), allow_empty=True,
                                    help_text="Scopes a token needs to call the tool (at least one).")
 
@@ -24,7 +25,7 @@ class ToolSerializer(serializers.ModelSerializer):
                 "scopes": sorted(s.name for s in tool.required_scopes.all())}
 
 
-class ResourceSerializer(serializers.ModelSerializer):
+class ResourceSerializer(strict.ModelSerializer):
     uri = serializers.CharField(max_length=2000, required=False, allow_blank=True,
                                 help_text="External resources: the MCP endpoint. Gateway resources: computed.")
     hosting_mode = serializers.ChoiceField(choices=HostingMode.choices, default=HostingMode.EXTERNAL)
@@ -54,7 +55,7 @@ class ResourceSerializer(serializers.ModelSerializer):
         return bool(resource.gateway_identity_secret_encrypted)
 
 
-class ResourceUpdateSerializer(serializers.Serializer):
+class ResourceUpdateSerializer(strict.Serializer):
     display_name = serializers.CharField(max_length=120, required=False, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True)
     uri = serializers.CharField(max_length=2000, required=False)
@@ -66,15 +67,15 @@ class ResourceUpdateSerializer(serializers.Serializer):
                                   "each user's consent; false: only clients allowed explicitly.")
 
 
-class ManagementTokenSerializer(serializers.Serializer):
+class ManagementTokenSerializer(strict.Serializer):
     token = serializers.CharField(allow_blank=True, write_only=True)
 
 
-class GatewayIdentitySecretSerializer(serializers.Serializer):
+class GatewayIdentitySecretSerializer(strict.Serializer):
     secret = serializers.CharField(allow_blank=True, write_only=True, trim_whitespace=True)
 
 
-class PRMPreviewSerializer(serializers.Serializer):
+class PRMPreviewSerializer(strict.Serializer):
     url = serializers.URLField()
     well_known_url = serializers.URLField()
     curl = serializers.CharField()
@@ -82,10 +83,10 @@ class PRMPreviewSerializer(serializers.Serializer):
     snippet = serializers.CharField()
 
 
-class ImportRequestSerializer(serializers.Serializer):
+class ImportRequestSerializer(strict.Serializer):
     strategy = serializers.ChoiceField(choices=["group", "tool"], default="group")
 
 
-class ImportApplySerializer(serializers.Serializer):
+class ImportApplySerializer(strict.Serializer):
     tools = serializers.ListField(child=serializers.DictField(), allow_empty=True)
     remove = serializers.ListField(child=serializers.CharField(max_length=128), required=False, default=list)

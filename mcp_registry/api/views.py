@@ -29,6 +29,7 @@ class ResourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEn
 
     api_area = "resources"
     serializer_class = ResourceSerializer
+    error_statuses = {"tools_import": (503,)}  # the MCP SDK the import needs is not installed
     queryset = MCPResource.objects.none()  # the real one is get_queryset(); this one types the id for OpenAPI
 
     def get_queryset(self):

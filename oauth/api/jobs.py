@@ -19,11 +19,12 @@ from jobs.selectors import jobs_for_tenant
 from jobs.services import job_request_cancel
 from mcp_registry.models import MCPResource
 from oauth import revocation, rotation, selectors
+from tenants.api import strict
 from tenants.api.base import TenantEndpoint
 from tenants.selectors import member_by_email
 
 
-class JobSerializer(serializers.ModelSerializer):
+class JobSerializer(strict.ModelSerializer):
     percent = serializers.IntegerField(read_only=True, allow_null=True)
 
     class Meta:
@@ -66,7 +67,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndpoin
         return Response(JobSerializer(run).data)
 
 
-class RevocationJobSerializer(serializers.Serializer):
+class RevocationJobSerializer(strict.Serializer):
     client_id = serializers.CharField(required=False, max_length=255)
     user = serializers.EmailField(required=False, help_text="The user's e-mail.")
     resource = serializers.CharField(required=False, max_length=2000, help_text="Resource URI or name.")
@@ -105,7 +106,7 @@ class TokenRevocationJobViewSet(TenantEndpoint):
         return Response(JobSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
-class RotationPolicySerializer(serializers.Serializer):
+class RotationPolicySerializer(strict.Serializer):
     enabled = serializers.BooleanField(required=False)
     rotation_interval = serializers.IntegerField(required=False, min_value=1, help_text="Seconds.")
     lead_time = serializers.IntegerField(required=False, min_value=1,
@@ -113,7 +114,7 @@ class RotationPolicySerializer(serializers.Serializer):
     removal_grace = serializers.IntegerField(required=False, min_value=0, help_text="Seconds.")
 
 
-class TimelineSerializer(serializers.Serializer):
+class TimelineSerializer(strict.Serializer):
     kid = serializers.CharField()
     alg = serializers.CharField()
     state = serializers.CharField()
@@ -126,17 +127,17 @@ class TimelineSerializer(serializers.Serializer):
     kek = serializers.CharField(help_text="KEK version wrapping the private key.")
 
 
-class RotateSerializer(serializers.Serializer):
+class RotateSerializer(strict.Serializer):
     expected_kid = serializers.CharField(required=False, max_length=64,
                                          help_text="The active key you saw; if it changed meanwhile, nothing "
                                                    "is done (409), so concurrent requests rotate once.")
 
 
-class EmergencySerializer(serializers.Serializer):
+class EmergencySerializer(strict.Serializer):
     kid = serializers.CharField(max_length=64, help_text="The compromised key (active or retired).")
 
 
-class EmergencyResultSerializer(serializers.Serializer):
+class EmergencyResultSerializer(strict.Serializer):
     compromised = serializers.CharField(help_text="The removed key.")
     active = serializers.CharField(help_text="The key that signs now.")
     tokens_revoked = serializers.IntegerField()

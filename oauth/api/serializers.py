@@ -12,6 +12,7 @@ from oauth.models import (
     SigningKey,
     TenantAuthSettings,
 )
+from tenants.api import strict
 
 
 class SpaceSeparated(serializers.ListField):
@@ -25,7 +26,7 @@ class SpaceSeparated(serializers.ListField):
         return value.split() if isinstance(value, str) else list(value)
 
 
-class ClientSerializer(serializers.ModelSerializer):
+class ClientSerializer(strict.ModelSerializer):
     client_id = serializers.CharField(source="public_client_id", read_only=True,
                                       help_text="What the client calls itself: a CIMD client's document URL, else "
                                                 "the platform id.")
@@ -57,6 +58,7 @@ class ClientSerializer(serializers.ModelSerializer):
                             "client_uri", "logo_uri"]
         extra_kwargs = {"client_type": {"choices": [Application.CLIENT_PUBLIC, Application.CLIENT_CONFIDENTIAL]},
                         "token_endpoint_auth_method": {"required": False}, "name": {"required": True}}
+        written_as = {"allowed_resources": "resources"}
 
     def get_client_secret(self, obj) -> str | None:
         return self.context.get("client_secret")
@@ -71,16 +73,16 @@ class ClientUpdateSerializer(ClientSerializer):
                             "client_type", "token_endpoint_auth_method"]
 
 
-class SuspendSerializer(serializers.Serializer):
+class SuspendSerializer(strict.Serializer):
     reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class SecretSerializer(serializers.Serializer):
+class SecretSerializer(strict.Serializer):
     client_id = serializers.CharField()
     client_secret = serializers.CharField(help_text="Shown once; the previous secret stops working now.")
 
 
-class AccessTokenSerializer(serializers.ModelSerializer):
+class AccessTokenSerializer(strict.ModelSerializer):
     client_id = serializers.CharField(source="application.public_client_id", read_only=True)
     client_name = serializers.CharField(source="application.name", read_only=True)
     user = serializers.EmailField(source="user.email", read_only=True, default=None)
@@ -93,7 +95,7 @@ class AccessTokenSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TokenRevokeSerializer(serializers.Serializer):
+class TokenRevokeSerializer(strict.Serializer):
     client_id = serializers.CharField(required=False)
     user = serializers.EmailField(required=False, help_text="E-mail of the user whose tokens to revoke.")
     resource = serializers.CharField(required=False, max_length=2000, help_text="URI of the MCP resource.")
@@ -104,11 +106,11 @@ class TokenRevokeSerializer(serializers.Serializer):
         return attrs
 
 
-class RevokedSerializer(serializers.Serializer):
+class RevokedSerializer(strict.Serializer):
     revoked = serializers.IntegerField(help_text="Access and refresh tokens revoked.")
 
 
-class GrantSerializer(serializers.ModelSerializer):
+class GrantSerializer(strict.ModelSerializer):
     """A user's remembered consent: a client may act for them at a resource with these scopes."""
 
     client_id = serializers.CharField(source="application.public_client_id", read_only=True)
@@ -123,14 +125,14 @@ class GrantSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SigningKeySerializer(serializers.ModelSerializer):
+class SigningKeySerializer(strict.ModelSerializer):
     class Meta:
         model = SigningKey
         fields = ["kid", "alg", "state", "public_jwk", "created_at", "activated_at", "retired_at", "removed_at"]
         read_only_fields = fields
 
 
-class KeyRotateSerializer(serializers.Serializer):
+class KeyRotateSerializer(strict.Serializer):
     alg = serializers.ChoiceField(choices=KeyAlgorithm.choices, required=False,
                                   help_text="Algorithm of the new active key; default: the tenant's setting.")
     expected_kid = serializers.CharField(required=False, max_length=100,
@@ -138,7 +140,7 @@ class KeyRotateSerializer(serializers.Serializer):
                                                    "meanwhile, nothing is rotated (409) instead of twice.")
 
 
-class AuthSettingsSerializer(serializers.ModelSerializer):
+class AuthSettingsSerializer(strict.ModelSerializer):
     default_resource = serializers.CharField(
         required=False, allow_null=True, allow_blank=True, max_length=2000,
         help_text="URI of the MCP resource a token is for when the request names none and neither its scopes "

@@ -15,12 +15,13 @@ from rest_framework.response import Response
 from audit import failures, selectors, services
 from audit.export import export_response
 from audit.models import AuditEvent, AuditSink, AuditTenantSettings, SinkState
+from tenants.api import strict
 
 from ..models import Role
 from .base import TenantEndpoint
 
 
-class AuditEventSerializer(serializers.ModelSerializer):
+class AuditEventSerializer(strict.ModelSerializer):
     class Meta:
         model = AuditEvent
         fields = list(selectors.EXPORT_FIELDS)
@@ -92,7 +93,7 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
                                flt=event_filter(request.query_params), fmt=fmt)
 
 
-class ChainReportSerializer(serializers.Serializer):
+class ChainReportSerializer(strict.Serializer):
     chain = serializers.CharField()
     ok = serializers.BooleanField()
     events = serializers.IntegerField()
@@ -120,7 +121,7 @@ def _audit_error(exc: services.AuditError):
     return ValidationError({exc.field or "non_field_errors": [str(exc)]})
 
 
-class AuditSinkSerializer(serializers.ModelSerializer):
+class AuditSinkSerializer(strict.ModelSerializer):
     from_start = serializers.BooleanField(write_only=True, required=False, default=False,
                                           help_text="also send the events recorded before the sink existed")
 
@@ -181,7 +182,7 @@ class AuditSinkViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
         return Response(AuditSinkSerializer(sink).data)
 
 
-class AuditSettingsSerializer(serializers.ModelSerializer):
+class AuditSettingsSerializer(strict.ModelSerializer):
     class Meta:
         model = AuditTenantSettings
         fields = ["retention_days", "pending_retention_days", "pending_retention_from", "ip_truncation",

@@ -1,10 +1,11 @@
 from rest_framework import serializers
 
 from tenants import domains
+from tenants.api import strict
 from tenants.models import Membership, Role, Tenant
 
 
-class TenantSerializer(serializers.ModelSerializer):
+class TenantSerializer(strict.ModelSerializer):
     issuer = serializers.CharField(read_only=True)
     member_count = serializers.IntegerField(read_only=True, required=False)
 
@@ -22,7 +23,7 @@ class TenantUpdateSerializer(TenantSerializer):
         read_only_fields = TenantSerializer.Meta.read_only_fields + ["slug"]
 
 
-class BrandingSerializer(serializers.ModelSerializer):
+class BrandingSerializer(strict.ModelSerializer):
     """The caller's own tenant: its name and branding are writable, the rest is shown."""
 
     issuer = serializers.CharField(read_only=True)
@@ -34,7 +35,7 @@ class BrandingSerializer(serializers.ModelSerializer):
         read_only_fields = ["slug", "custom_domain", "custom_domain_verified"]
 
 
-class CustomDomainSerializer(serializers.Serializer):
+class CustomDomainSerializer(strict.Serializer):
     """A claimed domain and the DNS record that proves it (create it, then POST .../verify)."""
 
     domain = serializers.CharField(max_length=253, source="custom_domain",
@@ -54,11 +55,11 @@ class CustomDomainSerializer(serializers.Serializer):
         return "TXT"
 
 
-class SuspendSerializer(serializers.Serializer):
+class SuspendSerializer(strict.Serializer):
     reason = serializers.CharField(max_length=300)
 
 
-class MembershipSerializer(serializers.ModelSerializer):
+class MembershipSerializer(strict.ModelSerializer):
     email = serializers.EmailField(source="user.email")
     name = serializers.CharField(source="user.name", read_only=True)
 
@@ -69,5 +70,5 @@ class MembershipSerializer(serializers.ModelSerializer):
         extra_kwargs = {"role": {"required": True}}
 
 
-class MembershipRoleSerializer(serializers.Serializer):
+class MembershipRoleSerializer(strict.Serializer):
     role = serializers.ChoiceField(choices=Role.choices)

@@ -130,7 +130,8 @@ def test_updating_and_deleting_a_client(estates, session_api):
     assert response.status_code == 200, response.content
     assert response.json()["name"] == "Alpha Desktop 2" and response.json()["verified"] is True
     cannot = api.patch(f"clients/{a.client.client_id}", {"client_type": "confidential"})
-    assert cannot.status_code == 200 and cannot.json()["client_type"] == "public"  # read-only after creation
+    # Read-only after creation: refused with a field error, not ignored (tests/test_api_contract.py).
+    assert cannot.status_code == 400 and "read-only" in cannot.json()["error"]["fields"]["client_type"][0]
 
     assert api.delete(f"clients/{a.client.client_id}").status_code == 204
     assert api.get(f"clients/{a.client.client_id}").status_code == 404

@@ -10,6 +10,7 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from tenants.api import strict
 from tenants.api.base import TenantEndpoint
 
 from .. import selectors, services
@@ -24,7 +25,7 @@ from ..models import (
 from ..policy import policy_of
 
 
-class RegistrationSerializer(serializers.ModelSerializer):
+class RegistrationSerializer(strict.ModelSerializer):
     client_id = serializers.CharField(source="public_client_id", read_only=True)
     platform_client_id = serializers.CharField(source="application.client_id", read_only=True)
     client_name = serializers.CharField(source="application.name", read_only=True)
@@ -44,7 +45,7 @@ class RegistrationSerializer(serializers.ModelSerializer):
         return obj.application.redirect_uris.split()
 
 
-class DecisionSerializer(serializers.Serializer):
+class DecisionSerializer(strict.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
 
 
@@ -89,7 +90,7 @@ class RegistrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
         return self._decide(request, services.registration_reapprove)
 
 
-class PolicySerializer(serializers.ModelSerializer):
+class PolicySerializer(strict.ModelSerializer):
     dcr_mode = serializers.ChoiceField(choices=RegistrationMode.choices, required=False)
     cimd_mode = serializers.ChoiceField(choices=RegistrationMode.choices, required=False)
     webhook_secret = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=500)
@@ -122,7 +123,7 @@ class PolicyViewSet(TenantEndpoint):
         return Response(PolicySerializer(policy).data)
 
 
-class RuleSerializer(serializers.ModelSerializer):
+class RuleSerializer(strict.ModelSerializer):
     class Meta:
         model = ApprovalRule
         fields = ["id", "position", "kind", "pattern", "enabled", "created_at"]
@@ -151,7 +152,7 @@ class RuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndpoi
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class InitialAccessTokenSerializer(serializers.ModelSerializer):
+class InitialAccessTokenSerializer(strict.ModelSerializer):
     days = serializers.IntegerField(write_only=True, min_value=1, max_value=365, default=7)
     token = serializers.CharField(read_only=True, help_text="Shown once, in the creation response.")
 
@@ -188,7 +189,7 @@ class InitialAccessTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin
         return Response(InitialAccessTokenSerializer(row).data)
 
 
-class PublisherSerializer(serializers.ModelSerializer):
+class PublisherSerializer(strict.ModelSerializer):
     class Meta:
         model = TrustedPublisher
         fields = ["id", "name", "issuer", "jwks", "created_at"]
