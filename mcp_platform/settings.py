@@ -118,6 +118,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "oauth.dot_commands",  # before oauth2_provider: its tenant-blind commands are replaced by refusals
     "oauth2_provider",
     "audit",
     "jobs",
