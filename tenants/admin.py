@@ -11,7 +11,10 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "status", "custom_domain", "created_at")
+    list_display = ("slug", "name", "status", "custom_domain", "custom_domain_verified", "created_at")
+    # Only the DNS check verifies a domain (tenants.services.custom_domain_verify): shown, never edited here.
+    readonly_fields = ("custom_domain_verified", "custom_domain_token", "custom_domain_checked_at",
+                       "custom_domain_failures")
     list_filter = ("status",)
     search_fields = ("slug", "name", "custom_domain")
     inlines = [MembershipInline]
