@@ -1,6 +1,6 @@
 """The audit log API: search with filters and cursor pagination, one event, streaming export, and the
-verification of the tenant's chain. Lives in tenants/api because it stands on ``TenantEndpoint``;
-every query goes through audit.selectors with ``self.tenant``."""
+verification of the tenant's chain. It stands on the tenant API base (``tenants.api.base.TenantEndpoint``),
+as every app's API may; every query goes through audit.selectors with ``self.tenant``."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from audit import failures, selectors, services
-from audit.export import export_response
-from audit.models import AuditEvent, AuditSink, AuditTenantSettings, SinkState
 from tenants.api import strict
+from tenants.api.base import TenantEndpoint
+from tenants.models import Role
 
-from ..models import Role
-from .base import TenantEndpoint
+from .. import failures, selectors, services
+from ..export import export_response
+from ..models import AuditEvent, AuditSink, AuditTenantSettings, SinkState
 
 
 class AuditEventSerializer(strict.ModelSerializer):

@@ -1,7 +1,8 @@
 """Console pages of the audit log: explorer, event detail, exports, verification, sinks and settings.
 
-They live in tenants/ because they stand on ``TenantConsoleMixin``; every read goes through
-audit.selectors and every write through audit.services, scoped to ``self.tenant``.
+They stand on the tenant console base (``tenants.console.TenantConsoleMixin``), as every app's console pages
+may; every read goes through audit.selectors and every write through audit.services, scoped to
+``self.tenant``. The recent exports are the job log's rows of the export job (audit/tasks.py).
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from django.utils.dateparse import parse_datetime
 from django.views import View
 from django.views.generic import TemplateView
 
-from audit import export, failures, selectors, services
-from audit.events import REGISTRY
-from audit.models import AuditTenantSettings, IPTruncation, Severity, SinkState
-from audit.tasks import export_events, export_path
 from jobs.models import JobRun, JobStatus
+from tenants.console import TenantConsoleMixin
+from tenants.models import CONSOLE_ROLES, Role
 
-from .console import TenantConsoleMixin
-from .models import CONSOLE_ROLES, Role
+from . import export, failures, selectors, services
+from .events import REGISTRY
+from .models import AuditTenantSettings, IPTruncation, Severity, SinkState
+from .tasks import export_events, export_path
 
 PAGE = 100
 
