@@ -241,9 +241,9 @@ def documents(session: Session) -> None:
     for name, ours_path, node_path in (("jwks", "/t/bench-rs/jwks.json", "/jwks"),
                                        ("metadata", "/.well-known/oauth-authorization-server/t/bench-rs",
                                         "/.well-known/openid-configuration")):
-        session.compare(name, Contender("platform", session.platform, lambda i, p=ours_path: Load("GET", p),
-                                        session.sql.get(name)),
-                        [Contender("node-oidc-provider", server, lambda i, p=node_path: Load("GET", p), 0)])
+        ours = Contender("platform", session.platform, lambda i, p=ours_path: Load("GET", p), session.sql.get(name))
+        session.compare(name, ours, session.with_baseline(
+            ours, [Contender("node-oidc-provider", server, lambda i, p=node_path: Load("GET", p), 0)]))
     stop_node(server)
 
 
