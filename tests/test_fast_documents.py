@@ -163,6 +163,14 @@ def test_the_fast_path_answers_exactly_as_django(tenants, asgi, settings):
             fast_answers += 1
     assert fast_answers == 3 * 7 + 2 * len(ROOT_PATHS)  # plain, Accept: text/html, another ETag
 
+    # A verified custom domain outside ALLOWED_HOSTS is let through by Django's CustomDomainHostMiddleware;
+    # the dispatch leaves it to Django (same answer, not the fast one), and an unverified one gets the 400.
+    settings.ALLOWED_HOSTS = [h for h in settings.ALLOWED_HOSTS if h != DOMAIN]
+    for host, status in ((DOMAIN, 200), ("auth.unverified.example", 400)):
+        fast, reference, by = asgi("GET", "/jwks.json", {**base, "host": host})
+        _assert_same(fast, reference, host)
+        assert fast[0] == status and by == "django"
+
     fast, reference, by = asgi("GET", "/t/sus/jwks.json", base)
     assert fast[0] == 403 and json.loads(fast[2])["error"] == "tenant_suspended" and by == "django"
 
