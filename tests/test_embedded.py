@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -220,14 +221,20 @@ def test_metrics_never_go_backwards_and_every_log_line_is_json_with_its_request_
         return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
                 if line.startswith(("mcp_http_requests_total", "mcp_tokens_issued_total"))}
 
+    def served(counters: dict[str, float]) -> float:
+        return sum(v for k, v in counters.items() if k.startswith("mcp_http_requests_total"))
+
+    # The test makes its own traffic, so it holds whichever tests ran before it on this server (or, under
+    # xdist, on another worker's server): refused token requests (django.request lines) and plain requests.
     previous = scrape()
-    for _ in range(12):  # each scrape on a fresh connection: the workers take turns answering
+    before = served(previous)
+    for _ in range(12):  # each request on a fresh connection: the workers take turns answering
         fresh("GET", f"{server.base}/healthz")
+        assert tokens(server, ("no-such-client", "wrong-secret"), 1)[0].status_code == 401
         current = scrape()
         assert all(current.get(name, 0) >= value for name, value in previous.items()), (previous, current)
         previous = current
-    served = sum(v for k, v in previous.items() if k.startswith("mcp_http_requests_total"))
-    assert served > 100  # the other tests' requests, from both workers, are all counted
+    assert served(previous) >= before + 24  # every worker's requests are counted, wherever the scrape lands
 
     lines = server.log_lines()
     entries = [json.loads(line) for line in lines]  # every line is JSON, boot banners included
@@ -239,6 +246,12 @@ def test_metrics_never_go_backwards_and_every_log_line_is_json_with_its_request_
     assert refused and all(e.get("request_id") in request_ids for e in refused)
     # The jobs process logs in the same format, and the every-few-seconds scheduler lines are DEBUG (not shown).
     assert any(e["logger"].startswith("celery") for e in entries)
-    assert fresh("GET", f"{server.base}/readyz").json()["checks"]["scheduler_last_heartbeat"]  # it ran ...
+    # ... it ran (the beat sends one every 5 s here, once the jobs process is up: on a fresh server that can
+    # take a while on a loaded machine) ...
+    deadline = time.monotonic() + 60
+    while not fresh("GET", f"{server.base}/readyz").json()["checks"]["scheduler_last_heartbeat"]:
+        assert time.monotonic() < deadline, "the scheduler never sent a heartbeat"
+        time.sleep(1)
+    entries = [json.loads(line) for line in server.log_lines()]
     scheduling = [e for e in entries if any(w in e["msg"] for w in ("Sending due task", "received", "succeeded in"))]
     assert not [e for e in scheduling if "scheduler_heartbeat" in e["msg"] or "audit.stream_events" in e["msg"]]
