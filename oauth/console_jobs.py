@@ -1,15 +1,13 @@
-"""Console pages for background jobs and key rotation: the job list with live progress (htmx polls a
-fragment while something runs; no inline script, the CSP forbids it), cancel, bulk revocation requests
-(the client, user and resource pages post here), and the key-rotation page: the tenant's key timeline,
-its rotation policy, rotate now, and emergency rotation behind a typed confirmation.
+"""Console pages that start oauth's jobs: bulk revocation requests (the client, user and resource pages post
+here), and the key-rotation page: the tenant's key timeline, its rotation policy, rotate now, and
+emergency rotation behind a typed confirmation. The job list itself is jobs/views.py: these pages need
+oauth's services (revocation, rotation), which the jobs app sits below.
 
-Reads go through jobs.selectors and oauth.rotation's timeline; writes through oauth.rotation,
-oauth.revocation and jobs.services, always for ``self.tenant``.
+Reads go through oauth.rotation's timeline; writes through oauth.rotation and oauth.revocation, always for
+``self.tenant``.
 """
 
 from __future__ import annotations
-
-import uuid
 
 from django import forms
 from django.contrib import messages
@@ -18,9 +16,6 @@ from django.urls import path, re_path
 from django.views import View
 from django.views.generic import TemplateView
 
-from jobs.models import JobStatus
-from jobs.selectors import jobs_for_tenant
-from jobs.services import job_request_cancel
 from mcp_registry.models import MCPResource
 from tenants.console import TenantConsoleMixin
 from tenants.errors import TenantError
@@ -29,45 +24,6 @@ from tenants.selectors import member_by_email
 from . import revocation, rotation
 from .models import Application, KeyState
 from .services import tenant_auth_settings
-
-JOBS_SHOWN = 50
-ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
-
-
-def _uuid(value):
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
-
-
-class JobsView(TenantConsoleMixin, TemplateView):
-    """GET: the tenant's recent jobs. With ``?rows=1`` (htmx polling) only the table body."""
-
-    section = "console:jobs"
-    template_name = "console/jobs.html"
-
-    def get_template_names(self):
-        return ["console/_job_rows.html"] if self.request.GET.get("rows") else [self.template_name]
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        jobs = list(jobs_for_tenant(self.tenant).exclude(name="scheduler.heartbeat")[:JOBS_SHOWN])
-        context.update(jobs=jobs, polling=any(job.status in ACTIVE for job in jobs))
-        return context
-
-
-class JobCancelView(TenantConsoleMixin, View):
-    section = "console:jobs"
-
-    def post(self, request, slug, run_id):
-        run = jobs_for_tenant(self.tenant).filter(pk=_uuid(run_id)).first()
-        if run is None or run.status not in ACTIVE:
-            messages.error(request, "That job is not running any more; nothing to cancel.")
-        else:
-            job_request_cancel(run=run, actor=request.user)
-            messages.success(request, f"Asked {run.name} to stop; it stops after its current batch.")
-        return redirect("console:jobs", slug=slug)
 
 
 class RevokeForm(forms.Form):
@@ -186,8 +142,6 @@ class KeyRotationActionView(TenantConsoleMixin, View):
 
 
 console_urlpatterns = [
-    path("<str:slug>/jobs/", JobsView.as_view(), name="jobs"),
-    path("<str:slug>/jobs/<str:run_id>/cancel", JobCancelView.as_view(), name="job-cancel"),
     path("<str:slug>/jobs/revoke-tokens", TokenRevocationView.as_view(), name="revoke-tokens"),
     path("<str:slug>/keys/rotation/", KeyRotationView.as_view(), name="key-rotation"),
     re_path(r"^(?P<slug>[^/]+)/keys/rotation/(?P<verb>rotate|emergency)$", KeyRotationActionView.as_view(),

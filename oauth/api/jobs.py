@@ -1,70 +1,23 @@
-"""REST API of background jobs and key rotation: the tenant's job log (list, detail, cancel), bulk token
-revocation as a job, the rotation policy, the key timeline, rotate-now (at most once per observed key)
-and emergency rotation. Every endpoint is a ``TenantEndpoint``; writes go through oauth.rotation,
-oauth.revocation and jobs.services.
+"""REST API of oauth's jobs: bulk token revocation as a job, the rotation policy, the key timeline,
+rotate-now (at most once per observed key) and emergency rotation. The job log itself (list, detail,
+cancel) is jobs/api/. Every endpoint is a ``TenantEndpoint``; writes go through oauth.rotation and
+oauth.revocation.
 """
 
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, serializers, status
-from rest_framework.decorators import action
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
-from rest_framework.routers import SimpleRouter
 
-from jobs.models import JobRun, JobStatus
-from jobs.selectors import jobs_for_tenant
-from jobs.services import job_request_cancel
+from jobs.api.views import JobSerializer
 from mcp_registry.models import MCPResource
 from oauth import revocation, rotation, selectors
 from tenants.api import strict
 from tenants.api.base import TenantEndpoint
 from tenants.selectors import member_by_email
-
-
-class JobSerializer(strict.ModelSerializer):
-    percent = serializers.IntegerField(read_only=True, allow_null=True)
-
-    class Meta:
-        model = JobRun
-        fields = ["id", "name", "status", "params", "result", "error", "done", "total", "percent",
-                  "cancel_requested", "created_at", "started_at", "finished_at"]
-        read_only_fields = fields
-
-
-@extend_schema(parameters=[OpenApiParameter("id", str, OpenApiParameter.PATH, description="Job id (uuid).")])
-class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndpoint):
-    """The tenant's background jobs with their progress (done/total), newest first."""
-
-    api_area = "jobs"
-    serializer_class = JobSerializer
-    lookup_value_regex = r"[0-9a-fA-F-]{36}"
-
-    def get_queryset(self):
-        qs = jobs_for_tenant(self.tenant).exclude(name="scheduler.heartbeat")
-        for field in ("name", "status"):
-            if self.request.query_params.get(field):
-                qs = qs.filter(**{field: self.request.query_params[field]})
-        return qs
-
-    @extend_schema(parameters=[OpenApiParameter("name", str), OpenApiParameter("status", str,
-                                                                                enum=JobStatus.values)])
-    def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
-
-    @extend_schema(request=None, responses=JobSerializer,
-                   description="Asks a queued or running job to stop after its current batch.")
-    @action(detail=True, methods=["post"])
-    def cancel(self, request, pk=None):
-        run = self.get_object()
-        if run.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
-            raise ValidationError({"status": [f"the job is {run.status}; only queued or running jobs can be "
-                                              "cancelled"]})
-        job_request_cancel(run=run, actor=self.get_actor())
-        run.refresh_from_db()
-        return Response(JobSerializer(run).data)
 
 
 class RevocationJobSerializer(strict.Serializer):
@@ -193,10 +146,7 @@ class KeyRotationViewSet(TenantEndpoint):
                          "tokens_revoked": result.revoked})
 
 
-router = SimpleRouter(trailing_slash=False)
-router.register("jobs", JobViewSet, basename="job")
 urlpatterns = [
-    *router.urls,
     path("token-revocations", TokenRevocationJobViewSet.as_view({"post": "create"}), name="token-revocations"),
     path("key-rotation/policy", KeyRotationViewSet.as_view({"get": "policy", "patch": "update_policy"}),
          name="key-rotation-policy"),
