@@ -143,7 +143,14 @@ def test_every_console_action_applies_to_the_next_request_in_every_worker(server
     assert [a.json()["expires_in"] for a in answers] == [321] * ROUNDS
     both_workers_answered(server, answers)
 
-    # Rotate now: the next token of every worker is signed by the new key.
+    # Rotate now: the next token of every worker is signed by the new key, and the JWKS every worker
+    # serves from its rendered bytes (mcp_platform/documents.py) publishes the fresh next key.
+    def published() -> list[httpx.Response]:
+        answers = [fresh("GET", f"{server.issuer}/jwks.json") for _ in range(ROUNDS)]
+        both_workers_answered(server, answers)
+        return answers
+    kids_before = {frozenset(k["kid"] for k in a.json()["keys"]) for a in published()}
+    assert len(kids_before) == 1
     old_kid = kid_of(answers[-1].json()["access_token"])
     page.goto(f"{server.base}/console/demo/keys/")
     page.click("#rotate-key button[type=submit]")
@@ -153,6 +160,8 @@ def test_every_console_action_applies_to_the_next_request_in_every_worker(server
     answers = tokens(server, agent)
     assert {kid_of(a.json()["access_token"]) for a in answers} == {new_kid}
     both_workers_answered(server, answers)
+    kids_after = {frozenset(k["kid"] for k in a.json()["keys"]) for a in published()}
+    assert len(kids_after) == 1 and kids_after != kids_before and new_kid in next(iter(kids_after))
 
     # A revocation job of 300 tokens of another client: live progress to 300 / 300, refused at once.
     bulk = create_client(page, server, "Bulk agent")
