@@ -356,6 +356,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Request bodies are their own components (no read-only fields) and refuse undeclared fields.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "tenants.api.schema.refuse_additional_properties"],
 }
 
 # --- Single sign-on through tenants' identity providers ---------------------------------------------

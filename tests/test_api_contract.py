@@ -100,6 +100,10 @@ def test_every_operation_documents_the_error_body_and_tenant_operations_document
         headers = [p["name"] for p in op.get("parameters", []) if p["in"] == "header"]
         assert headers == (["X-Tenant"] if not path.startswith("/api/v1/tenants") else []), where
     assert "503" in schema["paths"]["/api/v1/resources/{id}/tool-import"]["post"]["responses"]
+    # Request bodies say what the strict serializers enforce: no undeclared fields.
+    client_request = schema["components"]["schemas"]["ClientRequest"]
+    assert client_request["additionalProperties"] is False and "resources" in client_request["properties"]
+    assert "allowed_resources" not in client_request["properties"]
 
 
 def test_the_committed_openapi_document_is_the_generated_one(tmp_path):

@@ -85,3 +85,12 @@ class PlatformAutoSchema(AutoSchema):
             responses[str(status)] = response
         operation["responses"] = dict(sorted(responses.items()))
         return operation
+
+
+def refuse_additional_properties(result, generator, request, public):
+    """drf-spectacular postprocessing hook: request bodies admit only their declared fields, as the strict
+    serializers (tenants.api.strict) enforce, so clients and fuzzers see the same rule the server applies."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request") and component.get("type") == "object" and "properties" in component:
+            component["additionalProperties"] = False
+    return result
