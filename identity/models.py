@@ -5,7 +5,8 @@ from django.db import models
 from django.utils import timezone
 
 from kit import crypto
-from tenants.models import Role, TenantOwned
+from kit.tenant_owned import TenantOwned
+from tenants.models import Role
 
 
 class UserManager(BaseUserManager):

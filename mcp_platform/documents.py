@@ -30,7 +30,7 @@ from audit.context import RequestContext, bind_request_context, reset_request_co
 from audit.middleware import request_id_of
 from kit import documents
 from tenants.cache import generation_scope
-from tenants.context import bind_tenant, unbind_tenant
+from kit.tenancy import bind_tenant, unbind_tenant
 from tenants.middleware import platform_hosts, resolve_tenant
 
 from .logging import access_log

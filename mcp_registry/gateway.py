@@ -29,7 +29,7 @@ GATEWAY_PATH = re.compile(r"^/t/(?P<slug>[a-z0-9-]{1,40})/mcp/(?P<name>[-a-zA-Z0
 def _load(slug: str, name: str):
     from django.db import connection
 
-    from tenants.context import tenant_context
+    from kit.tenancy import tenant_context
     from tenants.selectors import tenant_by_slug
 
     from .selectors import active_gateway_resource

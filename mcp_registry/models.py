@@ -6,7 +6,7 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
 from kit import crypto
-from tenants.models import TenantOwned
+from kit.tenant_owned import TenantOwned
 
 SCOPE_NAME = RegexValidator(r"^[\x21\x23-\x5B\x5D-\x7E]{1,100}$",
                             "A scope is 1-100 printable characters without spaces, quotes or backslashes.")

@@ -4,7 +4,7 @@ from celery import shared_task
 
 from audit.services import Actor
 from jobs.services import job_run
-from tenants.context import tenant_context
+from kit.tenancy import tenant_context
 from tenants.models import TenantStatus
 
 from . import services

@@ -13,7 +13,7 @@ from django.db import models
 from oauth2_provider import models as dot
 
 from kit import crypto
-from tenants.models import TenantOwned, TenantScopedManager
+from kit.tenant_owned import TenantOwned, TenantScopedManager
 
 OIDC_SCOPES = ("openid", "profile", "email")
 # Scopes the authorization server itself understands; every other scope belongs to a resource.

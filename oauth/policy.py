@@ -7,7 +7,7 @@ cycle with the models; oauth/models.py re-exports it.
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from tenants.models import TenantOwned
+from kit.tenant_owned import TenantOwned
 
 DAY = 24 * 3600
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from oauth2_provider.oauth2_backends import OAuthLibCore, _add_iss_to_redirect
 from oauthlib.openid import Server
 
-from tenants.context import get_current_tenant
+from kit.tenancy import get_current_tenant
 
 from .tokens import access_token_lifetime
 

@@ -10,7 +10,7 @@ import secrets
 import time
 import uuid
 
-from tenants.context import get_current_tenant
+from kit.tenancy import get_current_tenant
 
 from . import keys
 from .selectors import tenant_settings

@@ -18,7 +18,7 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challenge_method_s256
 
-from tenants.context import get_current_tenant
+from kit.tenancy import get_current_tenant
 
 from . import client_auth, keys, services, summaries, targets
 from .cache import cached_client

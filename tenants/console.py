@@ -5,7 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.urls import NoReverseMatch, reverse
 
-from .context import bind_tenant, unbind_tenant
+from kit.tenancy import bind_tenant, unbind_tenant
 from .models import ADMIN_ROLES, CONSOLE_ROLES
 from .selectors import console_memberships, membership_of, tenant_by_slug
 

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
-from .context import get_current_tenant
+from kit.tenant_owned import TenantOwned
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
 # Words that name platform paths or would confuse people reading an issuer URL.
@@ -88,47 +88,6 @@ class Role(models.TextChoices):
 
 ADMIN_ROLES = (Role.OWNER, Role.ADMIN)
 CONSOLE_ROLES = (Role.OWNER, Role.ADMIN, Role.AUDITOR)
-
-
-class TenantScopedQuerySet(models.QuerySet):
-    def for_tenant(self, tenant):
-        return self.filter(tenant=tenant)
-
-
-class TenantScopedManager(models.Manager.from_queryset(TenantScopedQuerySet)):
-    """Scopes every query to the bound tenant (request or job), so the scoped query is the default one.
-
-    Code still says ``Model.objects.for_tenant(t)``; the automatic filter is the second wall for code
-    that forgets, such as django-oauth-toolkit's own lookups. Outside a tenant context (platform staff,
-    jobs, migrations) nothing is added; ``unscoped()`` says so explicitly where a request needs it.
-    """
-
-    def get_queryset(self):
-        qs = super().get_queryset()
-        tenant = get_current_tenant()
-        if tenant is not None:
-            qs = qs.filter(tenant=tenant)
-        return qs
-
-    def for_tenant(self, tenant):
-        bound = get_current_tenant()
-        if bound is not None and tenant is not None and bound.pk != tenant.pk:
-            raise PermissionError(f"query for tenant '{tenant.slug}' inside tenant '{bound.slug}' context")
-        return super().get_queryset().filter(tenant=tenant)
-
-    def unscoped(self):
-        return super().get_queryset()
-
-
-class TenantOwned(models.Model):
-    """Base of every tenant-owned row (row-level tenancy, ARCHITECTURE §2)."""
-
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="%(app_label)s_%(class)s_set")
-
-    objects = TenantScopedManager()
-
-    class Meta:
-        abstract = True
 
 
 class Membership(TenantOwned):

@@ -82,7 +82,7 @@ def test_suspended_tenant_answers_every_tenant_endpoint_with_the_reason(make_ten
 
 
 def test_tenant_owned_manager_is_scoped_to_the_bound_tenant(two_tenants):
-    from tenants.context import tenant_context
+    from kit.tenancy import tenant_context
     from tenants.models import Membership
 
     a, b = two_tenants

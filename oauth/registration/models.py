@@ -17,7 +17,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from kit import crypto
-from tenants.models import TenantOwned
+from kit.tenant_owned import TenantOwned
 
 
 class RegistrationMode(models.TextChoices):

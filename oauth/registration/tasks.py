@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 import audit
-from tenants.context import tenant_context
+from kit.tenancy import tenant_context
 from tenants.models import Tenant
 
 from .models import ClientRegistration

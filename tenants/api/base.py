@@ -16,7 +16,7 @@ from rest_framework.exceptions import NotAuthenticated, NotFound, PermissionDeni
 
 from tenants.authority import Authority
 from tenants.console import SESSION_TENANT_KEY
-from tenants.context import bind_tenant
+from kit.tenancy import bind_tenant
 from tenants.models import ADMIN_ROLES, CONSOLE_ROLES
 from tenants.selectors import console_memberships, membership_of, tenant_by_slug
 

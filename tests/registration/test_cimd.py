@@ -9,7 +9,7 @@ import pytest
 from kit import egress
 from oauth.registration import cimd
 from oauth.registration.models import ClientRegistration
-from tenants.context import tenant_context
+from kit.tenancy import tenant_context
 
 from .conftest import events_of, set_policy
 from .documents import cimd_document

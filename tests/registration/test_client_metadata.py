@@ -19,7 +19,7 @@ from django.test import Client as DjangoClient
 
 from oauth.models import Application
 from oauth.registration.models import ClientRegistration
-from tenants.context import tenant_context
+from kit.tenancy import tenant_context
 from tests.oauth.factories import authorize, basic, exchange
 
 from .conftest import ACTOR, events_of, metadata, set_policy

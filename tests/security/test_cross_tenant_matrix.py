@@ -197,7 +197,7 @@ def _snapshot(tenant) -> dict:
     """Every tenant-owned row of ``tenant``, to prove that nothing of A changed."""
     from django.apps import apps
 
-    from tenants.models import TenantOwned
+    from kit.tenant_owned import TenantOwned
 
     volatile = {"last_used_at", "last_used", "updated_at", "last_seen_at", "last_checked_at"}
     state = {}

@@ -1,7 +1,8 @@
 """The tenant of the current request or job, in a ContextVar.
 
-The tenant middleware binds it; DOT's validator and the tenant-owned managers read it, because neither
-sees the Django request (django-allauth's core/context.py pattern).
+The tenant middleware binds it; DOT's validator and the tenant-owned managers (kit/tenant_owned.py) read
+it, because neither sees the Django request (django-allauth's core/context.py pattern). No Django here:
+anything may import it before the app registry is ready.
 """
 
 from __future__ import annotations
