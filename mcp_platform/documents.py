@@ -29,8 +29,8 @@ from django.http.request import split_domain_port, validate_host
 from audit.context import RequestContext, bind_request_context, reset_request_context
 from audit.middleware import request_id_of
 from kit import documents
-from tenants.cache import generation_scope
 from kit.tenancy import bind_tenant, unbind_tenant
+from tenants.cache import generation_scope
 from tenants.middleware import platform_hosts, resolve_tenant
 
 from .logging import access_log

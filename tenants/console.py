@@ -6,6 +6,7 @@ from django.http import Http404
 from django.urls import NoReverseMatch, reverse
 
 from kit.tenancy import bind_tenant, unbind_tenant
+
 from .models import ADMIN_ROLES, CONSOLE_ROLES
 from .selectors import console_memberships, membership_of, tenant_by_slug
 

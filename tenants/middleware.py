@@ -11,8 +11,9 @@ from django.http import JsonResponse
 from django.http.request import split_domain_port, validate_host
 from django.shortcuts import render
 
-from . import selectors
 from kit.tenancy import bind_tenant, unbind_tenant
+
+from . import selectors
 
 # /t/acme/..., and RFC 8414 / RFC 9728 path insertion: /.well-known/<document>/t/acme/...
 TENANT_PATH = re.compile(r"^(?:/\.well-known/[a-z0-9-]+)?/t/(?P<slug>[^/]+)(?:/|$)")

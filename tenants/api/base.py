@@ -14,9 +14,9 @@ from django.http import Http404
 from rest_framework import permissions, viewsets
 from rest_framework.exceptions import NotAuthenticated, NotFound, PermissionDenied
 
+from kit.tenancy import bind_tenant
 from tenants.authority import Authority
 from tenants.console import SESSION_TENANT_KEY
-from kit.tenancy import bind_tenant
 from tenants.models import ADMIN_ROLES, CONSOLE_ROLES
 from tenants.selectors import console_memberships, membership_of, tenant_by_slug
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from kit import egress
+from kit.tenancy import tenant_context
 from oauth.registration import cimd
 from oauth.registration.models import ClientRegistration
-from kit.tenancy import tenant_context
 
 from .conftest import events_of, set_policy
 from .documents import cimd_document

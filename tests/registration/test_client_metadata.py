@@ -17,9 +17,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.test import Client as DjangoClient
 
+from kit.tenancy import tenant_context
 from oauth.models import Application
 from oauth.registration.models import ClientRegistration
-from kit.tenancy import tenant_context
 from tests.oauth.factories import authorize, basic, exchange
 
 from .conftest import ACTOR, events_of, metadata, set_policy
