@@ -23,7 +23,7 @@ scripts/guard_wheel.sh  # mcp_guard alone: its wheel in a clean venv brings only
 status=0
 .venv/bin/python -m pytest "$@" || status=$?
 # The embedded lane: the tests marked `embedded` (jobs, admin actions, the embedded server) once more on
-# SQLite without Redis, as ./run.sh runs. Exit 5 (nothing selected, e.g. ./test.sh tests/sso) is no failure.
+# SQLite without Redis, as ./run.sh runs. Exit 5 (nothing selected, e.g. ./test.sh tests/identity) is no failure.
 embedded_var="$VAR_DIR/embedded"
 mkdir -p "$embedded_var"
 lane=0

@@ -391,7 +391,7 @@ def _fresh_cache_and_rate_limits(_redis_client):
 @pytest.fixture(autouse=True)
 def _loopback_dns(settings, monkeypatch):
     # Custom-domain TXT lookups never leave the machine: a test that wants answers runs its own DNS server
-    # (tests/test_custom_domains.py); the rest ask a loopback port where nothing listens, and give up soon.
+    # (tests/tenants/test_custom_domains.py); the rest ask a loopback port where nothing listens, and give up soon.
     settings.CUSTOM_DOMAIN_DNS_SERVERS = [("127.0.0.1", 9)]
     monkeypatch.setattr("tenants.domains.DNS_TIMEOUT_SECONDS", 0.5)
 

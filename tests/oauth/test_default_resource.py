@@ -39,7 +39,7 @@ def aud_of(token: str) -> str:
 @pytest.fixture
 def session_api_for(signed_in, world):
     """/api/v1 as a console session of ``user`` at acme."""
-    from tests.oauth_admin.conftest import Api
+    from tests.oauth.admin.conftest import Api
 
     return lambda user: Api(signed_in(user), tenant_slug=world.slug)
 

@@ -132,7 +132,7 @@ def test_userinfo_refuses_a_token_without_openid(client, world, resource, resour
 @pytest.fixture
 def key_host(settings):
     """A loopback host for the client's JWK Set (loopback fetching is allowed in tests only)."""
-    from tests.registration.documents import DocumentHost
+    from tests.oauth.registration.documents import DocumentHost
 
     settings.REGISTRATION_CIMD_ALLOW_LOOPBACK = True
     host = DocumentHost()

@@ -1,4 +1,4 @@
-// The MCP TypeScript SDK client, driven non-interactively by the test suite (tests/oauth_admin).
+// The MCP TypeScript SDK client, driven non-interactively by the test suite (tests/oauth/admin).
 //
 //   node mcp_ts_client.mjs <mcp server url> <client id> <redirect uri> <tool name>
 //   env PLATFORM_COOKIE: the Cookie header of a person already signed in at the tenant

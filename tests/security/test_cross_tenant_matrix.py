@@ -387,12 +387,12 @@ def test_tenant_b_reaches_nothing_of_tenant_a_through_any_url(full_estates):
 # Tenant-owned models the estate does not fill, each with the reason its rows are still covered.
 NOT_BUILT = {
     "oauth.ClientAssertion": "a replay guard of private_key_jwt assertions; never addressed by id",
-    "identity.FederatedIdentity": "needs a sign-in through a live IdP; tests/sso/test_console_and_api.py",
-    "identity.FederatedSession": "needs a sign-in through a live IdP; tests/sso/test_logout.py",
+    "identity.FederatedIdentity": "needs a sign-in through a live IdP; tests/identity/test_console_and_api.py",
+    "identity.FederatedSession": "needs a sign-in through a live IdP; tests/identity/test_logout.py",
     "identity.LogoutTokenUse": "a replay guard of back-channel logout tokens; never addressed by id",
     "oauth.IDToken": "issued with openid sign-ins only; reached through userinfo, probed above",
     "oauth.RevocationMark": "lives while a revocation job purges; no URL addresses it (the job does), and "
-                            "tests/jobs_keys/test_revocation_marks.py shows a mark refuses no other tenant's tokens",
+                            "tests/oauth/keys/test_revocation_marks.py shows a mark refuses no other tenant's tokens",
 }
 
 

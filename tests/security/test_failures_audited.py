@@ -72,7 +72,7 @@ def test_many_sources_are_capped_and_nothing_is_lost(world, settings):
 
 
 def test_a_refused_cimd_document_at_the_authorization_endpoint_is_audited_once(world, signed_in):
-    from tests.registration.conftest import set_policy
+    from tests.oauth.registration.conftest import set_policy
 
     set_policy(world.tenant, cimd_mode="open")
     http = signed_in(world.member)

@@ -16,8 +16,9 @@ from tests.conftest import ROOT
 SECURITY = ROOT / "SECURITY.md"
 ACTORS = ("Anonymous client", "Self-registered client", "Member", "Admin", "Owner",
           "The tenant's identity provider", "Another tenant", "Platform operator")
-PROBES = ("tests/security/test_cross_tenant_matrix.py", "tests/oauth/test_fuzz.py", "tests/registration/test_fuzz.py",
-          "tests/security/test_api_schemathesis.py", "tests/security/test_hostile_input.py")
+PROBES = ("tests/security/test_cross_tenant_matrix.py", "tests/oauth/test_fuzz.py",
+          "tests/oauth/registration/test_fuzz.py", "tests/security/test_api_schemathesis.py",
+          "tests/security/test_hostile_input.py")
 NODE = re.compile(r"`(tests/[\w/]+\.py)::(\w+)`")
 
 
