@@ -14,6 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from kit import egress
+from kit.errors import ApplicationError
 
 from . import events, keys
 from .actors import SYSTEM, Actor  # noqa: F401  (audit.services.Actor: the name other apps import)
@@ -36,12 +37,8 @@ from .selectors import verify_segment
 logger = logging.getLogger(__name__)
 
 
-class AuditError(Exception):
+class AuditError(ApplicationError):
     """A request to the audit app was refused; the message says what to do instead."""
-
-    def __init__(self, message: str, *, field: str | None = None):
-        super().__init__(message)
-        self.field = field
 
 
 class UnregisteredEventType(AuditError):

@@ -22,6 +22,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from jobs.models import JobRun, JobStatus
+from kit.errors import ApplicationError, add_to_form
 from tenants.console import TenantConsoleMixin
 from tenants.models import CONSOLE_ROLES, Role
 
@@ -216,8 +217,8 @@ class AuditSettingsView(TenantConsoleMixin, TemplateView):
                 try:
                     sink, secret = services.sink_create(tenant=self.tenant, actor=request.user, request=request,
                                                         **form.cleaned_data)
-                except services.AuditError as exc:
-                    form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+                except ApplicationError as exc:
+                    add_to_form(form, exc)
                 else:
                     messages.success(request, f"Sink {sink.name} added. Copy its signing secret now: it is not "
                                               "shown again.")
@@ -229,8 +230,8 @@ class AuditSettingsView(TenantConsoleMixin, TemplateView):
                 services.audit_settings_update(tenant=self.tenant, actor=request.user, request=request,
                                                actor_is_owner=self.membership.role == Role.OWNER,
                                                **form.cleaned_data)
-            except services.AuditError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+            except ApplicationError as exc:
+                add_to_form(form, exc)
             else:
                 messages.success(request, "Audit settings saved.")
                 return redirect("console:audit-settings", slug=slug)

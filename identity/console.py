@@ -10,8 +10,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views import View
 from django.views.generic import TemplateView
 
+from kit.errors import ApplicationError, add_to_form
 from tenants.console import TenantConsoleMixin
-from tenants.errors import TenantError
 
 from . import selectors, services
 from .forms import IdentityProviderCreateForm, IdentityProviderForm
@@ -31,10 +31,6 @@ def _uuid_or_none(value):
         return uuid.UUID(str(value))
     except ValueError:
         return None
-
-
-def _apply_error(form, exc: TenantError):
-    form.add_error(exc.field if exc.field in form.fields else None, str(exc))
 
 
 class SSOView(TenantConsoleMixin, TemplateView):
@@ -57,8 +53,8 @@ class SSOView(TenantConsoleMixin, TemplateView):
                     tenant=self.tenant, actor=request.user, request=request, name=data.pop("name"),
                     slug=data.pop("slug"), preset=data.pop("preset"), address=data.pop("address"),
                     client_secret=data.pop("client_secret"), **{k: v for k, v in data.items() if v not in ("", None)})
-            except TenantError as exc:
-                _apply_error(form, exc)
+            except ApplicationError as exc:
+                add_to_form(form, exc)
             else:
                 messages.success(request, f"{idp.name} added. Register {sso_redirect_uri(idp)} as its redirect URI, "
                                  "then test the connection.")
@@ -95,8 +91,8 @@ class IdentityProviderView(_ProviderMixin, TemplateView):
                 services.identity_provider_update(identity_provider=idp, actor=request.user, request=request,
                                                   client_secret=form.cleaned_data.get("client_secret") or None,
                                                   **_form_values(form))
-            except TenantError as exc:
-                _apply_error(form, exc)
+            except ApplicationError as exc:
+                add_to_form(form, exc)
             else:
                 messages.success(request, f"{idp.name} saved.")
                 return redirect("console:sso-provider", slug=slug, idp_id=idp.pk)

@@ -22,7 +22,7 @@ from django.utils import timezone
 import audit
 from audit.services import Actor
 from kit import crypto
-from tenants.errors import TenantError
+from kit.errors import ApplicationError
 from tenants.models import Membership, Role
 from tenants.services import membership_add, membership_change_role
 
@@ -65,8 +65,12 @@ def provider_actor(idp: IdentityProvider) -> Actor:
     return Actor("identity_provider", str(idp.pk), f"{idp.name} ({idp.slug})")
 
 
-def _invalid(message: str, field: str) -> TenantError:
-    return TenantError(message, code="invalid", field=field)
+class IdentityServiceError(ApplicationError):
+    """An identity-provider or sign-in rule refused the change; the message says what to do instead."""
+
+
+def _invalid(message: str, field: str) -> IdentityServiceError:
+    return IdentityServiceError(message, code="invalid", field=field)
 
 
 def _clean_list(value, field: str) -> list[str]:
@@ -188,7 +192,8 @@ def identity_provider_create(*, tenant, name: str, slug: str, actor, request=Non
     idp = IdentityProvider(tenant=tenant, name=name, slug=(slug or "").strip().lower(), preset=preset,
                            **_normalise(values))
     if IdentityProvider.objects.for_tenant(tenant).filter(slug=idp.slug).exists():
-        raise TenantError(f"an identity provider '{idp.slug}' already exists here", code="duplicate", field="slug")
+        raise IdentityServiceError(f"an identity provider '{idp.slug}' already exists here", code="duplicate",
+                                   field="slug")
     _validate(idp, client_secret)
     _store_secret(idp, client_secret)
     _ensure_key(idp)
@@ -398,7 +403,7 @@ def federated_sign_in(*, identity_provider: IdentityProvider, claims: MappedClai
         try:
             membership = membership_add(tenant=tenant, email=user.email if user else claims.email, role=role,
                                         actor=actor, request=request)
-        except TenantError as exc:
+        except ApplicationError as exc:
             raise _refuse("provisioning_failed", f"signed in {claims.email}, who could not be added: {exc}") from exc
         user, provisioned = membership.user, True
         if claims.name and not user.name:

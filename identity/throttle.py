@@ -1,12 +1,12 @@
 """Sign-in throttling: attempts per source address, and a lockout of an account after repeated failed
-passwords (tenants/ratelimit.py counters). Both fail open: when Redis is down people can still sign in,
+passwords (kit/ratelimit.py counters). Both fail open: when Redis is down people can still sign in,
 and the password hasher's cost still bounds guessing (SECURITY.md)."""
 
 from __future__ import annotations
 
 from django.conf import settings
 
-from tenants import ratelimit
+from kit import ratelimit
 
 
 def _account_key(email: str) -> str:

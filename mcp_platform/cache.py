@@ -78,7 +78,7 @@ class EmbeddedCache(DjangoCache):
     """The cache of the embedded mode (no REDIS_URL): diskcache's SQLite files under ``VAR_DIR/cache``,
     shared by every process of the machine (the web workers, the job runner) as Redis is in production.
 
-    So one coherence mechanism serves both modes: the tenant's generation (tenants/cache.py), the cached
+    So one coherence mechanism serves both modes: the tenant's generation (kit/tenant_cache.py), the cached
     rows behind it, the rate-limit counters and the job leases live where every worker reads them, and a
     change made in one process is seen by the next request of every other. Measured on the token path in
     bench/README.md. A read that waits longer than ``DATABASE_TIMEOUT`` for a writer is a miss (the caller

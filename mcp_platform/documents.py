@@ -2,7 +2,7 @@
 at each path README "Authorization server" names, and the PRM of its resources.
 
 A document is rendered into bytes with an ETag once per tenant generation (kit/documents.py;
-tenants/cache.py says how every change of a tenant's configuration moves the generation, in Redis or the
+kit/tenant_cache.py says how every change of a tenant's configuration moves the generation, in Redis or the
 embedded shared cache, so every process sees a key rotation at its next request). Django's views serve the
 same bytes through the same ``answer``; this dispatch adds what the middleware stack adds to them (request
 id, security headers, Content-Length, the access log line and the request counter) and skips the rest
@@ -30,7 +30,7 @@ from audit.context import RequestContext, bind_request_context, reset_request_co
 from audit.middleware import request_id_of
 from kit import documents
 from kit.tenancy import bind_tenant, unbind_tenant
-from tenants.cache import generation_scope
+from kit.tenant_cache import generation_scope
 from tenants.middleware import platform_hosts, resolve_tenant
 
 from .logging import access_log

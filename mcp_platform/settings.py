@@ -147,6 +147,7 @@ MIDDLEWARE = [
     "identity.middleware.SessionTenantBindingMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "kit.errors.ApplicationErrorMiddleware",  # a refusal no page handled: its status and the error page
 ]
 
 ROOT_URLCONF = "mcp_platform.urls"
@@ -249,7 +250,7 @@ SILENCED_SYSTEM_CHECKS = [
     # TLS terminates at the reverse proxy in front of the platform (README, "Production").
     "security.W008",
 ] if not SECURE_SSL_REDIRECT else [])
-# Rate limits (tenants/ratelimit.py; SECURITY.md says which fail open and why).
+# Rate limits (kit/ratelimit.py; SECURITY.md says which fail open and why).
 SIGNIN_RATE_PER_ADDRESS = env.int("SIGNIN_RATE_PER_ADDRESS", default=30)  # attempts a minute
 SIGNIN_LOCKOUT_FAILURES = env.int("SIGNIN_LOCKOUT_FAILURES", default=10)  # failed passwords per account ...
 SIGNIN_LOCKOUT_SECONDS = env.int("SIGNIN_LOCKOUT_SECONDS", default=900)  # ... within this window lock it

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 from django.conf import settings
 
 from kit import documents
-from tenants.cache import near
+from kit.tenant_cache import near
 
 from .models import MCPResource
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 import audit
 from kit import crypto, egress
-from tenants.errors import TenantError
+from kit.errors import ApplicationError
 from tenants.models import Tenant
 
 from . import prm
@@ -25,7 +25,7 @@ UPDATABLE_FIELDS = ("display_name", "description", "uri", "upstream_url", "docum
                     "access_token_lifetime", "admits_self_registered")
 
 
-class RegistryError(TenantError):
+class RegistryError(ApplicationError):
     """A registry rule refused the change; the message says what to do instead."""
 
 

@@ -17,8 +17,8 @@ from django.views.decorators.http import require_safe
 from django.views.generic import TemplateView
 
 from kit import documents
+from kit.errors import ApplicationError, add_to_form
 from tenants.console import TenantConsoleMixin
-from tenants.errors import TenantError
 
 from . import importer, prm, selectors, services
 from .forms import ManagementTokenForm, ResourceCreateForm, ResourceUpdateForm, ScopeForm, ToolForm
@@ -155,8 +155,8 @@ class ResourcesView(TenantConsoleMixin, TemplateView):
             try:
                 resource = services.resource_create(tenant=self.tenant, actor=request.user, request=request,
                                                     scopes=scopes, **data)
-            except TenantError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+            except ApplicationError as exc:
+                add_to_form(form, exc)
             else:
                 messages.success(request, f"Resource {resource.name} registered as {resource.uri}.")
                 return redirect("console:resource", slug=slug, resource_id=resource.pk)
@@ -199,7 +199,7 @@ class ResourceActionView(ResourceMixin, View):
             raise Http404(f"unknown action '{verb}'")
         try:
             response = handler(request, resource)
-        except TenantError as exc:
+        except ApplicationError as exc:
             messages.error(request, str(exc))
             response = None
         except importer.ImportFailed as exc:
@@ -215,7 +215,7 @@ class ResourceActionView(ResourceMixin, View):
         form = form_class(request.POST)
         if not form.is_valid():
             field, errors = next(iter(form.errors.items()))
-            raise TenantError(f"{field}: {' '.join(errors)}", field=field)
+            raise ApplicationError(f"{field}: {' '.join(errors)}", field=field)
         return form.cleaned_data
 
     def do_update(self, request, resource):
@@ -299,7 +299,7 @@ class ResourceActionView(ResourceMixin, View):
             accept = set(request.POST.getlist("accept"))
             arguments = importer.proposal_to_apply(proposal, accept=accept)
         except (ValueError, KeyError, TypeError) as exc:
-            raise TenantError("the import proposal was not readable; list the tools again") from exc
+            raise ApplicationError("the import proposal was not readable; list the tools again") from exc
         diff = services.tools_apply_import(resource=resource, actor=request.user, request=request, **arguments)
         messages.success(request, f"Imported: {len(diff['added'])} added, {len(diff['changed'])} changed, "
                                   f"{len(diff['removed'])} removed.")

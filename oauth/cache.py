@@ -12,7 +12,7 @@ The cache holds what the database holds: the client's keyed secret digest (kit.c
 secret.
 
 Each process keeps a copy of these entries in front of Redis, kept fresh by the tenant's
-generation (tenants/cache.py): one Redis read per request for all of them.
+generation (kit/tenant_cache.py): one Redis read per request for all of them.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
+from kit.tenant_cache import forget_tenant, near, request_generation
 from mcp_registry.models import MCPResource, ResourceScope, ResourceStatus, ResourceTool
-from tenants.cache import forget_tenant, near, request_generation
 
 from .models import Application, SigningKey
 

@@ -18,10 +18,10 @@ from django.urls import NoReverseMatch, path, re_path, reverse
 from django.views import View
 from django.views.generic import TemplateView
 
+from kit.errors import ApplicationError, add_to_form
 from mcp_registry.models import MCPResource, ResourceStatus
 from tenants.authority import Authority
 from tenants.console import TenantConsoleMixin
-from tenants.errors import TenantError
 from tenants.selectors import member_by_email
 
 from . import rotation, selectors, services
@@ -102,9 +102,8 @@ class AuthSettingsForm(forms.ModelForm):
         field.label_from_instance = lambda r: f"{r} ({r.uri})"
 
 
-def _report(form, exc: TenantError):
-    field = exc.field if exc.field in form.fields else {"allowed_resources": "resources"}.get(exc.field)
-    form.add_error(field if field in form.fields else None, str(exc))
+# The services' name for the form's "resources" field.
+_FORM_FIELDS = {"allowed_resources": "resources"}
 
 
 # --- clients --------------------------------------------------------------------------------------
@@ -153,8 +152,8 @@ class ClientsView(_ClientPages):
                                                         authority=Authority.of(self.membership),
                                                         client_type=form.cleaned_data["client_type"],
                                                         **form.service_kwargs())
-            except TenantError as exc:
-                _report(form, exc)
+            except ApplicationError as exc:
+                add_to_form(form, exc, _FORM_FIELDS)
             else:
                 return self.client_page(self.get_client(client.pk), secret=secret, status=201, created=True)
         return self.render_to_response(self.get_context_data(form=form), status=400)
@@ -171,8 +170,8 @@ class ClientDetailView(_ClientPages):
             try:
                 services.client_update(client=client, actor=request.user, request=request,
                                        authority=Authority.of(self.membership), **form.service_kwargs())
-            except TenantError as exc:
-                _report(form, exc)
+            except ApplicationError as exc:
+                add_to_form(form, exc, _FORM_FIELDS)
             else:
                 messages.success(request, f"Client '{client.name}' saved.")
                 return redirect("console:client", slug=slug, client_pk=client.pk)
@@ -203,7 +202,7 @@ class ClientActionView(_ClientPages):
                 services.client_delete(client=client, actor=request.user, request=request, authority=authority)
                 messages.success(request, f"'{client.name}' and its tokens are deleted.")
                 return redirect("console:clients", slug=slug)
-        except TenantError as exc:
+        except ApplicationError as exc:
             messages.error(request, str(exc))
         return redirect("console:client", slug=slug, client_pk=client.pk)
 
@@ -273,7 +272,7 @@ class TokenActionView(TenantConsoleMixin, View):
                                                      resource=found["audience"] or None, actor=request.user,
                                                      request=request)
                 messages.success(request, f"{revoked} token(s) revoked.")
-        except TenantError as exc:
+        except ApplicationError as exc:
             messages.error(request, str(exc))
         return redirect("console:tokens", slug=slug)
 
@@ -320,7 +319,7 @@ class KeysView(TenantConsoleMixin, TemplateView):
             else:
                 alg = request.POST.get("alg") or None
                 if alg is not None and alg not in KeyAlgorithm.values:
-                    raise TenantError(f"algorithm must be one of {', '.join(KeyAlgorithm.values)}")
+                    raise ApplicationError(f"algorithm must be one of {', '.join(KeyAlgorithm.values)}")
                 key = rotation.key_rotate_now(tenant=self.tenant, actor=request.user, request=request, alg=alg,
                                               expected_kid=request.POST.get("expected_kid") or None)
                 if key is None:
@@ -329,7 +328,7 @@ class KeysView(TenantConsoleMixin, TemplateView):
                     return redirect("console:keys", slug=slug)
                 messages.success(request, f"Rotated: {key.kid} ({key.alg}) signs new tokens; the previous key stays "
                                           "published until its tokens expire.")
-        except TenantError as exc:
+        except ApplicationError as exc:
             messages.error(request, str(exc))
         return redirect("console:keys", slug=slug)
 
@@ -354,8 +353,8 @@ class AuthSettingsView(TenantConsoleMixin, TemplateView):
             try:
                 services.tenant_auth_settings_update(tenant=self.tenant, actor=request.user, request=request,
                                                      **{f: form.cleaned_data[f] for f in form.changed_data})
-            except TenantError as exc:
-                _report(form, exc)
+            except ApplicationError as exc:
+                add_to_form(form, exc, _FORM_FIELDS)
             else:
                 messages.success(request, "Authorization settings saved.")
                 return redirect("console:auth-settings", slug=slug)

@@ -16,9 +16,9 @@ from django.urls import path, re_path
 from django.views import View
 from django.views.generic import TemplateView
 
+from kit.errors import ApplicationError, add_to_form
 from mcp_registry.models import MCPResource
 from tenants.console import TenantConsoleMixin
-from tenants.errors import TenantError
 from tenants.selectors import member_by_email
 
 from . import revocation, rotation
@@ -59,7 +59,7 @@ class TokenRevocationView(TenantConsoleMixin, View):
             criteria["resource"] = found.uri if found else data["resource"]
         try:
             revocation.revocation_request(tenant=self.tenant, actor=request.user, request=request, **criteria)
-        except TenantError as exc:
+        except ApplicationError as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, "Revocation queued; its progress shows below.")
@@ -101,8 +101,8 @@ class KeyRotationView(TenantConsoleMixin, TemplateView):
             try:
                 rotation.rotation_policy_update(tenant=self.tenant, actor=request.user, request=request,
                                                 **form.cleaned_data)
-            except TenantError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+            except ApplicationError as exc:
+                add_to_form(form, exc)
             else:
                 messages.success(request, "Rotation policy saved.")
                 return redirect("console:key-rotation", slug=slug)
@@ -136,7 +136,7 @@ class KeyRotationActionView(TenantConsoleMixin, View):
                 else:
                     messages.success(request, f"Emergency rotation: {result.compromised} removed from the JWKS, "
                                               f"{result.revoked} token(s) revoked, {result.active.kid} signs now.")
-        except TenantError as exc:
+        except ApplicationError as exc:
             messages.error(request, str(exc))
         return redirect("console:key-rotation", slug=slug)
 

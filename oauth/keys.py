@@ -18,7 +18,7 @@ from django.db import transaction
 from jwcrypto import jwk
 
 from kit import crypto
-from tenants.cache import forget_tenant, near
+from kit.tenant_cache import forget_tenant, near
 
 from .models import KeyAlgorithm, KeyState, SigningKey
 
@@ -66,7 +66,7 @@ def forget_active_key(tenant_id) -> None:
     after commit, in case another request cached the old answer meanwhile."""
     cache.delete(_active_cache_key(tenant_id))
     transaction.on_commit(lambda: cache.delete(_active_cache_key(tenant_id)))
-    forget_tenant(tenant_id)  # and every process's near copy (tenants/cache.py)
+    forget_tenant(tenant_id)  # and every process's near copy (kit/tenant_cache.py)
 
 
 def active_key(tenant) -> tuple[str, str, object]:

@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.models import BooleanField, Expression, Q
 from django.utils import timezone
 
-from tenants.cache import forget_tenant, near
+from kit.tenant_cache import forget_tenant, near
 
 from .models import (
     ADMIN_SCOPES,
@@ -32,7 +32,7 @@ def _settings_key(tenant_id) -> str:
 
 def forget_tenant_settings(tenant_id) -> None:
     cache.delete(_settings_key(tenant_id))
-    forget_tenant(tenant_id)  # and every process's near copy (tenants/cache.py)
+    forget_tenant(tenant_id)  # and every process's near copy (kit/tenant_cache.py)
 
 
 def tenant_settings(tenant) -> TenantAuthSettings:

@@ -17,10 +17,10 @@ from django.utils import timezone
 import audit
 from audit.services import Actor
 from kit import crypto
+from kit.errors import ApplicationError
 from mcp_registry.models import MCPResource
 from mcp_registry.uris import is_loopback_host
 from tenants.authority import Authority
-from tenants.errors import TenantError
 from tenants.models import Role, Tenant
 
 from . import keys
@@ -41,7 +41,7 @@ from .models import (
 from .selectors import grants_for_resource
 
 
-class OAuthServiceError(TenantError):
+class OAuthServiceError(ApplicationError):
     """A client, token or key change was refused; the message says what to do instead."""
 
 

@@ -7,29 +7,15 @@ import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.http import JsonResponse
 from django.http.request import split_domain_port, validate_host
-from django.shortcuts import render
 
+from kit.errors import error_page
 from kit.tenancy import bind_tenant, unbind_tenant
 
 from . import selectors
 
 # /t/acme/..., and RFC 8414 / RFC 9728 path insertion: /.well-known/<document>/t/acme/...
 TENANT_PATH = re.compile(r"^(?:/\.well-known/[a-z0-9-]+)?/t/(?P<slug>[^/]+)(?:/|$)")
-
-
-def wants_json(request) -> bool:
-    accept = request.META.get("HTTP_ACCEPT", "")
-    return "text/html" not in accept or "/.well-known/" in request.path_info
-
-
-def tenant_error(request, status: int, error: str, description: str, tenant=None):
-    if wants_json(request):
-        return JsonResponse({"error": error, "error_description": description}, status=status)
-    return render(request, "errors/tenant.html",
-                            {"status": status, "error": error, "description": description, "tenant": tenant},
-                  status=status)
 
 
 class CustomDomainHostMiddleware:
@@ -88,9 +74,9 @@ class TenantMiddleware:
             request.path_info, lambda: request.get_host() if request.META.get("HTTP_HOST") else "",
             self.platform_hosts, getattr(request, "custom_domain_tenant", None))
         if unknown_slug is not None:
-            return tenant_error(request, 404, "unknown_tenant", f"There is no tenant '{unknown_slug[:40]}' here.")
+            return error_page(request, 404, "unknown_tenant", f"There is no tenant '{unknown_slug[:40]}' here.")
         if tenant is not None and not tenant.is_active:
-            return tenant_error(request, 403, "tenant_suspended",
+            return error_page(request, 403, "tenant_suspended",
                                 f"Tenant '{tenant.slug}' is suspended: {tenant.suspended_reason}", tenant)
         request.tenant = tenant
         token = bind_tenant(tenant)

@@ -10,7 +10,8 @@ from django.db.models import Count, Q
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from .cache import NEAR_MAX_ENTRIES, forget_tenant, near
+from kit.tenant_cache import NEAR_MAX_ENTRIES, forget_tenant, near
+
 from .models import CONSOLE_ROLES, SLUG_PATTERN, Membership, Role, Tenant
 
 # Every request under /t/<slug>/ resolves its tenant: cached (bench/README.md: one statement of each
@@ -62,7 +63,7 @@ def forget_cached_tenant(sender, instance, **kwargs):
     key = _slug_key(instance.slug)
     cache.delete(key)
     transaction.on_commit(lambda: cache.delete(key))
-    forget_tenant(instance.pk)  # every process's near copy of it (tenants/cache.py)
+    forget_tenant(instance.pk)  # every process's near copy of it (kit/tenant_cache.py)
 
 
 def tenant_by_domain(host: str) -> Tenant | None:

@@ -7,13 +7,17 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 import audit
+from kit.errors import ApplicationError
 
 from . import domains, signals
-from .errors import TenantError
 from .models import Membership, Role, Tenant, TenantStatus, validate_slug
 
 BRANDING_FIELDS = ("name", "display_name", "logo_url", "accent_color")
 UPDATABLE_FIELDS = BRANDING_FIELDS + ("custom_domain",)
+
+
+class TenantServiceError(ApplicationError):
+    """A tenant or membership rule refused the change; the message says what to do instead."""
 
 
 def _validated(instance, exclude=()):
@@ -21,7 +25,7 @@ def _validated(instance, exclude=()):
         instance.full_clean(exclude=list(exclude))
     except ValidationError as exc:
         field, messages = next(iter(exc.message_dict.items()))
-        raise TenantError(" ".join(messages), code="invalid", field=field) from exc
+        raise TenantServiceError(" ".join(messages), code="invalid", field=field) from exc
     return instance
 
 
@@ -31,9 +35,9 @@ def tenant_create(*, slug: str, name: str, actor, request=None, **branding) -> T
     try:
         validate_slug(slug)
     except ValidationError as exc:
-        raise TenantError(exc.messages[0], code=exc.code, field="slug") from exc
+        raise TenantServiceError(exc.messages[0], code=exc.code, field="slug") from exc
     if Tenant.objects.filter(slug=slug).exists():
-        raise TenantError(f"a tenant with slug '{slug}' already exists", code="duplicate", field="slug")
+        raise TenantServiceError(f"a tenant with slug '{slug}' already exists", code="duplicate", field="slug")
     domain = branding.pop("custom_domain", None)
     tenant = _validated(Tenant(slug=slug, name=name.strip(), **{k: v for k, v in branding.items() if v}))
     tenant.save()
@@ -48,7 +52,7 @@ def tenant_create(*, slug: str, name: str, actor, request=None, **branding) -> T
 def tenant_update(*, tenant: Tenant, actor, request=None, **changes) -> Tenant:
     unknown = set(changes) - set(UPDATABLE_FIELDS)
     if unknown:
-        raise TenantError(f"cannot change {', '.join(sorted(unknown))} here", code="invalid")
+        raise TenantServiceError(f"cannot change {', '.join(sorted(unknown))} here", code="invalid")
     if "custom_domain" in changes:
         domain = changes.pop("custom_domain")
         if (domain or "").strip():
@@ -90,7 +94,7 @@ def custom_domain_add(*, tenant: Tenant, domain: str, actor, request=None) -> Te
     try:
         domain = domains.normalise(domain)
     except ValueError as exc:
-        raise TenantError(str(exc), field="custom_domain") from exc
+        raise TenantServiceError(str(exc), field="custom_domain") from exc
     _locked(tenant)
     if tenant.custom_domain == domain:
         return tenant
@@ -129,12 +133,12 @@ def custom_domain_verify(*, tenant: Tenant, actor, request=None) -> domains.Doma
 
     domain, token = tenant.custom_domain, tenant.custom_domain_token
     if not domain:
-        raise TenantError("add a custom domain first", code="invalid", field="custom_domain")
+        raise TenantServiceError("add a custom domain first", code="invalid", field="custom_domain")
     check = domains.check_txt_record(domain, token)
     with transaction.atomic():
         _locked(tenant)
         if (tenant.custom_domain, tenant.custom_domain_token) != (domain, token):
-            raise TenantError("the custom domain changed meanwhile; reload and try again", code="conflict",
+            raise TenantServiceError("the custom domain changed meanwhile; reload and try again", code="conflict",
                               field="custom_domain")
         tenant.custom_domain_checked_at = timezone.now()
         taken = Tenant.objects.filter(custom_domain=domain, custom_domain_verified=True).exclude(pk=tenant.pk)
@@ -175,7 +179,7 @@ def custom_domains_recheck(*, actor) -> dict:
     for tenant in Tenant.objects.filter(custom_domain_verified=True).order_by("pk"):
         try:
             found = custom_domain_verify(tenant=tenant, actor=actor).found
-        except TenantError:  # changed while the sweep ran: its next check is the new claim's
+        except ApplicationError:  # changed while the sweep ran: its next check is the new claim's
             continue
         checked += 1
         failed += not found
@@ -188,7 +192,7 @@ def tenant_suspend(*, tenant: Tenant, actor, reason: str, request=None) -> Tenan
         return tenant
     reason = (reason or "").strip()
     if not reason:
-        raise TenantError("give a reason: it is shown to every caller of the suspended tenant", field="reason")
+        raise TenantServiceError("give a reason: it is shown to every caller of the suspended tenant", field="reason")
     tenant.status, tenant.suspended_reason = TenantStatus.SUSPENDED, reason[:300]
     tenant.save(update_fields=["status", "suspended_reason", "updated_at"])
     audit.record(tenant, actor, "tenant.suspended", tenant, request, severity="warning", reason=reason)
@@ -208,7 +212,7 @@ def tenant_reactivate(*, tenant: Tenant, actor, request=None) -> Tenant:
 
 def _check_role(role: str) -> str:
     if role not in Role.values:
-        raise TenantError(f"unknown role '{role}'; use one of {', '.join(Role.values)}", field="role")
+        raise TenantServiceError(f"unknown role '{role}'; use one of {', '.join(Role.values)}", field="role")
     return role
 
 
@@ -219,7 +223,7 @@ def _check_actor_may_assign(actor_membership, role: str, current: str | None = N
     if actor_membership is None:
         return
     if Role.OWNER in (role, current) and actor_membership.role != Role.OWNER:
-        raise TenantError("only an owner can grant or change the owner role", code="forbidden", field="role")
+        raise TenantServiceError("only an owner can grant or change the owner role", code="forbidden", field="role")
 
 
 def _check_not_last_owner(membership: Membership, action: str):
@@ -230,7 +234,7 @@ def _check_not_last_owner(membership: Membership, action: str):
     owners = list(Membership.objects.for_tenant(membership.tenant).filter(role=Role.OWNER).order_by("pk")
                   .select_for_update().values_list("pk", flat=True))
     if len(owners) <= 1:
-        raise TenantError(f"cannot {action} the last owner of '{membership.tenant.slug}'; make someone else "
+        raise TenantServiceError(f"cannot {action} the last owner of '{membership.tenant.slug}'; make someone else "
                           "owner first", code="last_owner")
 
 
@@ -244,14 +248,14 @@ def membership_add(*, tenant: Tenant, email: str, role: str, actor, actor_member
     try:
         get_user_model()._meta.get_field("email").run_validators(email)
     except ValidationError as exc:
-        raise TenantError(f"'{email}' is not a valid e-mail address", field="email") from exc
+        raise TenantServiceError(f"'{email}' is not a valid e-mail address", field="email") from exc
     User = get_user_model()
     user = User.objects.filter(email__iexact=email).first()
     created_user = user is None
     if created_user:
         user = User.objects.create_user(email=email, password=None)
     if Membership.objects.for_tenant(tenant).filter(user=user).exists():
-        raise TenantError(f"{email} is already a member of '{tenant.slug}'", code="duplicate", field="email")
+        raise TenantServiceError(f"{email} is already a member of '{tenant.slug}'", code="duplicate", field="email")
     membership = Membership.objects.create(tenant=tenant, user=user, role=role)
     # Whether the address already had an account is not this tenant's to know: the tenant's chain says who
     # was added, the platform chain says that an account was created.

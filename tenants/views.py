@@ -12,10 +12,10 @@ from django.views.generic import TemplateView
 
 from audit.selectors import events_for_tenant
 from jobs.selectors import last_heartbeat
+from kit.errors import ApplicationError, add_to_form
 
 from . import domains, selectors, services
 from .console import TenantConsoleMixin
-from .errors import TenantError
 from .forms import MemberAddForm, MemberRoleForm, SuspendForm, TenantBrandingForm, TenantCreateForm
 from .models import Membership, Tenant
 
@@ -67,8 +67,8 @@ class MembersView(TenantConsoleMixin, TemplateView):
                 membership = services.membership_add(tenant=self.tenant, actor=request.user,
                                                      actor_membership=self.membership, request=request,
                                                      **form.cleaned_data)
-            except TenantError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+            except ApplicationError as exc:
+                add_to_form(form, exc)
             else:
                 messages.success(request, f"{membership.user.email} added as {membership.get_role_display()}.")
                 return redirect("console:members", slug=slug)
@@ -86,7 +86,7 @@ class MemberActionView(TenantConsoleMixin, View):
             if verb == "role":
                 form = MemberRoleForm(request.POST)
                 if not form.is_valid():
-                    raise TenantError("choose a valid role")
+                    raise ApplicationError("choose a valid role")
                 services.membership_change_role(membership=membership, role=form.cleaned_data["role"],
                                                 actor=request.user, actor_membership=self.membership,
                                                 request=request)
@@ -95,7 +95,7 @@ class MemberActionView(TenantConsoleMixin, View):
                 services.membership_remove(membership=membership, actor=request.user,
                                            actor_membership=self.membership, request=request)
                 messages.success(request, f"{membership.user.email} removed.")
-        except TenantError as exc:
+        except ApplicationError as exc:
             messages.error(request, str(exc))
         return redirect("console:members", slug=slug)
 
@@ -119,8 +119,8 @@ class SettingsView(TenantConsoleMixin, TemplateView):
             try:
                 services.tenant_update(tenant=self.tenant, actor=request.user, request=request,
                                        **{f: form.cleaned_data[f] for f in form.changed_data})
-            except TenantError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+            except ApplicationError as exc:
+                add_to_form(form, exc)
             else:
                 messages.success(request, "Settings saved.")
                 return redirect("console:settings", slug=slug)
@@ -144,7 +144,7 @@ class CustomDomainActionView(TenantConsoleMixin, View):
             else:
                 services.custom_domain_remove(tenant=tenant, actor=request.user, request=request)
                 messages.success(request, "Custom domain removed.")
-        except TenantError as exc:
+        except ApplicationError as exc:
             messages.error(request, str(exc))
         return redirect("console:settings", slug=slug)
 
@@ -169,8 +169,8 @@ class PlatformTenantsView(StaffRequiredMixin, TemplateView):
         if form.is_valid():
             try:
                 tenant = services.tenant_create(actor=request.user, request=request, **form.cleaned_data)
-            except TenantError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+            except ApplicationError as exc:
+                add_to_form(form, exc)
             else:
                 messages.success(request, f"Tenant {tenant.slug} created. Its issuer is {tenant.issuer}.")
                 return redirect("console:platform-tenants")
@@ -188,6 +188,6 @@ class PlatformTenantActionView(StaffRequiredMixin, View):
             else:
                 services.tenant_reactivate(tenant=tenant, actor=request.user, request=request)
                 messages.success(request, f"Tenant {slug} reactivated.")
-        except TenantError as exc:
+        except ApplicationError as exc:
             messages.error(request, str(exc))
         return redirect("console:platform-tenants")

@@ -374,10 +374,10 @@ def _fresh_cache_and_rate_limits(_redis_client):
     """
     from django.core.cache import cache
 
-    from tenants import cache as tenant_cache
+    from kit import tenant_cache
     from tenants import selectors as tenant_selectors
 
-    tenant_cache._near.clear()  # this process's copies in front of the cache (tenants/cache.py)
+    tenant_cache._near.clear()  # this process's copies in front of the cache (kit/tenant_cache.py)
     tenant_selectors._tenant_ids_by_slug.clear()
     if _redis_client is None:
         cache.clear()  # the local-memory cache of a run without Redis

@@ -117,10 +117,6 @@ class AuditVerificationViewSet(TenantEndpoint):
         return Response(report.as_dict())
 
 
-def _audit_error(exc: services.AuditError):
-    return ValidationError({exc.field or "non_field_errors": [str(exc)]})
-
-
 class AuditSinkSerializer(strict.ModelSerializer):
     from_start = serializers.BooleanField(write_only=True, required=False, default=False,
                                           help_text="also send the events recorded before the sink existed")
@@ -155,11 +151,8 @@ class AuditSinkViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
     def create(self, request):
         data = AuditSinkSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            sink, secret = services.sink_create(tenant=self.tenant, actor=self.get_actor(), request=request,
-                                                **data.validated_data)
-        except services.AuditError as exc:
-            raise _audit_error(exc) from exc
+        sink, secret = services.sink_create(tenant=self.tenant, actor=self.get_actor(), request=request,
+                                            **data.validated_data)
         sink.secret = secret
         return Response(AuditSinkCreatedSerializer(sink).data, status=status.HTTP_201_CREATED)
 
@@ -207,12 +200,9 @@ class AuditSettingsViewSet(TenantEndpoint):
     def partial_update(self, request):
         data = AuditSettingsSerializer(self._current(), data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        try:
-            # Retention is a person's decision: only an owner's own session, never a management token.
-            membership = getattr(request, "membership", None)
-            policy = services.audit_settings_update(
-                tenant=self.tenant, actor=self.get_actor(), request=request,
-                actor_is_owner=membership is not None and membership.role == Role.OWNER, **data.validated_data)
-        except services.AuditError as exc:
-            raise _audit_error(exc) from exc
+        # Retention is a person's decision: only an owner's own session, never a management token.
+        membership = getattr(request, "membership", None)
+        policy = services.audit_settings_update(
+            tenant=self.tenant, actor=self.get_actor(), request=request,
+            actor_is_owner=membership is not None and membership.role == Role.OWNER, **data.validated_data)
         return Response(AuditSettingsSerializer(policy).data)

@@ -9,7 +9,7 @@ from urllib.parse import unquote
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
 
-from tenants import ratelimit
+from kit import ratelimit
 
 MAX_PARAMETER_LENGTH = 8192
 

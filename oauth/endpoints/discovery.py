@@ -13,8 +13,8 @@ from collections.abc import Callable
 from django.views.decorators.http import require_GET
 
 from kit import documents
+from kit.tenant_cache import near
 from mcp_registry.models import ResourceScope, ResourceStatus
-from tenants.cache import near
 
 from ..client_auth import ASSERTION_ALGS
 from ..models import GRANT_TYPES, PROTOCOL_SCOPES, AuthMethod, KeyAlgorithm
@@ -81,7 +81,7 @@ def metadata(tenant) -> dict:
 
 def metadata_document(tenant) -> documents.Document:
     """Rendered once per tenant generation: the tenant row, its resources and scopes, its settings and
-    registration policy all move it (tenants/cache.py)."""
+    registration policy all move it (kit/tenant_cache.py)."""
     return near(tenant.pk, "metadata-document", None,
                 lambda: documents.render(metadata(tenant), max_age=METADATA_MAX_AGE))
 

@@ -3,7 +3,7 @@
 from django.views.decorators.http import require_GET
 
 from kit import documents
-from tenants.cache import near
+from kit.tenant_cache import near
 
 from .. import keys
 from .common import tenant_of

@@ -20,8 +20,8 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 import audit
+from kit.errors import ApplicationError
 from tenants.api.parsers import JSONBodyError, load_json
-from tenants.errors import TenantError
 from tenants.selectors import membership_of
 
 from ..endpoints.common import bearer_token, no_store, tenant_of
@@ -190,7 +190,7 @@ class JustificationView(LoginRequiredMixin, View):
         try:
             services.registration_justify(registration=registration, user=request.user,
                                           text=request.POST.get("justification", ""), request=request)
-        except TenantError:
+        except ApplicationError:
             pass  # an empty justification: the page shows the form again
         target = request.POST.get("next", "")
         if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):

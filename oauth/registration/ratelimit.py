@@ -6,7 +6,7 @@ the counters live in the local cache."""
 
 from __future__ import annotations
 
-from tenants import ratelimit
+from kit import ratelimit
 
 from .metadata import RegistrationError
 

@@ -1,10 +1,10 @@
 """Connected when the oauth app is ready: registration's fields in the tenant's discovery metadata, and the
-tenant's generation moved when its policy changes (the metadata is rendered under it, tenants/cache.py)."""
+tenant's generation moved when its policy changes (the metadata is rendered under it, kit/tenant_cache.py)."""
 
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from tenants.cache import forget_tenant
+from kit.tenant_cache import forget_tenant
 
 from ..endpoints.discovery import register_metadata_contributor
 from .endpoints import discovery_fields

@@ -19,7 +19,7 @@ from django.utils import timezone
 import audit
 from audit.services import Actor
 from kit import crypto, egress
-from tenants.errors import TenantError
+from kit.errors import ApplicationError
 
 from .. import services as oauth_services
 from ..models import AccessToken, Application, AuthMethod, ClientStatus, Consent, RefreshToken
@@ -41,7 +41,7 @@ STATEMENT_ALGS = ["RS256", "PS256", "ES256", "EdDSA"]
 SYSTEM = Actor("job", "registration", "registration")
 
 
-class RegistrationServiceError(TenantError):
+class RegistrationServiceError(ApplicationError):
     """An admin's change to registration settings or a decision was refused; the message says why."""
 
 

@@ -11,8 +11,8 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.views.generic import TemplateView
 
+from kit.errors import ApplicationError
 from tenants.console import TenantConsoleMixin
-from tenants.errors import TenantError
 
 from . import selectors, services
 from .models import ApprovalRule, InitialAccessToken, RegistrationMode, RuleKind, TrustedPublisher
@@ -74,7 +74,7 @@ class ApprovalDetailView(TenantConsoleMixin, TemplateView):
                 decision(registration=registration, actor=request.user, reason=request.POST.get("reason", ""),
                          request=request)
                 messages.success(request, f"{registration.application.name}: {registration.application.status}")
-            except TenantError as exc:
+            except ApplicationError as exc:
                 messages.error(request, str(exc))
         if request.POST.get("back") == "queue":
             return redirect("console:approvals", slug=self.tenant.slug)
@@ -134,9 +134,9 @@ class RegistrationSettingsView(TenantConsoleMixin, TemplateView):
                     raise Http404("no such publisher")
                 services.publisher_delete(publisher=publisher, actor=actor, request=request)
             else:
-                raise TenantError("unknown action")
+                raise ApplicationError("unknown action")
             messages.success(request, "Saved.")
-        except TenantError as exc:
+        except ApplicationError as exc:
             messages.error(request, str(exc))
         return redirect(request.path)
 
@@ -145,11 +145,11 @@ def _int(form, name: str, default: int = 0) -> int:
     try:
         return int(form.get(name, default))
     except (TypeError, ValueError) as exc:
-        raise TenantError(f"{name} must be a whole number", field=name) from exc
+        raise ApplicationError(f"{name} must be a whole number", field=name) from exc
 
 
 def _json(text: str):
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise TenantError("jwks must be JSON (a JWK Set)", field="jwks") from exc
+        raise ApplicationError("jwks must be JSON (a JWK Set)", field="jwks") from exc

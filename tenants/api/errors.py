@@ -1,6 +1,9 @@
-"""One error format for the whole REST API:
+"""The REST API's one exception handler, and its one error format:
 
     {"error": {"code": "validation_error", "message": "...", "fields": {"slug": ["..."]}}}
+
+An ``ApplicationError`` (kit/errors.py) renders itself in that envelope; DRF's and Django's own
+exceptions are put into it here.
 """
 
 from django.core.exceptions import PermissionDenied
@@ -10,7 +13,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from tenants.errors import TenantError
+from kit.errors import ApplicationError
 
 _CODES = {
     status.HTTP_400_BAD_REQUEST: "validation_error",
@@ -53,10 +56,8 @@ def _audit_denial(request, exc) -> None:
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, TenantError):
-        http_status = {"duplicate": 409, "forbidden": 403, "last_owner": 409, "unavailable": 503}.get(exc.code, 400)
-        fields = {exc.field: [str(exc)]} if exc.field else None
-        return error_response(exc.code, str(exc), http_status, fields)
+    if isinstance(exc, ApplicationError):  # every app's refusals, audit's included (kit/errors.py)
+        return Response(exc.as_body(), status=exc.status)
     if isinstance(exc, DataError):
         # The database refused a value the serializers let through (a NUL byte, an integer or a time zone
         # out of range): the caller's input, so a 400, never a 500.

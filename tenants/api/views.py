@@ -3,8 +3,8 @@ from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from kit.errors import ApplicationError
 from tenants import selectors, services
-from tenants.errors import TenantError
 from tenants.models import Tenant
 
 from .base import TenantEndpoint
@@ -125,7 +125,7 @@ class OwnTenantViewSet(TenantEndpoint):
         return Response(BrandingSerializer(tenant).data)
 
     def _fresh(self) -> Tenant:
-        return Tenant.objects.get(pk=self.tenant.pk)  # request.tenant may be a cached copy (tenants/cache.py)
+        return Tenant.objects.get(pk=self.tenant.pk)  # request.tenant may be a cached copy (kit/tenant_cache.py)
 
 
 class CustomDomainViewSet(OwnTenantViewSet):
@@ -151,7 +151,7 @@ class CustomDomainViewSet(OwnTenantViewSet):
         try:
             tenant = services.custom_domain_add(tenant=self._fresh(), domain=data.validated_data["custom_domain"],
                                                 actor=self.get_actor(), request=request)
-        except TenantError as exc:  # named after this endpoint's field, not the model's
+        except ApplicationError as exc:  # named after this endpoint's field, not the model's
             return error_response(exc.code, str(exc), 400, {"domain": [str(exc)]})
         return Response(CustomDomainSerializer(tenant).data)
 

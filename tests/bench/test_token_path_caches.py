@@ -121,7 +121,7 @@ def redis_round_trips(monkeypatch, call):
 @pytest.mark.django_db
 def test_a_warm_token_request_costs_two_redis_round_trips_and_one_statement(client, scene, monkeypatch):
     # The tenant's generation (which validates this process's copies of tenant, client, resource, key and
-    # settings, tenants/cache.py) and the rate limiter's pipeline; the access-token INSERT.
+    # settings, kit/tenant_cache.py) and the rate limiter's pipeline; the access-token INSERT.
     scene.client_credentials(client)
     (response, sql), trips = redis_round_trips(monkeypatch, lambda: statements(
         lambda: scene.client_credentials(client)))
@@ -132,12 +132,12 @@ def test_a_warm_token_request_costs_two_redis_round_trips_and_one_statement(clie
 
 @pytest.mark.django_db
 def test_a_change_made_by_another_process_is_seen_by_this_processs_next_request(client, scene):
-    """This process holds copies of the client and tenant (tenants/cache.py). Another process changing
+    """This process holds copies of the client and tenant (kit/tenant_cache.py). Another process changing
     them touches only the database and Redis; the generation it moves must retire the copies here."""
     from django.core.cache import cache
 
+    from kit.tenant_cache import _generation_key
     from oauth.models import Application, ClientStatus
-    from tenants.cache import _generation_key
 
     assert scene.client_credentials(client).status_code == 200
     # What another process's client_suspend leaves behind here: the row changed, its Redis entries gone.

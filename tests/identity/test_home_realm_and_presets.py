@@ -13,7 +13,7 @@ from identity.models import IdentityProvider, Preset
 from identity.services import identity_provider_create, identity_provider_update
 from identity.sso import oidc
 from identity.sso.presets import preset_settings
-from tenants.errors import TenantError
+from kit.errors import ApplicationError
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -103,7 +103,7 @@ def test_required_sso_refuses_console_passwords_only_where_every_tenant_requires
 
 def test_required_sso_needs_domains(two_tenants):
     a, _ = two_tenants
-    with pytest.raises(TenantError, match="domains"):
+    with pytest.raises(ApplicationError, match="domains"):
         make_provider(a.tenant, domains=[], sso_required=True)
 
 
@@ -127,16 +127,16 @@ def test_presets_fill_discovery_issuer_and_claims():
 
 def test_a_multi_tenant_entra_provider_must_name_its_directories(two_tenants):
     a, _ = two_tenants
-    with pytest.raises(TenantError, match="directory ids"):
+    with pytest.raises(ApplicationError, match="directory ids"):
         make_provider(a.tenant, preset=Preset.ENTRA, address="organizations", domains=[])
 
 
 def test_provider_urls_must_be_https_outside_loopback(two_tenants, settings):
     a, _ = two_tenants
-    with pytest.raises(TenantError, match="https"):
+    with pytest.raises(ApplicationError, match="https"):
         make_provider(a.tenant, address="http://idp.corp.example")
     settings.SSO_ALLOW_HTTP_LOOPBACK = False
-    with pytest.raises(TenantError, match="https"):
+    with pytest.raises(ApplicationError, match="https"):
         make_provider(a.tenant, address="http://127.0.0.1:9")
 
 

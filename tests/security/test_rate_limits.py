@@ -1,4 +1,4 @@
-"""Rate limits and lockout (tenants/ratelimit.py): sign-in per address and per account with an audited
+"""Rate limits and lockout (kit/ratelimit.py): sign-in per address and per account with an audited
 lockout, the token endpoint per client, introspection per caller; 429 with Retry-After; the token path
 fails open when Redis is down."""
 

@@ -9,8 +9,8 @@ import threading
 import pytest
 from django.db import connection, connections
 
+from kit.errors import ApplicationError
 from tenants import services
-from tenants.errors import TenantError
 from tenants.models import Membership, Role
 from tests.oauth.factories import ACTOR
 
@@ -41,7 +41,7 @@ def test_two_concurrent_demotions_leave_the_tenant_an_owner(make_world, make_use
             services.membership_change_role(membership=Membership.objects.get(pk=membership.pk), role=Role.ADMIN,
                                             actor=ACTOR)
             outcomes[membership.pk] = "demoted"
-        except TenantError as exc:
+        except ApplicationError as exc:
             outcomes[membership.pk] = exc.code
         finally:
             connections.close_all()
@@ -60,7 +60,7 @@ def test_the_last_owner_check_locks_the_owner_rows(world):
     from django.test.utils import CaptureQueriesContext
 
     membership = Membership.objects.get(tenant=world.tenant, user=world.owner)
-    with CaptureQueriesContext(connection) as queries, pytest.raises(TenantError):
+    with CaptureQueriesContext(connection) as queries, pytest.raises(ApplicationError):
         services.membership_change_role(membership=membership, role=Role.ADMIN, actor=ACTOR)
     if connection.vendor == "postgresql":
         assert any("FOR UPDATE" in q["sql"] for q in queries.captured_queries)

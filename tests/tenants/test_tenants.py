@@ -2,7 +2,7 @@ import pytest
 
 from audit.models import AuditEvent
 from audit.services import Actor
-from tenants.errors import TenantError
+from kit.errors import ApplicationError
 from tenants.models import Tenant
 from tenants.services import tenant_create, tenant_reactivate, tenant_suspend, tenant_update
 
@@ -12,7 +12,7 @@ OPERATOR = Actor("test", "", "pytest")
 
 @pytest.mark.parametrize("slug", ["admin", "api", "well-known", "-acme", "acme-", "Acme Corp", "a" * 41, ""])
 def test_invalid_or_reserved_slugs_are_refused_with_a_clear_message(slug):
-    with pytest.raises(TenantError) as err:
+    with pytest.raises(ApplicationError) as err:
         tenant_create(slug=slug, name="X", actor=OPERATOR)
     assert err.value.field == "slug"
     assert "reserved" in str(err.value) or "letters" in str(err.value)
@@ -29,7 +29,7 @@ def test_tenant_create_records_an_event_and_computes_the_issuer(settings):
 
 def test_duplicate_slug_is_a_clear_error(make_tenant):
     make_tenant("acme")
-    with pytest.raises(TenantError, match="already exists"):
+    with pytest.raises(ApplicationError, match="already exists"):
         tenant_create(slug="acme", name="Again", actor=OPERATOR)
 
 
@@ -55,7 +55,7 @@ def test_every_tenant_change_is_audited(make_tenant):
 
 
 def test_suspend_needs_a_reason(make_tenant):
-    with pytest.raises(TenantError, match="reason"):
+    with pytest.raises(ApplicationError, match="reason"):
         tenant_suspend(tenant=make_tenant("acme"), actor=OPERATOR, reason=" ")
 
 

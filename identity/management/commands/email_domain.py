@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.services import Actor
-from tenants.errors import TenantError
+from kit.errors import ApplicationError
 from tenants.selectors import tenant_by_slug
 
 
@@ -37,5 +37,5 @@ class Command(BaseCommand):
                 self.stdout.write(self.style.SUCCESS(f"{domain} removed from {found.slug}"))
             else:
                 raise CommandError(f"{domain} is not a verified domain of {found.slug}")
-        except TenantError as exc:
+        except ApplicationError as exc:
             raise CommandError(str(exc)) from exc

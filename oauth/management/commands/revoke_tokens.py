@@ -2,8 +2,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.services import Actor
+from kit.errors import ApplicationError
 from mcp_registry.models import MCPResource
-from tenants.errors import TenantError
 from tenants.models import Tenant
 
 from ... import revocation
@@ -44,7 +44,7 @@ class Command(BaseCommand):
             criteria["resource"] = match.uri if match else resource
         try:
             run = revocation.revocation_request(tenant=found, actor=ACTOR, enqueue=False, **criteria)
-        except TenantError as exc:
+        except ApplicationError as exc:
             raise CommandError(str(exc)) from exc
         bar = ProgressBar(self.stderr, "revoking")
         finished = revocation.revocation_run(run_id=run.pk, batch_size=batch_size, on_batch=bar.update)

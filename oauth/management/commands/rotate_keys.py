@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.services import Actor
-from tenants.errors import TenantError
+from kit.errors import ApplicationError
 from tenants.models import Tenant, TenantStatus
 
 from ... import rotation
@@ -55,7 +55,7 @@ class Command(BaseCommand):
                     current = rotation.active_key_of(item)  # rotate once even if another operator races us
                     rotated += bool(rotation.key_rotate_now(tenant=item, actor=ACTOR,
                                                             expected_kid=current.kid if current else None))
-            except TenantError as exc:
+            except ApplicationError as exc:
                 raise CommandError(f"{item.slug}: {exc}") from exc
             bar.update(done, len(tenants))
         bar.done()

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.services import Actor
-from tenants.errors import TenantError
+from kit.errors import ApplicationError
 from tenants.services import tenant_create
 
 
@@ -15,6 +15,6 @@ class Command(BaseCommand):
     def handle(self, *args, slug, name=None, **options):
         try:
             tenant = tenant_create(slug=slug, name=name or slug, actor=Actor("operator", "cli", "manage.py"))
-        except TenantError as exc:
+        except ApplicationError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(self.style.SUCCESS(f"created tenant {tenant.slug}; issuer {tenant.issuer}"))

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from audit.services import Actor
-from tenants.errors import TenantError
+from kit.errors import ApplicationError
 from tenants.models import Membership, Role
 from tenants.selectors import tenant_by_slug
 from tenants.services import membership_add, membership_change_role
@@ -38,7 +38,7 @@ class Command(BaseCommand):
                 membership_change_role(membership=existing, role=role, actor=actor)
             else:
                 membership_add(tenant=tenant, email=user.email, role=role, actor=actor)
-        except TenantError as exc:
+        except ApplicationError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(self.style.SUCCESS(f"{user.email} is {role} of {tenant.slug}"))
         if generated and not password:

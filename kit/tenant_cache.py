@@ -55,12 +55,12 @@ def forget_tenant(tenant_id) -> None:
     transaction.on_commit(lambda: cache.delete(_generation_key(tenant_id)))
 
 
-@receiver(request_started, dispatch_uid="tenants.cache.request_started")
+@receiver(request_started, dispatch_uid="kit.tenant_cache.request_started")
 def _request_started(sender, **kwargs):
     _request_generations.set({})
 
 
-@receiver(request_finished, dispatch_uid="tenants.cache.request_finished")
+@receiver(request_finished, dispatch_uid="kit.tenant_cache.request_finished")
 def _request_finished(sender, **kwargs):
     _request_generations.set(None)
 
