@@ -31,7 +31,7 @@ from audit.middleware import request_id_of
 from kit import documents
 from kit.tenancy import bind_tenant, unbind_tenant
 from kit.tenant_cache import generation_scope
-from tenants.middleware import platform_hosts, resolve_tenant
+from tenants import resolver
 
 from .logging import access_log
 from .metrics import REQUESTS
@@ -74,9 +74,13 @@ def document_for(kind: str, arg: str | None, path: str, host: str) -> documents.
 
     close_old_connections()  # what Django does at each request: a broken or expired connection is replaced
     with generation_scope():
-        tenant, _unknown = resolve_tenant(path, lambda: host, platform_hosts())
-        if tenant is None or not tenant.is_active:
+        try:
+            found = resolver.resolve(resolver.Call(path=path, host=lambda: host), resolver.PUBLIC)
+        except resolver.TenantRefused:
             return None
+        if found is None:
+            return None
+        tenant = found.tenant
         token = bind_tenant(tenant)
         try:
             if kind == "jwks":

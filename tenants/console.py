@@ -7,10 +7,10 @@ from django.urls import NoReverseMatch, reverse
 
 from kit.tenancy import bind_tenant, unbind_tenant
 
-from .models import ADMIN_ROLES, CONSOLE_ROLES
-from .selectors import console_memberships, membership_of, tenant_by_slug
-
-SESSION_TENANT_KEY = "console_tenant"
+from . import resolver
+from .models import ADMIN_ROLES
+from .resolver import SESSION_TENANT_KEY
+from .selectors import console_memberships
 
 # The console's sections, in order; a section whose URL is not wired yet shows as "coming soon".
 SECTIONS = [
@@ -47,10 +47,12 @@ class TenantConsoleMixin(LoginRequiredMixin):
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
-        tenant = tenant_by_slug(kwargs["slug"])
-        membership = membership_of(request.user, tenant) if tenant else None
-        if membership is None or membership.role not in CONSOLE_ROLES:
-            raise Http404("no such tenant in your console")
+        try:  # a suspended tenant's console still opens for its own people
+            found = resolver.resolve(resolver.Call.of(request, console_slug=kwargs["slug"]),
+                                     (resolver.by_console_session,), active_only=False)
+        except resolver.TenantRefused as refused:
+            raise Http404("no such tenant in your console") from refused
+        tenant, membership = found.tenant, found.membership
         if request.method not in ("GET", "HEAD") and membership.role not in self.write_roles:
             raise PermissionDenied(f"your role '{membership.role}' is read-only here")
         self.tenant, self.membership = tenant, membership

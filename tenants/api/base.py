@@ -15,37 +15,27 @@ from rest_framework import permissions, viewsets
 from rest_framework.exceptions import NotAuthenticated, NotFound, PermissionDenied
 
 from kit.tenancy import bind_tenant
+from tenants import resolver
 from tenants.authority import Authority
-from tenants.console import SESSION_TENANT_KEY
 from tenants.models import ADMIN_ROLES, CONSOLE_ROLES
-from tenants.selectors import console_memberships, membership_of, tenant_by_slug
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-def resolve_api_tenant(request):
-    """(tenant, membership-or-None, scopes-or-None) for the caller; raises if there is none."""
-    credential_tenant = getattr(request.auth, "tenant", None)
-    if credential_tenant is not None:
-        if not credential_tenant.is_active:
-            raise PermissionDenied(f"tenant '{credential_tenant.slug}' is suspended")
-        return credential_tenant, None, set(getattr(request.auth, "scopes", ()) or ())
-    user = request.user
-    if not user.is_authenticated:
+# The resolver's refusals as the API's exceptions (their denials are audited by tenants/api/errors.py).
+_REFUSALS = {401: NotAuthenticated, 403: PermissionDenied, 404: NotFound}
+
+
+def resolve_api_tenant(request) -> resolver.Resolved:
+    """The caller's tenant, from its credential or else its console session (tenants/resolver.py, ``API``);
+    raises if there is none."""
+    try:
+        found = resolver.resolve(resolver.Call.of(request), resolver.API)
+    except resolver.TenantRefused as refused:
+        raise _REFUSALS[refused.status](refused.message) from refused
+    if found is None:  # no credential and no user: DRF's anonymous request
         raise NotAuthenticated()
-    slug = request.headers.get("X-Tenant") or request.session.get(SESSION_TENANT_KEY)
-    if not slug:
-        memberships = list(console_memberships(user)[:2])
-        if len(memberships) != 1:
-            raise PermissionDenied("name the tenant with the X-Tenant header (you belong to several or none)")
-        return memberships[0].tenant, memberships[0], None
-    tenant = tenant_by_slug(slug)
-    membership = membership_of(user, tenant) if tenant else None
-    if membership is None or membership.role not in CONSOLE_ROLES:
-        raise NotFound(f"no tenant '{slug}' that you administer")
-    if not tenant.is_active:
-        raise PermissionDenied(f"tenant '{tenant.slug}' is suspended: {tenant.suspended_reason}")
-    return tenant, membership, None
+    return found
 
 
 def _authority(request, membership, scopes) -> Authority:
@@ -57,13 +47,11 @@ def _authority(request, membership, scopes) -> Authority:
 
 
 class TenantPermission(permissions.BasePermission):
-    """Sessions: read needs owner/admin/auditor, write needs owner/admin. Tokens: the area's scopes."""
+    """Sessions: read needs owner/admin/auditor, write needs owner/admin. Tokens: the area's scopes.
+    Reads the tenant ``TenantEndpoint.initial`` resolved; binds nothing."""
 
     def has_permission(self, request, view):
-        tenant, membership, scopes = resolve_api_tenant(request)
-        request.tenant, request.membership = tenant, membership
-        request.authority = _authority(request, membership, scopes)
-        bind_tenant(tenant)  # reset by the tenant middleware's context at the end of the request
+        membership, scopes = request.membership, request.scopes
         write = request.method not in SAFE_METHODS
         if scopes is not None:
             needed = view.required_scope(write)
@@ -82,6 +70,16 @@ class TenantEndpoint(viewsets.GenericViewSet):
 
     permission_classes = [TenantPermission]
     api_area = ""
+
+    def initial(self, request, *args, **kwargs):
+        """After authentication, before the permission check: the caller's tenant, bound for the rest of
+        the request (the tenant middleware's context resets it when the request ends)."""
+        self.perform_authentication(request)
+        found = resolve_api_tenant(request)
+        request.tenant, request.membership, request.scopes = found.tenant, found.membership, found.scopes
+        request.authority = _authority(request, found.membership, found.scopes)
+        bind_tenant(found.tenant)
+        super().initial(request, *args, **kwargs)
 
     @classmethod
     def required_scope(cls, write: bool) -> str:
