@@ -47,8 +47,7 @@ def hit(name: str, *, window: int, fail_open: bool, amount: int = 1) -> int:
     if settings.REDIS_URL:
         try:
             pipe = _redis(settings.REDIS_URL).pipeline(transaction=False)  # no MULTI/EXEC: order is enough
-            pipe.incrby(key, amount)
-            pipe.expire(key, window + 5, nx=True)
+            queue_hit(pipe, name, window=window, amount=amount)
             return int(pipe.execute()[0])
         except Exception as exc:  # redis.RedisError, OSError
             log.warning("rate limiter unavailable (%s): %s", "serving unmetered" if fail_open else "refusing", exc)
@@ -57,6 +56,15 @@ def hit(name: str, *, window: int, fail_open: bool, amount: int = 1) -> int:
             raise Unavailable(str(exc)) from exc
     cache.add(key, 0, window + 5)
     return cache.incr(key, amount) if amount else cache.get(key, 0)
+
+
+def queue_hit(pipe, name: str, *, window: int, amount: int = 1) -> None:
+    """Queues ``hit``'s commands on a redis-py pipeline of the same Redis; the counter's new value is the
+    first of their results. The lean protocol path (oauth/lean) sends them with the tenant's generation
+    read, in one round trip."""
+    key = _key(name, window)
+    pipe.incrby(key, amount)
+    pipe.expire(key, window + 5, nx=True)
 
 
 def over(name: str, *, limit: int, window: int, fail_open: bool = True) -> int | None:

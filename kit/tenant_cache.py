@@ -87,6 +87,34 @@ def request_generation(tenant_id) -> str:
     return current
 
 
+def generation_pipelined(tenant_id, queue) -> list | None:
+    """Inside a ``generation_scope``: the tenant's generation read in one Redis round trip together with
+    the commands ``queue(pipeline)`` adds (the lean protocol path's rate-limit counter), and remembered for
+    the scope as ``request_generation`` would. Returns those commands' results; None without the Redis
+    cache or when Redis does not answer, and the caller then goes the ordinary way (Django).
+
+    It reaches into Django's Redis backend for its client, key function and serializer (``_cache``): the
+    backend has no public pipeline, and the value must be read exactly as ``cache.get`` reads it."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+    from redis import RedisError
+
+    backend = caches["default"]  # the backend itself (``cache`` is a proxy to it)
+    seen = _request_generations.get()
+    if seen is None or not isinstance(backend, RedisCache):
+        return None
+    key = backend.make_and_validate_key(_generation_key(tenant_id))
+    try:
+        pipe = backend._cache.get_client(key, write=True).pipeline(transaction=False)
+        pipe.get(key)
+        queue(pipe)
+        raw, *results = pipe.execute()
+    except (RedisError, OSError):
+        return None
+    seen[tenant_id] = backend._cache._serializer.loads(raw) if raw is not None else generation(tenant_id)
+    return results
+
+
 def near(tenant_id, kind: str, key, load):
     """``load()``, remembered in this process until the tenant's generation moves. Model instances are
     handed out as copies, so a caller setting attributes on one cannot leak them into the next request.

@@ -4,6 +4,8 @@
   stream to an upstream MCP server ties up no thread;
 - the public documents (JWKS, authorization server metadata, PRM) are answered from bytes rendered once
   per tenant generation, before Django and its middleware stack (mcp_platform/documents.py);
+- client_credentials, introspection and revocation successes are answered by the lean protocol path
+  (mcp_platform/protocol.py, oauth/lean), anything else it hands on to Django with its body;
 - everything else is Django's WSGI handler on a small pool of long-lived threads per process (a2wsgi).
   Measured against Django's own ASGI handler (bench/README.md, "Web server"), that costs about a quarter
   less CPU per request, and it keeps one persistent database connection per thread (``CONN_MAX_AGE``):
@@ -21,7 +23,7 @@ django_application = get_wsgi_application()
 
 from mcp_registry.gateway import GATEWAY_PATH, PlatformGateway  # noqa: E402 (needs the app registry ready)
 
-from . import documents  # noqa: E402
+from . import documents, protocol  # noqa: E402
 
 # Django requests run concurrently on this many threads per process (each with its database connection);
 # more mostly adds GIL contention on CPU-bound protocol requests, fewer lets one slow request (an outbound
@@ -45,6 +47,8 @@ async def application(scope, receive, send):
         return await gateway(scope, receive, send)
     if scope["type"] == "http" and await documents.serve(scope, send):
         return
+    if scope["type"] == "http" and (receive := await protocol.serve(scope, receive, send)) is None:
+        return  # the lean protocol path answered (machine tokens, introspection, revocation)
 
     async def receive_coroutine():  # a2wsgi hands receive() to run_coroutine_threadsafe: granian's is no coroutine
         return await receive()

@@ -179,15 +179,27 @@ async def serve(scope, send) -> bool:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in response_headers]})
     await send({"type": "http.response.body", "body": body})
-    REQUESTS.labels("GET", str(status)).inc()
+    record_answer(scope, headers, status, request_id, started)
+    return True
+
+
+def remote_address(scope, headers: dict[str, str]) -> str:
+    """Django's REMOTE_ADDR for this request (mcp_platform.proxy.ForwardedForMiddleware)."""
+    return client_address({"HTTP_X_FORWARDED_FOR": headers.get("x-forwarded-for", "")}) \
+        or (scope.get("client") or ("",))[0]
+
+
+def record_answer(scope, headers: dict[str, str], status: int, request_id: str, started: float) -> None:
+    """The request counter and the access log line, as Django's middleware writes them (also for the lean
+    protocol path, mcp_platform/protocol.py)."""
+    method, path = scope.get("method", ""), scope.get("path", "")
+    REQUESTS.labels(method, str(status)).inc()
     if access_log.isEnabledFor(logging.INFO):
-        remote = client_address({"HTTP_X_FORWARDED_FOR": headers.get("x-forwarded-for", "")}) \
-            or (scope.get("client") or ("",))[0]
+        remote = remote_address(scope, headers)
         token = bind_request_context(RequestContext(request_id=request_id, ip=remote))
         try:
-            access_log.info("%s %s %s", "GET", path, status, extra={
-                "http": {"method": "GET", "path": path, "status": status,
+            access_log.info("%s %s %s", method, path, status, extra={
+                "http": {"method": method, "path": path, "status": status,
                          "duration_ms": round(1000 * (time.perf_counter() - started), 2), "remote": remote}})
         finally:
             reset_request_context(token)
-    return True

@@ -256,6 +256,8 @@ SIGNIN_LOCKOUT_FAILURES = env.int("SIGNIN_LOCKOUT_FAILURES", default=10)  # fail
 SIGNIN_LOCKOUT_SECONDS = env.int("SIGNIN_LOCKOUT_SECONDS", default=900)  # ... within this window lock it
 TOKEN_RATE_PER_CLIENT = env.int("TOKEN_RATE_PER_CLIENT", default=600)  # token requests a minute
 INTROSPECTION_RATE_PER_CALLER = env.int("INTROSPECTION_RATE_PER_CALLER", default=3000)  # a minute
+# client_credentials, introspection and revocation answered in front of Django (oauth/lean); off: Django only.
+LEAN_PROTOCOL_PATH = env.bool("LEAN_PROTOCOL_PATH", default=True)
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"

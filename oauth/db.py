@@ -1,4 +1,5 @@
-"""One-row INSERTs whose SQL is compiled once per model, for the hottest write of the platform.
+"""Statements of the token paths with their SQL compiled once: one-row INSERTs (``insert_row``) and
+single-row SELECTs (``select_one``), bound on the server on PostgreSQL (``statement_cursor``).
 
 ``Model.save()`` builds and compiles its INSERT statement from scratch on every call: for an access-token
 row (19 columns) that was a quarter of a client_credentials request's CPU (bench/README.md). The statement
@@ -8,6 +9,13 @@ compiler the first time and afterwards only prepares the values, with the fields
 sends them, so receivers (metrics) see no difference. tests/oauth/test_db.py compares the rows both write.
 
 Only for plain new rows: no custom ``save()`` logic runs, so callers fill in what such a method would.
+
+``select_one`` does the same for a lookup: the queryset is compiled the first time with the request's
+values, each parameter of the SQL is traced back to one of those values, and later calls only put the new
+values in their places. On PostgreSQL both execute through a psycopg cursor that binds parameters on the
+server (Django's default cursor formats them into the SQL text in Python), so psycopg prepares each
+statement once per connection after a few executions; the cursor is wrapped as Django wraps its own, so
+query counting, execute wrappers and error translation see no difference.
 """
 
 from __future__ import annotations
@@ -17,6 +25,43 @@ from django.db.models import signals
 from django.db.models.sql import InsertQuery
 
 _statements: dict[tuple, tuple[str, list]] = {}
+_selects: dict[tuple, tuple[str, list[int]]] = {}
+
+
+def statement_cursor(connection):
+    """A cursor binding parameters on the server where the database allows it (psycopg 3, PostgreSQL),
+    else Django's own; opened as Django opens its cursors (health check, connect, error translation)."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        return connection._prepare_cursor(ServerBindingCursor(connection.connection))
+
+
+def select_one(key, queryset_of, values: tuple, using: str = "default") -> tuple | None:
+    """The first row of ``queryset_of(*values)`` (a ``values_list``/``values`` queryset whose columns
+    need no conversion from the database), its SQL compiled once per ``key``. Every parameter of the SQL
+    must be one of ``values`` (distinct from each other when first compiled): that is how a later call
+    knows where its values go."""
+    found = _selects.get((key, using))
+    if found is None:
+        if len(set(map(repr, values))) != len(values):
+            raise ValueError("compile a select with distinct values: each parameter must be traceable")
+        sql, params = queryset_of(*values).query.get_compiler(using=using).as_sql()
+        positions = []
+        for param in params:
+            matches = [i for i, value in enumerate(values) if type(value) is type(param) and value == param]
+            if len(matches) != 1:
+                raise ValueError(f"parameter {param!r} of {key} is not one of the values it was compiled with")
+            positions.append(matches[0])
+        found = _selects[(key, using)] = (sql, positions)
+    sql, positions = found
+    with statement_cursor(connections[using]) as cursor:
+        cursor.execute(sql, [values[i] for i in positions])
+        return cursor.fetchone()
 
 
 def _fields(model) -> list:
@@ -48,7 +93,7 @@ def insert_row(obj, using: str = "default"):
     sql, fields = _statement(obj, using)
     connection = connections[using]
     params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    with connection.cursor() as cursor:
+    with statement_cursor(connection) as cursor:
         cursor.execute(sql, params)
         returned = cursor.fetchone()
     for field, value in zip(model._meta.db_returning_fields, returned, strict=True):

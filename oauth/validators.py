@@ -25,6 +25,7 @@ from .cache import cached_client
 from .db import insert_row
 from .models import GRANT_TYPES, AccessToken, Application, AuthMethod, Grant, IDToken, RefreshToken
 from .selectors import presentable, tenant_settings, token_checksum
+from .tokens import access_token_row
 
 log = logging.getLogger(__name__)
 
@@ -277,16 +278,13 @@ class TenantOAuth2Validator(OAuth2Validator):
         request.resource = [request.token_target.audience]
 
     def _create_access_token(self, expires, request, token, source_refresh_token=None):
-        target = request.token_target
-        access_token = AccessToken(
-            tenant=_tenant(), user=request.user, scope=token["scope"], expires=expires,
-            id_token=getattr(request, "id_token", None) if isinstance(getattr(request, "id_token", None),
-                                                                      IDToken) else None,
-            application=request.client, source_refresh_token=source_refresh_token, resource=[target.audience],
-            audience=target.audience, jti=getattr(request, "access_token_jti", ""), grant_type=request.grant_type,
-            kid=getattr(request, "access_token_kid", ""),
-            code_checksum=getattr(request, "code_checksum", "") or "")
-        self._set_token_value(access_token, token["access_token"])
+        id_token = getattr(request, "id_token", None)
+        access_token = access_token_row(
+            _tenant(), client=request.client, user=request.user, target=request.token_target, scope=token["scope"],
+            expires=expires, token=token["access_token"], jti=getattr(request, "access_token_jti", ""),
+            kid=getattr(request, "access_token_kid", ""), grant_type=request.grant_type,
+            code_checksum=getattr(request, "code_checksum", ""),
+            id_token=id_token if isinstance(id_token, IDToken) else None, source_refresh_token=source_refresh_token)
         # The token path's one write, with its SQL compiled once (oauth/db.py); ``save()`` of the
         # base model would only fill in the tenant, which is set above.
         return insert_row(access_token)
@@ -353,13 +351,12 @@ class TenantOAuth2Validator(OAuth2Validator):
         tenant, client = _tenant(), request.client
         if tenant is None or client is None or not isinstance(token, str):
             return
-        from .selectors import refresh_token_by_value
+        from .selectors import own_access_token, refresh_token_by_value
 
         order = ("refresh", "access") if token_type_hint == "refresh_token" else ("access", "refresh")
         for kind in order:
             if kind == "access":
-                row = (AccessToken.objects.for_tenant(tenant).select_related("application")
-                       .filter(token_checksum=token_checksum(token), application=client).first())
+                row = own_access_token(tenant, client, token)
             else:
                 row = refresh_token_by_value(tenant, token)
                 if row is not None and (row.application_id != client.pk or row.revoked is not None):

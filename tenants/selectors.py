@@ -29,6 +29,12 @@ def _slug_key(slug: str) -> str:
 _tenant_ids_by_slug: dict[str, object] = {}
 
 
+def known_tenant_id(slug: str):
+    """The id this process last resolved ``slug`` to, or None: what the lean protocol path (oauth/lean)
+    needs to read the tenant's generation before the tenant itself, which tenant_by_slug then checks."""
+    return _tenant_ids_by_slug.get(slug)
+
+
 def tenant_by_slug(slug: str) -> Tenant | None:
     if not slug or len(slug) > SLUG_MAX or not _SLUG.fullmatch(slug):
         return None  # not a slug at all (a NUL, a surrogate): no cache key, no query

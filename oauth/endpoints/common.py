@@ -32,21 +32,33 @@ def malformed_parameter(request) -> str | None:
 
 def claimed_client_id(request) -> str:
     """The client_id a request names (HTTP Basic user or form field), before anything is verified."""
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    if header[:6].lower() == "basic ":
+    return claimed_client_id_of(request.META.get("HTTP_AUTHORIZATION", ""), request.POST.get("client_id") or "")
+
+
+def claimed_client_id_of(authorization: str, form_client_id: str) -> str:
+    """``claimed_client_id`` from the Authorization header and the form's client_id (the lean path,
+    oauth/lean, counts its rate limits under the same name)."""
+    if authorization[:6].lower() == "basic ":
         try:
-            return unquote(base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")[0])[:255]
+            return unquote(base64.b64decode(authorization[6:].strip()).decode("utf-8").partition(":")[0])[:255]
         except (ValueError, UnicodeDecodeError):
             return ""
-    return (request.POST.get("client_id") or "")[:255]
+    return form_client_id[:255]
+
+
+RATE_WINDOW = 60  # seconds: the protocol endpoints' limits are per minute
+
+
+def rate_limit_name(endpoint: str, tenant_id, caller: str) -> str:
+    return f"oauth:rl:{endpoint}:{tenant_id}:{caller}"
 
 
 def rate_limited(request, endpoint: str, limit: int, client_id: str):
     """429 with Retry-After when ``client_id`` has made more than ``limit`` requests to ``endpoint`` of
     this tenant this minute. Fails open: a Redis outage must not stop token issuance (SECURITY.md)."""
     tenant = tenant_of(request)
-    wait = ratelimit.over(f"oauth:rl:{endpoint}:{tenant.pk}:{client_id or request.META.get('REMOTE_ADDR', '')}",
-                          limit=limit, window=60, fail_open=True)
+    wait = ratelimit.over(rate_limit_name(endpoint, tenant.pk, client_id or request.META.get('REMOTE_ADDR', '')),
+                          limit=limit, window=RATE_WINDOW, fail_open=True)
     if wait is None:
         return None
     return oauth_error("temporarily_unavailable", f"more than {limit} {endpoint} requests a minute from this "

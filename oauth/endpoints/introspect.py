@@ -19,17 +19,23 @@ def _subject(user_id, client_id: str) -> str:
     return str(user_id) if user_id else client_id
 
 
+def access_token_description(tenant, facts: dict) -> dict:
+    """RFC 7662's answer for a live access token, from the columns selectors.INTROSPECTED_COLUMNS names
+    (Django's view and the lean path, oauth/lean, answer with this)."""
+    client_id = facts["application__cimd_url"] or facts["application__client_id"]
+    return {"active": True, "iss": tenant.issuer, "sub": _subject(facts["user_id"], client_id),
+            "aud": facts["audience"], "scope": facts["scope"], "client_id": client_id,
+            "token_type": "Bearer", "exp": int(facts["expires"].timestamp()),
+            "iat": int(facts["created"].timestamp()), "jti": facts["jti"]}
+
+
 def describe(tenant, token: str, hint: str = "") -> dict:
     kinds = ("refresh", "access") if hint == "refresh_token" else ("access", "refresh")
     for kind in kinds:
         if kind == "access":
             facts = access_token_facts(tenant, token)
             if facts is not None:
-                client_id = facts["application__cimd_url"] or facts["application__client_id"]
-                return {"active": True, "iss": tenant.issuer, "sub": _subject(facts["user_id"], client_id),
-                        "aud": facts["audience"], "scope": facts["scope"], "client_id": client_id,
-                        "token_type": "Bearer", "exp": int(facts["expires"].timestamp()),
-                        "iat": int(facts["created"].timestamp()), "jti": facts["jti"]}
+                return access_token_description(tenant, facts)
         else:
             row = refresh_token_by_value(tenant, token)
             if row is not None and row.revoked is None and row.access_token is not None:
