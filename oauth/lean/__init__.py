@@ -7,7 +7,7 @@ oauth/endpoints/) would give too: the form parsed once, the client authenticated
 copies (oauth/cache.py, constant-time secret comparison, kit/crypto.py), the target decided by the same
 oauth/targets.py, the token signed and its row written by one statement compiled once and bound on the
 server (oauth/db.py) *before* the answer is sent, and the tenant's generation read in the same Redis
-round trip as the rate-limit counter (tenants/cache.py ``generation_pipelined``).
+round trip as the rate-limit counter (kit/tenant_cache.py ``generation_pipelined``).
 
 Everything else returns None and Django answers it exactly as before: every error (bad or missing
 credentials, unknown client or resource, a suspended tenant, invalid scope...), every request shape this

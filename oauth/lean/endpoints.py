@@ -17,9 +17,9 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
-from tenants import ratelimit
-from tenants.cache import generation_pipelined, generation_scope
-from tenants.context import bind_tenant, unbind_tenant
+from kit import ratelimit
+from kit.tenancy import bind_tenant, unbind_tenant
+from kit.tenant_cache import generation_pipelined, generation_scope
 from tenants.selectors import known_tenant_id, tenant_by_slug
 
 from .. import services, targets
