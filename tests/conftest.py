@@ -6,6 +6,7 @@ Under CI=true a missing service fails the run instead of skipping tests.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -270,51 +271,116 @@ def signed_in(client):
 
 # --- Celery ---------------------------------------------------------------------------------------
 
+def test_database_url() -> str:
+    """The test database as a DATABASE_URL, for the processes a test starts (workers, servers)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if "postgresql" in db["ENGINE"]:
+        return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return f"sqlite:///{db['NAME']}"
+
+
+class CeleryWorker:
+    """One `celery worker` process in a process group of its own, consuming ``queue`` against the test
+    database. ``pool="solo"`` makes the process a test SIGKILLs the one doing the work; ``beat`` embeds beat.
+    Test receivers (webhooks, sinks) listen on 127.0.0.1: the operator setting admits exactly that address
+    for the worker (the egress guard's default, public addresses only, is what every other test checks)."""
+
+    def __init__(self, queue: str, log_path: Path, *, pool: str = "solo", concurrency: int = 1, beat: bool = False,
+                 env: dict | None = None):
+        self.queue, self.log_path, self.pool, self.concurrency, self.beat = queue, log_path, pool, concurrency, beat
+        self.env = {**os.environ, "EGRESS_ALLOWED_NETWORKS": os.environ.get("EGRESS_ALLOWED_NETWORKS", "127.0.0.1/32"),
+                    "DATABASE_URL": test_database_url(), "CELERY_QUEUE": queue, **(env or {})}
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        from mcp_platform.celery import app
+
+        self.starts += 1
+        name = f"pytest-{uuid.uuid4().hex[:8]}@%h"
+        args = [sys.executable, "-m", "celery", "-A", "mcp_platform", "worker", "--queues", self.queue,
+                "--pool", self.pool, "--concurrency", str(self.concurrency), "--loglevel", "INFO", "--hostname", name,
+                "--without-gossip", "--without-mingle"]
+        if self.beat:
+            args += ["--beat", "--schedule", str(self.log_path.parent / f"beat-{uuid.uuid4().hex[:8]}")]
+        with open(self.log_path, "a") as log:  # the worker keeps its own descriptor of the file
+            self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        hostname = name.replace("%h", os.uname().nodename)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"the Celery worker exited ({self.proc.returncode}); see {self.log_path}")
+            if app.control.ping(destination=[hostname], timeout=0.5):
+                return
+        self.stop()
+        pytest.fail("the Celery worker did not answer a ping within 30 s")
+
+    def kill(self) -> None:
+        """SIGKILL to the whole process group (worker, pool and embedded beat): no cleanup, no ack."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        """A warm shutdown (SIGTERM to the group), a SIGKILL after 15 s."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def _require_redis_broker() -> None:
+    from django.conf import settings
+
+    if not settings.REDIS_URL or not _reachable(settings.REDIS_URL, 6379):
+        require_service("Redis", "the Celery worker uses Redis as its broker")
+
+
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker):
-    """A real Celery worker process on Redis, consuming this session's queue against the test database.
+    """The session's shared Celery worker (prefork, two processes) on this session's queue.
 
     Tests that use it need committed data: mark them ``django_db(transaction=True)``.
     """
     from django.conf import settings
-    from django.db import connection
 
-    if not settings.REDIS_URL or not _reachable(settings.REDIS_URL, 6379):
-        require_service("Redis", "the Celery worker uses Redis as its broker")
-    queue = settings.CELERY_TASK_DEFAULT_QUEUE
-    db = connection.settings_dict
-    # Test receivers (webhooks, sinks) listen on 127.0.0.1: the operator setting admits exactly that address
-    # for this worker (the egress guard's default, public addresses only, is what every other test checks).
-    env = dict(os.environ, EGRESS_ALLOWED_NETWORKS=os.environ.get("EGRESS_ALLOWED_NETWORKS", "127.0.0.1/32"))
-    if "postgresql" in db["ENGINE"]:
-        env["DATABASE_URL"] = (f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/"
-                               f"{db['NAME']}")
-    else:
-        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
-    log = open(Path(settings.VAR_DIR) / "celery-worker.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "mcp_platform", "worker", "--queues", queue, "--concurrency", "2",
-         "--pool", "prefork", "--loglevel", "INFO", "--hostname", f"pytest-{uuid.uuid4().hex[:8]}@%h"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    _require_redis_broker()
+    worker = CeleryWorker(settings.CELERY_TASK_DEFAULT_QUEUE, Path(settings.VAR_DIR) / "celery-worker.log",
+                          pool="prefork", concurrency=2)
+    worker.start()
+    yield worker.proc
+    worker.stop()
+
+
+@pytest.fixture
+def celery_worker_factory(transactional_db, settings, tmp_path):
+    """Starts workers a test may SIGKILL and restart, on a queue of their own that the test process sends to
+    by default (the session's worker must not take these tasks); stops them after the test.
+    ``celery_worker_factory(beat=True, start=False, NAME="value", ...)``: the rest are environment variables."""
     from mcp_platform.celery import app
 
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the Celery worker exited ({proc.returncode}); see {log.name}")
-        replies = app.control.ping(timeout=0.5) or []
-        if replies:
-            break
-    else:
-        proc.terminate()
-        pytest.fail("the Celery worker did not answer a ping within 30 s")
-    yield proc
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    _require_redis_broker()
+    queue = f"{settings.CELERY_TASK_DEFAULT_QUEUE}-{uuid.uuid4().hex[:6]}"
+    previous_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    workers = []
+
+    def make(*, beat: bool = False, start: bool = True, **env) -> CeleryWorker:
+        worker = CeleryWorker(queue, tmp_path / f"worker-{len(workers) + 1}.log", beat=beat, env=env)
+        workers.append(worker)
+        if start:
+            worker.start()
+        return worker
+
+    yield make
+    for worker in workers:
+        worker.stop()
+    app.conf.task_default_queue = previous_queue
 
 
 # --- Browser --------------------------------------------------------------------------------------

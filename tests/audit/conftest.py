@@ -31,15 +31,9 @@ def varied_log(two_tenants):
 import hashlib  # noqa: E402
 import hmac  # noqa: E402
 import json  # noqa: E402
-import os  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
-import uuid  # noqa: E402
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 
 class Receiver:
@@ -116,58 +110,9 @@ def receiver(settings):
 
 # --- A Celery worker this test may SIGKILL and restart -------------------------------------------
 
-class KillableWorker:
-    """A solo-pool worker in its own process group on a queue of its own (the session worker must not
-    take these tasks): SIGKILL takes the whole worker down mid-task, like a crashed machine."""
-
-    def __init__(self, env: dict, queue: str, log: Path):
-        self.env, self.queue, self.log_path = env, queue, log
-        self.proc = None
-
-    def start(self):
-        from mcp_platform.celery import app
-
-        name = f"audit-{uuid.uuid4().hex[:8]}@%h"
-        log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "mcp_platform", "worker", "--queues", self.queue, "--pool", "solo",
-             "--loglevel", "INFO", "--hostname", name, "--without-gossip", "--without-mingle"],
-            cwd=Path(__file__).resolve().parents[2], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"the Celery worker exited ({self.proc.returncode}); see {self.log_path}")
-            if app.control.ping(destination=[name.replace("%h", os.uname().nodename)], timeout=0.5):
-                return
-        pytest.fail("the Celery worker did not answer a ping within 30 s")
-
-    def kill(self):
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-
-
 @pytest.fixture
-def killable_worker(transactional_db, settings):
-    from django.db import connection
-
-    from tests.conftest import _reachable
-
-    if not settings.REDIS_URL or not _reachable(settings.REDIS_URL, 6379):
-        pytest.fail("Redis is required: the Celery worker uses it as its broker")
-    db = connection.settings_dict
-    env = dict(os.environ, AUDIT_SINK_BATCH="5", AUDIT_SINK_TIMEOUT_SECONDS="20", AUDIT_SINK_ALLOW_HTTP_LOOPBACK="true",
-               DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}")
-    worker = KillableWorker(env, f"{settings.CELERY_TASK_DEFAULT_QUEUE}-audit-sinks",
-                            Path(settings.VAR_DIR) / "celery-audit-worker.log")
-    yield worker
-    worker.stop()
+def killable_worker(celery_worker_factory):
+    """A solo-pool worker on a queue of its own, started by the test: SIGKILL takes the whole worker down
+    mid-task, like a crashed machine. Small batches, so a delivery has several."""
+    return celery_worker_factory(start=False, AUDIT_SINK_BATCH="5", AUDIT_SINK_TIMEOUT_SECONDS="20",
+                                 AUDIT_SINK_ALLOW_HTTP_LOOPBACK="true")
