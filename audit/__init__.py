@@ -1,12 +1,13 @@
 """Append-only, hash-chained audit log. ``audit.record(...)`` is the single entry point.
 
-This module is audit's public face: ``record``, ``failure`` and the ``Actor`` type. Apps beside audit
-(jobs) use only these names; apps above it may also use its services and selectors.
+This module is audit's public face: ``record``, ``failure``, the ``Actor`` type and ``describe_actor`` (how
+an event names whoever acted). Apps beside audit (jobs) use only these names; apps above it may also use
+its services and selectors.
 """
 
-from .actors import SYSTEM, Actor
+from .actors import SYSTEM, Actor, describe_actor
 
-__all__ = ("SYSTEM", "Actor", "failure", "record")
+__all__ = ("SYSTEM", "Actor", "describe_actor", "failure", "record")
 
 
 def record(*args, **kwargs):

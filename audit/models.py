@@ -9,6 +9,12 @@ may drop the events before a checkpoint and the rest still verifies from it, and
 before a checkpoint would need the signing key.
 
 Foreign keys to other apps are by "app.Model" string: audit imports none of our apps.
+
+Every row of a tenant's chain (event, chain head, checkpoint, purge record, failure window) carries
+``tenant_id``, so the tables can be sharded by tenant (Citus) like every tenant-owned table. These rows are
+not ``TenantOwned``: audit sits below tenants (.importlinter layers), its rows are append-only with their own
+manager, and the platform chain's rows have no tenant (``tenant_id`` NULL, ``chain`` "platform"). The
+foreign key names "tenants.Tenant" by string, which Django resolves at start-up without an import.
 """
 
 import uuid
@@ -19,6 +25,18 @@ from django.db.models import Q
 from kit import crypto
 
 PLATFORM_CHAIN = "platform"
+
+
+def chain_tenant_id(chain: str) -> str | None:
+    """The tenant id a chain belongs to: a tenant's chain is named by its id, the platform's has none."""
+    return None if chain == PLATFORM_CHAIN else chain
+
+
+def _chain_tenant():
+    """The tenant of a chain's row (None for the platform chain). PROTECT like the events: a tenant with
+    audit history is suspended, never deleted."""
+    return models.ForeignKey("tenants.Tenant", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                             editable=False)
 
 
 class Severity(models.TextChoices):
@@ -105,6 +123,7 @@ class AuditEvent(AppendOnlyModel):
 
 class AuditChainHead(models.Model):
     chain = models.CharField(max_length=40, primary_key=True)
+    tenant = _chain_tenant()
     last_seq = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64)
     # Copied from AuditTenantSettings: record() reads the head row anyway, so the policy costs no query.
@@ -136,6 +155,7 @@ class AuditCheckpoint(AppendOnlyModel):
     """A signed statement "chain C had hash H at position S", so the chain verifies from here on."""
 
     chain = models.CharField(max_length=40, editable=False)
+    tenant = _chain_tenant()  # not signed: it is the chain's name, which the signature covers
     seq = models.PositiveBigIntegerField(editable=False)
     event_hash = models.CharField(max_length=64, editable=False)
     created_at = models.DateTimeField(editable=False)
@@ -156,6 +176,7 @@ class AuditPurge(AppendOnlyModel):
     a gap at the start of a chain only where consecutive purge records with valid signatures cover it."""
 
     chain = models.CharField(max_length=40, editable=False)
+    tenant = _chain_tenant()  # not signed: it is the chain's name, which the signature covers
     first_seq = models.PositiveBigIntegerField(editable=False)
     last_seq = models.PositiveBigIntegerField(editable=False)
     count = models.PositiveBigIntegerField(editable=False)

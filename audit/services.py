@@ -17,7 +17,7 @@ from kit import egress
 from kit.errors import ApplicationError
 
 from . import events, keys
-from .actors import SYSTEM, Actor  # noqa: F401  (audit.services.Actor: the name other apps import)
+from .actors import SYSTEM, Actor, describe_actor  # noqa: F401  (audit.services.Actor: a name other apps import)
 from .context import get_request_context
 from .hashing import GENESIS_HASH, canonical_json, checkpoint_payload, event_hash, purge_payload
 from .models import (
@@ -31,6 +31,7 @@ from .models import (
     IPTruncation,
     Severity,
     SinkState,
+    chain_tenant_id,
 )
 from .selectors import verify_segment
 
@@ -50,19 +51,6 @@ AUDIT_JOB = Actor("job", "audit", "audit")
 
 def chain_of(tenant) -> str:
     return str(tenant.pk) if tenant is not None else PLATFORM_CHAIN
-
-
-def _describe_actor(actor) -> tuple[str, str, str]:
-    if isinstance(actor, Actor):
-        return actor.type, actor.id, actor.label
-    if actor is None or getattr(actor, "is_anonymous", False):
-        return "anonymous", "", ""
-    if hasattr(actor, "client_id") and hasattr(actor, "tenant_id"):  # an OAuth client
-        client_id = getattr(actor, "public_client_id", None) or actor.client_id  # a CIMD client is its URL
-        return "client", str(client_id), getattr(actor, "name", "") or str(client_id)
-    if hasattr(actor, "get_username"):
-        return "user", str(actor.pk), actor.get_username()
-    return actor.__class__.__name__.lower(), str(getattr(actor, "pk", "")), str(actor)[:255]
 
 
 def _describe_target(target) -> tuple[str, str, str]:
@@ -132,7 +120,7 @@ def record(tenant, actor, action: str, target=None, request=None, *, severity: s
     ctx = get_request_context()
     if actor is None and request is not None:
         actor = getattr(request, "user", None)
-    actor_type, actor_id, actor_label = _describe_actor(actor)
+    actor_type, actor_id, actor_label = describe_actor(actor)
     target_type, target_id, target_label = _describe_target(target)
     if request is not None:
         ip = request.META.get("REMOTE_ADDR") or None
@@ -152,7 +140,7 @@ def record(tenant, actor, action: str, target=None, request=None, *, severity: s
     # and inside a caller's transaction a savepoint costs two more round trips per event.
     with transaction.atomic(savepoint=False):
         head, _ = AuditChainHead.objects.select_for_update().get_or_create(
-            chain=chain, defaults={"last_seq": 0, "last_hash": GENESIS_HASH}
+            chain=chain, defaults={"tenant": tenant, "last_seq": 0, "last_hash": GENESIS_HASH}
         )
         ip = truncate_ip(ip, head.ip_truncation)
         event = AuditEvent(
@@ -181,8 +169,9 @@ def _sign_checkpoint(chain: str, seq: int, event_hash_: str):
         return None, found
     created_at = timezone.now()
     kid, signature = keys.sign(checkpoint_payload(chain, seq, event_hash_, created_at))
-    return AuditCheckpoint.objects.create(chain=chain, seq=seq, event_hash=event_hash_, created_at=created_at,
-                                          kid=kid, signature=signature), None
+    return AuditCheckpoint.objects.create(chain=chain, tenant_id=chain_tenant_id(chain), seq=seq,
+                                          event_hash=event_hash_, created_at=created_at, kid=kid,
+                                          signature=signature), None
 
 
 @transaction.atomic
@@ -195,7 +184,7 @@ def checkpoint_chain(*, chain: str) -> AuditCheckpoint | None:
     latest = AuditCheckpoint.objects.filter(chain=chain).order_by("-seq").first()
     if latest is not None and latest.seq >= head.last_seq:
         return latest
-    tenant_id = None if chain == PLATFORM_CHAIN else chain
+    tenant_id = chain_tenant_id(chain)
     found = verify_segment(chain, head.last_seq)
     if found is not None:
         _record_in_chain(tenant_id, "audit.verification_failed", ("audit.chain", chain, "audit log"),
@@ -275,8 +264,8 @@ def events_purge(*, tenant, now=None) -> int:
     if not count:
         return 0
     (first_seq, first_hash), (last_seq, last_hash) = bounds[0], bounds[-1]
-    purge = AuditPurge(chain=chain, first_seq=first_seq, last_seq=last_seq, count=count, first_hash=first_hash,
-                       last_hash=last_hash, retention_days=days, created_at=timezone.now())
+    purge = AuditPurge(chain=chain, tenant=tenant, first_seq=first_seq, last_seq=last_seq, count=count,
+                       first_hash=first_hash, last_hash=last_hash, retention_days=days, created_at=timezone.now())
     purge.kid, purge.signature = keys.sign(purge_payload(purge))
     purge.save()
     # The retention path is the only one the append-only trigger lets through, for this transaction only.
@@ -338,7 +327,7 @@ def audit_settings_update(*, tenant, actor, request=None, actor_is_owner: bool =
         return policy
     policy.save()
     head, _ = AuditChainHead.objects.select_for_update().get_or_create(
-        chain=chain_of(tenant), defaults={"last_seq": 0, "last_hash": GENESIS_HASH})
+        chain=chain_of(tenant), defaults={"tenant": tenant, "last_seq": 0, "last_hash": GENESIS_HASH})
     if head.ip_truncation != policy.ip_truncation:
         AuditChainHead.objects.filter(pk=head.pk).update(ip_truncation=policy.ip_truncation)
     record(tenant, actor, "audit.settings_changed", ("audit.audittenantsettings", tenant.pk, "audit settings"),

@@ -233,7 +233,8 @@ def grow_tenants(total: int, tokens_each: int = 5) -> int:
                 MCPResource(tenant=t, name="mcp", uri=f"https://mcp.{t.slug}.example/mcp", display_name="MCP")
                 for t in tenants])
             ResourceScope.objects.bulk_create([
-                ResourceScope(resource=r, name=name, description=name, granted_by_default=default)
+                ResourceScope(tenant_id=r.tenant_id, resource=r, name=name, description=name,
+                              granted_by_default=default)
                 for r in resources for name, default in (("mcp:tools", True), ("mcp:resources", False))])
             apps = Application.objects.bulk_create([
                 Application(tenant=t, name=f"{kind}-{t.slug}", client_id=f"{kind}-{t.slug}",

@@ -41,6 +41,27 @@ class TenantScopedManager(models.Manager.from_queryset(TenantScopedQuerySet)):
         return super().get_queryset()
 
 
+class TenantOfParentQuerySet(TenantScopedQuerySet):
+    """Rows of a many-to-many link table that is tenant-owned: ``a.links.add/set`` bulk-create link rows
+    (through ``manager.using(db)``, a queryset) without save() or ``through_defaults``, so each row gets its
+    tenant here, from the row its model's ``tenant_from`` foreign key names."""
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        parent = self.model._meta.get_field(self.model.tenant_from)
+        missing = {getattr(o, parent.attname) for o in objs if o.tenant_id is None}
+        if missing:
+            owners = dict(parent.related_model._base_manager.filter(pk__in=missing).values_list("pk", "tenant_id"))
+            for o in objs:
+                if o.tenant_id is None:
+                    o.tenant_id = owners[getattr(o, parent.attname)]
+        return super().bulk_create(objs, *args, **kwargs)
+
+
+class TenantOfParentManager(TenantScopedManager):
+    _queryset_class = TenantOfParentQuerySet
+
+
 class TenantOwned(models.Model):
     """Base of every tenant-owned row (row-level tenancy, ARCHITECTURE §2)."""
 

@@ -6,7 +6,7 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
 from kit import crypto
-from kit.tenant_owned import TenantOwned
+from kit.tenant_owned import TenantOfParentManager, TenantOwned
 
 SCOPE_NAME = RegexValidator(r"^[\x21\x23-\x5B\x5D-\x7E]{1,100}$",
                             "A scope is 1-100 printable characters without spaces, quotes or backslashes.")
@@ -87,7 +87,24 @@ class MCPResource(TenantOwned):
         return f"mcp-resource-gateway-identity-secret:{self.pk}".encode()
 
 
-class ResourceScope(models.Model):
+class _TenantOfResource(TenantOwned):
+    """A row under a resource carries the resource's tenant_id as well (sharding by tenant needs it on every
+    tenant-owned table). Services set it; a row created with only its resource gets it from there, and a
+    row that names another tenant than its resource's is refused."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        owner = self.resource.tenant_id
+        if self.tenant_id is None:
+            self.tenant_id = owner
+        elif self.tenant_id != owner:
+            raise ValueError(f"{self.__class__.__name__} of tenant {self.tenant_id} under a resource of {owner}")
+        super().save(*args, **kwargs)
+
+
+class ResourceScope(_TenantOfResource):
     resource = models.ForeignKey(MCPResource, on_delete=models.CASCADE, related_name="scopes")
     name = models.CharField(max_length=100, validators=[SCOPE_NAME])
     description = models.CharField(max_length=300, blank=True)
@@ -102,11 +119,12 @@ class ResourceScope(models.Model):
         return self.name
 
 
-class ResourceTool(models.Model):
+class ResourceTool(_TenantOfResource):
     resource = models.ForeignKey(MCPResource, on_delete=models.CASCADE, related_name="tools")
     name = models.CharField(max_length=128)
     description = models.TextField(blank=True)
-    required_scopes = models.ManyToManyField(ResourceScope, blank=True, related_name="tools")
+    required_scopes = models.ManyToManyField(ResourceScope, blank=True, related_name="tools",
+                                             through="ResourceToolScope")
 
     class Meta:
         ordering = ["name"]
@@ -114,6 +132,24 @@ class ResourceTool(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class ResourceToolScope(TenantOwned):
+    """Which scopes a token needs to call a tool: the many-to-many link, a tenant-owned table like the two
+    it links (its table and columns are those of the implicit link table it replaced)."""
+
+    resourcetool = models.ForeignKey(ResourceTool, on_delete=models.CASCADE)
+    resourcescope = models.ForeignKey(ResourceScope, on_delete=models.CASCADE)
+
+    objects = TenantOfParentManager()
+    tenant_from = "resourcetool"  # a link row added without a tenant gets its resourcetool's
+
+    class Meta:
+        db_table = "mcp_registry_resourcetool_required_scopes"
+        unique_together = [("resourcetool", "resourcescope")]
+
+    def __str__(self):
+        return f"{self.resourcetool_id} needs {self.resourcescope_id}"
 
 
 crypto.register("mcp_registry.MCPResource", "management_token_encrypted", aad=lambda row: row.management_token_aad)

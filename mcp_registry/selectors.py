@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Q
 
-from .models import HostingMode, MCPResource, ResourceStatus
+from .models import HostingMode, MCPResource, ResourceScope, ResourceStatus
 
 
 def resources_of(tenant, *, search: str = "", status: str = ""):
@@ -38,3 +38,36 @@ def scopes_of(resource: MCPResource):
 
 def tools_of(resource: MCPResource):
     return resource.tools.prefetch_related("required_scopes").order_by("name")
+
+
+# --- The registry as other apps read it (oauth's targets, clients, jobs and discovery) ----------------
+
+def tenant_resources(tenant):
+    """The tenant's resources, plainly (for choices and lists of another app)."""
+    return MCPResource.objects.for_tenant(tenant).order_by("name")
+
+
+def active_resources(tenant):
+    return MCPResource.objects.for_tenant(tenant).filter(status=ResourceStatus.ACTIVE)
+
+
+def resource_by_uri(tenant, uri: str) -> MCPResource | None:
+    """The tenant's resource at this canonical URI (any status), or None."""
+    return MCPResource.objects.for_tenant(tenant).filter(uri=uri).first()
+
+
+def resource_by_uri_or_name(tenant, value: str) -> MCPResource | None:
+    """The tenant's resource named by its URI, else by its short name (how people and jobs name a resource),
+    or None. A name is a slug and never looks like a URI, so the two cannot name different resources."""
+    value = str(value or "")
+    return resource_by_uri(tenant, value) or MCPResource.objects.for_tenant(tenant).filter(name=value).first()
+
+
+def is_active_resource_uri(tenant, uri: str) -> bool:
+    return active_resources(tenant).filter(uri=uri).exists()
+
+
+def active_scope_names(tenant) -> set[str]:
+    """Every scope name of the tenant's active resources (the tenant's scopes_supported)."""
+    return set(ResourceScope.objects.filter(resource__tenant=tenant, resource__status=ResourceStatus.ACTIVE)
+               .values_list("name", flat=True).distinct())

@@ -141,7 +141,7 @@ def resource_create(*, tenant, actor, name: str, hosting_mode: str = HostingMode
     specs = [_scope_fields(s) for s in scopes]
     if len({s["name"] for s in specs}) != len(specs):
         raise RegistryError("each scope may be listed once", field="scopes")
-    ResourceScope.objects.bulk_create(ResourceScope(resource=resource, **spec) for spec in specs)
+    ResourceScope.objects.bulk_create(ResourceScope(tenant=tenant, resource=resource, **spec) for spec in specs)
     audit.record(tenant, actor, "resource.created", resource, request, uri=uri, hosting_mode=hosting_mode,
                  upstream_url=upstream_url, scopes=sorted(s["name"] for s in specs),
                  admits_self_registered=resource.admits_self_registered)
@@ -271,7 +271,8 @@ def scope_save(*, resource: MCPResource, actor, name: str, description: str = ""
                request=None) -> ResourceScope:
     """Creates the scope, or updates its description and default flag if it exists."""
     spec = _scope_fields({"name": name, "description": description, "granted_by_default": granted_by_default})
-    scope, created = ResourceScope.objects.get_or_create(resource=resource, name=spec["name"], defaults=spec)
+    scope, created = ResourceScope.objects.get_or_create(resource=resource, name=spec["name"],
+                                                         defaults={**spec, "tenant_id": resource.tenant_id})
     if not created:
         if (scope.description, scope.granted_by_default) == (spec["description"], spec["granted_by_default"]):
             return scope
@@ -323,13 +324,13 @@ def tool_save(*, resource: MCPResource, actor, name: str, scopes: Iterable[str],
     """Creates or updates one tool and the scopes a token needs to call it."""
     name = _tool_name(name)
     required = _resolve_scopes(resource, scopes, tool=name)
-    tool, created = ResourceTool.objects.get_or_create(resource=resource, name=name,
-                                                       defaults={"description": description})
+    tool, created = ResourceTool.objects.get_or_create(
+        resource=resource, name=name, defaults={"tenant_id": resource.tenant_id, "description": description})
     before = sorted(s.name for s in tool.required_scopes.all())
     if not created and tool.description != description:
         tool.description = description
         tool.save(update_fields=["description"])
-    tool.required_scopes.set(required)
+    tool.required_scopes.set(required, through_defaults={"tenant_id": resource.tenant_id})
     after = sorted(s.name for s in required)
     if created or before != after:
         audit.record(resource.tenant, actor, "resource.tools_changed", resource, request,
@@ -360,7 +361,7 @@ def tools_apply_import(*, resource: MCPResource, actor, tools: Iterable[dict], r
     for spec in (s for t in tools for s in t.get("new_scopes", ())):
         fields = _scope_fields(spec)
         if fields["name"] not in scope_names:
-            ResourceScope.objects.create(resource=resource, **fields)
+            ResourceScope.objects.create(tenant_id=resource.tenant_id, resource=resource, **fields)
             scope_names.add(fields["name"])
             created_scopes.append(fields["name"])
     diff = {"added": [], "changed": [], "removed": [], "scopes_added": sorted(created_scopes)}
@@ -368,14 +369,15 @@ def tools_apply_import(*, resource: MCPResource, actor, tools: Iterable[dict], r
         required = _resolve_scopes(resource, spec.get("scopes"), tool=name)
         tool = existing.get(name)
         if tool is None:
-            tool = ResourceTool.objects.create(resource=resource, name=name, description=spec.get("description", ""))
+            tool = ResourceTool.objects.create(tenant_id=resource.tenant_id, resource=resource, name=name,
+                                               description=spec.get("description", ""))
             diff["added"].append(name)
         elif (sorted(s.name for s in tool.required_scopes.all()) != sorted(s.name for s in required)
               or tool.description != spec.get("description", tool.description)):
             tool.description = spec.get("description", tool.description)
             tool.save(update_fields=["description"])
             diff["changed"].append(name)
-        tool.required_scopes.set(required)
+        tool.required_scopes.set(required, through_defaults={"tenant_id": resource.tenant_id})
     for name in remove:
         if name in existing and name not in names:
             existing[name].delete()

@@ -13,7 +13,7 @@ from django.db import models
 from oauth2_provider import models as dot
 
 from kit import crypto
-from kit.tenant_owned import TenantOwned, TenantScopedManager
+from kit.tenant_owned import TenantOfParentManager, TenantOwned, TenantScopedManager
 
 OIDC_SCOPES = ("openid", "profile", "email")
 # Scopes the authorization server itself understands; every other scope belongs to a resource.
@@ -58,6 +58,7 @@ class Application(TenantOwned, dot.AbstractApplication):
     token_endpoint_auth_method = models.CharField(max_length=30, choices=AuthMethod.choices,
                                                   default=AuthMethod.NONE)
     allowed_resources = models.ManyToManyField("mcp_registry.MCPResource", blank=True, related_name="clients",
+                                               through="ApplicationResource",
                                                help_text="MCP servers this client may get tokens for; none = none.")
     allowed_scopes = models.TextField(
         blank=True, help_text="Space-separated; empty allows every scope of the allowed resources. "
@@ -135,6 +136,24 @@ class Application(TenantOwned, dot.AbstractApplication):
     @property
     def jwk_key(self):  # DOT's single-key signing is never used: the tenant's keys sign (oauth/keys.py)
         raise NotImplementedError("tokens are signed with the tenant's signing key, see oauth.keys")
+
+
+class ApplicationResource(TenantOwned):
+    """An MCP server a client may get tokens for: the many-to-many link, tenant-owned like the two rows it
+    links (its table and columns are those of the implicit link table it replaced)."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE)
+    mcpresource = models.ForeignKey("mcp_registry.MCPResource", on_delete=models.CASCADE)
+
+    objects = TenantOfParentManager()
+    tenant_from = "application"  # a link row added without a tenant gets its application's
+
+    class Meta:
+        db_table = "oauth_application_allowed_resources"
+        unique_together = [("application", "mcpresource")]
+
+    def __str__(self):
+        return f"{self.application_id} may reach {self.mcpresource_id}"
 
 
 class _TenantFromApplication(TenantOwned):

@@ -399,9 +399,7 @@ def _decide(registration: ClientRegistration, *, status: str, actor, reason: str
 
 
 def audit_label(actor) -> str:
-    from audit.services import _describe_actor
-
-    kind, ident, label = _describe_actor(actor)
+    kind, ident, label = audit.describe_actor(actor)
     return f"{label or ident} ({kind})"[:300]
 
 
