@@ -1,8 +1,10 @@
 """Every change of security state writes an audit event, and every event type is declared.
 
-The static half reads every app's services.py: a public function that writes to the database (directly or
-through a helper or another service) must record an audit event (directly or through a helper or another
-service). Adding a service without an event fails ``test_every_state_changing_service_records_an_event``.
+The static half reads every module of our apps (services, tasks, views, APIs, commands, engines such as
+rotation and revocation; not models or migrations): a public function or method that writes to the database
+(directly or through what it calls, resolved through its imports) must record an audit event (directly or
+through what it calls), or be listed in EXEMPT with the reason. A new writer without an event fails
+``test_every_state_changing_service_records_an_event``.
 The dynamic half runs the tenants, identity and jobs services and checks the event each one writes.
 """
 
@@ -22,45 +24,106 @@ from audit.models import AuditEvent
 from audit.services import Actor, UnregisteredEventType
 
 ROOT = Path(settings.BASE_DIR)
+# The ORM's writes. Calls on a cache (cache.delete, ...) are not state; a plain dict's update is not either.
 WRITE_CALLS = {"save", "create", "delete", "update", "bulk_create", "bulk_update", "get_or_create",
                "update_or_create", "set_password", "revoke_family", "_raw_delete", "create_user"}
-# Public functions of a services.py that write but deliberately record nothing, each with its reason.
+# Calls that put an event in the audit log.
+RECORDERS = {"audit.record", "audit.failure", "audit.services.record", "audit.failures.failure"}
+# Files that hold no state change of their own: schema history, configuration, and the model classes
+# whose save()/delete() overrides are what the services call.
+SKIPPED = ({"migrations"}, {"models.py", "settings.py"})
+# Public functions and methods that write but deliberately record nothing, each with its reason.
 EXEMPT = {
     "audit.services.record": "it is the audit log's own writer",
+    "audit.keys.active_key": "creates the platform audit key on the first checkpoint, inside record(): an event "
+                             "there would recurse; every checkpoint names the key's kid",
+    "audit.keys.sign": "through active_key (above)",
     "jobs.services.job_enqueue": "job-log bookkeeping (a queued row); the run is audited when it starts (job.started)",
+    "jobs.services.JobHandle.progress": "job-log progress counters; the run's start and end are audited",
     "identity.services.federated_session_record": "bookkeeping for back-channel logout (session id of an SSO "
                                                   "sign-in); the sign-in itself is recorded as sso.signin_succeeded",
+    "identity.backends.EmailBackend.authenticate": "set_password on an unsaved User() only evens out the timing of "
+                                                   "unknown e-mails; nothing is written (sign-ins are audited by the "
+                                                   "login view)",
+    "kit.crypto.rewrap_all": "kit imports no app: its caller (oauth.rotation) records each re-wrapped row through "
+                             "on_rewrapped",
+    "kit.tenant_owned.TenantOfParentQuerySet.bulk_create": "the link-table manager's own bulk_create (fills tenant_id)",
+    "oauth.client_auth.verify_assertion": "the replay guard of private_key_jwt (a row per assertion jti); the token "
+                                          "it authenticates is audited by the token endpoint",
+    "oauth.validators.TenantOAuth2Validator.finalize_id_token": "the ID token's row beside the access token, which "
+                                                                "save_bearer_token audits (token.issued)",
+    "oauth.validators.TenantOAuth2Validator.invalidate_authorization_code": "a code is used up by the exchange that "
+                                                                            "save_bearer_token audits",
+    "oauth.revocation.revoke_batch": "the revocation engine's batch: its callers audit (revocation_request, the "
+                                     "synchronous revocations of oauth.services, the job's job.started/finished)",
+    "oauth.revocation.revoke_now": "the same engine, synchronously; its callers audit",
+    "oauth.revocation.purge_expired": "deletes rows already expired or revoked (no security state changes); the "
+                                      "purge job's run is audited",
+    "oauth.revocation.send": "hands a queued run to the broker and notes a broker error on the job-log row",
+    "oauth.tasks.resume_stalled_jobs": "re-sends queued revocation runs (oauth.revocation.send)",
 }
 
 
-def our_service_modules() -> list[tuple[str, Path]]:
-    """Every services.py of our apps, sub-packages included (oauth/registration/services.py)."""
+def _module_name(file: Path) -> str:
+    parts = file.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def our_modules() -> list[tuple[str, Path]]:
+    """Every module of our apps, sub-packages, tasks, views, APIs and commands included."""
     found = []
-    for config in apps.get_app_configs():
-        path = Path(config.path)
-        if ROOT not in path.parents:
-            continue
-        for file in path.rglob("services.py"):
-            module = ".".join(file.relative_to(ROOT).with_suffix("").parts)
-            found.append((module, file))
+    packages = {Path(c.path) for c in apps.get_app_configs() if ROOT in Path(c.path).parents
+                and not {".venv", "site-packages"} & set(Path(c.path).parts)}
+    for path in sorted(packages | {ROOT / "kit"}):  # kit is no Django app, and writes (the key re-wrap)
+        for file in path.rglob("*.py"):
+            if SKIPPED[0] & set(file.parts) or file.name in SKIPPED[1]:
+                continue
+            found.append((_module_name(file), file))
     return sorted(found)
 
 
-def _called_names(node: ast.AST) -> set[str]:
-    names = set()
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Call):
-            func = sub.func
-            if isinstance(func, ast.Name):
-                names.add(func.id)
-            elif isinstance(func, ast.Attribute):
-                # dict.update is not a write: "update" counts on a queryset chain or a manager only.
-                if func.attr != "update" or isinstance(func.value, ast.Call) or ast.unparse(func.value).endswith(
-                        "objects"):
-                    names.add(func.attr)
-                if isinstance(func.value, ast.Name) and func.value.id == "audit" and func.attr == "record":
-                    names.add("audit.record")
+def _imports(tree: ast.AST, module: str, is_package: bool) -> dict[str, str]:
+    """{local name: dotted name it stands for}, imports in function bodies included."""
+    package = module if is_package else module.rpartition(".")[0]
+    names = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:  # "import a.b" binds a; "import a.b as c" binds c to a.b
+                names[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(
+                    ".")[0]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            for alias in node.names:
+                names[alias.asname or alias.name] = f"{base}.{alias.name}"
     return names
+
+
+def _calls(fn: ast.AST, module: str, cls: str | None, imported: dict[str, str]) -> tuple[set[str], set[str]]:
+    """(ORM write verbs called, dotted names of the functions called) of one function."""
+    verbs, targets = set(), set()
+    for sub in ast.walk(fn):
+        if not isinstance(sub, ast.Call):
+            continue
+        func = sub.func
+        if isinstance(func, ast.Name):
+            targets.add(imported.get(func.id, f"{module}.{func.id}"))
+            continue
+        if not isinstance(func, ast.Attribute):
+            continue
+        receiver = ast.unparse(func.value)
+        head = receiver.split(".")[0]
+        if receiver == "self" and cls:
+            targets.add(f"{module}.{cls}.{func.attr}")
+        elif head in imported and not isinstance(func.value, ast.Call):
+            targets.add(f"{imported[head]}{receiver[len(head):]}.{func.attr}")
+        if func.attr in WRITE_CALLS and not receiver.rsplit(".", 1)[-1].endswith("cache"):  # caches are no state
+            # dict.update is not a write: "update" counts on a queryset chain or a manager only.
+            if func.attr != "update" or isinstance(func.value, ast.Call) or receiver.endswith("objects"):
+                verbs.add(func.attr)
+    return verbs, targets
 
 
 def _is_atomic(fn: ast.FunctionDef) -> bool:
@@ -68,43 +131,57 @@ def _is_atomic(fn: ast.FunctionDef) -> bool:
 
 
 def analyse() -> dict[str, dict]:
-    """{qualified name: {"public", "writes", "records"}} for every module-level function of every
-    services.py, computed to a fixed point over calls between them (by name, within and across modules)."""
+    """{qualified name: {"public", "writes", "records"}} for every module-level function and method of every
+    module of our apps, computed to a fixed point over the calls between them, resolved through imports."""
     functions: dict[str, dict] = {}
-    for module, path in our_service_modules():
+    for module, path in our_modules():
         tree = ast.parse(path.read_text())
+        imported = _imports(tree, module, path.name == "__init__.py")
         for node in tree.body:
-            if isinstance(node, ast.FunctionDef):
-                calls = _called_names(node)
-                functions[f"{module}.{node.name}"] = {
-                    "module": module, "name": node.name, "public": not node.name.startswith("_"), "calls": calls,
-                    "writes": _is_atomic(node) or bool(calls & WRITE_CALLS),
-                    "records": "audit.record" in calls or (module == "audit.services" and "record" in calls),
+            members = [(node.name, node, None)] if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else []
+            if isinstance(node, ast.ClassDef):
+                members = [(f"{node.name}.{m.name}", m, node.name) for m in node.body
+                           if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
+            for name, fn, cls in members:
+                verbs, targets = _calls(fn, module, cls, imported)
+                functions[f"{module}.{name}"] = {
+                    "public": not name.rsplit(".", 1)[-1].startswith("_"), "calls": targets,
+                    "writes": _is_atomic(fn) or bool(verbs), "records": bool(targets & RECORDERS),
                 }
-    by_name: dict[str, list[str]] = {}
-    for qualified, info in functions.items():
-        by_name.setdefault(info["name"], []).append(qualified)
     changed = True
     while changed:
         changed = False
         for info in functions.values():
             for called in info["calls"]:
-                for other in by_name.get(called, ()):
-                    for flag in ("writes", "records"):
-                        if functions[other][flag] and not info[flag]:
-                            info[flag] = changed = True
+                other = functions.get(called)
+                for flag in ("writes", "records"):
+                    if other and other[flag] and not info[flag]:
+                        info[flag] = changed = True
     return functions
 
 
-def test_the_static_check_sees_every_app_with_services():
-    modules = {m for m, _ in our_service_modules()}
+def test_the_static_check_sees_every_module_that_writes():
+    modules = {m for m, _ in our_modules()}
     assert {"tenants.services", "jobs.services", "identity.services", "audit.services", "oauth.services",
-            "oauth.registration.services", "mcp_registry.services"} <= modules
+            "oauth.registration.services", "mcp_registry.services", "tenants.domains", "identity.sso.oidc",
+            "audit.streaming", "kit.crypto", "tenants.management.commands.create_tenant_admin"} <= modules
+    assert not {m for m in modules if ".migrations." in m or m.endswith(".models")}
     functions = analyse()
     assert functions["tenants.services.tenant_create"]["writes"] and functions["tenants.services.tenant_create"][
         "records"]
-    # Through job_run, which records: indirect calls count.
+    # Through job_run, which records: indirect calls count, across modules, resolved through imports.
     assert functions["jobs.services.scheduler_heartbeat"]["records"]
+    # Writers outside services.py are seen, with their events: methods, tasks and commands included.
+    assert functions["oauth.revocation.revoke_batch"]["writes"]
+    delivery = functions["audit.streaming.deliver_batch"]
+    assert delivery["writes"] and delivery["records"]
+    assert functions["tenants.management.commands.create_tenant_admin.Command.handle"]["records"]
+
+
+def test_every_exemption_names_a_function_that_writes():
+    functions = analyse()
+    stale = sorted(q for q in EXEMPT if q not in functions or not functions[q]["writes"])
+    assert not stale, f"remove these from EXEMPT (gone, renamed, or no longer writing): {stale}"
 
 
 def test_every_state_changing_service_records_an_event():
@@ -115,12 +192,17 @@ def test_every_state_changing_service_records_an_event():
                         f"audit/events.py): {silent}")
 
 
-def test_the_static_check_fails_a_service_without_an_event(tmp_path):
-    source = ("from django.db import transaction\n\n@transaction.atomic\ndef client_create(*, tenant):\n"
-              "    return Client.objects.create(tenant=tenant)\n")
-    fn = ast.parse(source).body[1]
-    calls = _called_names(fn)
-    assert _is_atomic(fn) and "create" in calls and "audit.record" not in calls
+def test_the_static_check_fails_a_writer_without_an_event():
+    source = ("from django.db import transaction\nimport audit\n\n@transaction.atomic\ndef client_create(*, tenant):\n"
+              "    return Client.objects.create(tenant=tenant)\n\n"
+              "def client_delete(client):\n    client.delete()\n    audit.record(None, None, 'client.deleted')\n")
+    tree = ast.parse(source)
+    imported = _imports(tree, "oauth.example", False)
+    silent, audited = tree.body[2], tree.body[3]
+    verbs, targets = _calls(silent, "oauth.example", None, imported)
+    assert _is_atomic(silent) and "create" in verbs and not targets & RECORDERS
+    verbs, targets = _calls(audited, "oauth.example", None, imported)
+    assert "delete" in verbs and "audit.record" in targets
 
 
 def test_every_recorded_literal_action_is_registered():

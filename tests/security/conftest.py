@@ -74,6 +74,7 @@ def build_full_estate(world, http_client, signed_in) -> FullEstate:
     from audit.services import record, sink_create
     from identity import services as sso
     from jobs.models import JobRun
+    from mcp_registry import services as registry
     from oauth.models import ADMIN_SCOPES, Consent, SigningKey, api_audience
     from oauth.registration import services as reg
     from oauth.rotation import rotation_policy_update
@@ -82,6 +83,7 @@ def build_full_estate(world, http_client, signed_in) -> FullEstate:
     slug = world.slug
     tenant = world.tenant
     resource = make_resource(tenant, f"https://mcp.{slug}.example/mcp", name=f"{slug}-files")
+    registry.tool_save(resource=resource, actor=ACTOR, name=f"{slug}.read_file", scopes=["tools:read"])
     client, _ = make_client(tenant, resources=[resource], name=f"{slug.title()} Desktop")
     auth = authorize(signed_in(world.member), tenant, client, resource=resource.uri)
     user_token = exchange(http_client, tenant, client, auth, resource=resource.uri).json()
