@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against PostgreSQL and Redis (defaults: the local services), a real Celery
 # worker and Debian's Chromium, then the embedded lane (SQLite, no Redis) on the tests marked `embedded`.
-# Extra arguments go to pytest in both lanes (e.g. ./test.sh -k audit). Non-zero if either lane failed.
+# Extra arguments go to pytest in both lanes (e.g. ./test.sh -k audit). Non-zero if either lane or a check
+# failed.
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/bootstrap.sh
@@ -18,10 +19,19 @@ export CELERY_QUEUE=${CELERY_QUEUE:-test-$$}
 .venv/bin/python manage.py collectstatic --noinput -v0
 # The import rules in .importlinter (one-way apps, no cycles, function bodies included): quiet unless broken.
 if ! contracts=$(.venv/bin/lint-imports --no-logo --no-cache 2>&1); then echo "$contracts"; exit 1; fi
-scripts/runtime_imports.sh  # the runtime dependencies alone import every module (a clean venv, pyproject.toml)
-scripts/guard_wheel.sh  # mcp_guard alone: its wheel in a clean venv brings only its three dependencies and imports
+# Two checks in clean venvs run beside the tests (they mostly wait on pip); their output comes at the end.
+#   scripts/runtime_imports.sh: the runtime dependencies alone import every module (pyproject.toml)
+#   scripts/guard_wheel.sh: mcp_guard alone, its wheel in a clean venv, brings only its three dependencies
+checks=$(mktemp -d)
+trap 'rm -rf "$checks"' EXIT
+scripts/runtime_imports.sh >"$checks/runtime_imports" 2>&1 &
+runtime_imports=$!
+scripts/guard_wheel.sh >"$checks/guard_wheel" 2>&1 &
+guard_wheel=$!
 status=0
-.venv/bin/python -m pytest "$@" || status=$?
+# Two pytest-xdist workers by default (tests/xdist_isolation.py gives each its own database, Redis database,
+# Celery queue and VAR_DIR); a later -n in the arguments wins (./test.sh -n 0: one process).
+.venv/bin/python -m pytest -n 2 "$@" || status=$?
 # The embedded lane: the tests marked `embedded` (jobs, admin actions, the embedded server) once more on
 # SQLite without Redis, as ./run.sh runs. Exit 5 (nothing selected, e.g. ./test.sh tests/identity) is no failure.
 embedded_var="$VAR_DIR/embedded"
@@ -30,8 +40,15 @@ lane=0
 env -u REDIS_URL EMBEDDED_LANE=1 VAR_DIR="$embedded_var" DATABASE_URL="sqlite:///$embedded_var/platform.sqlite3" \
   .venv/bin/python manage.py collectstatic --noinput -v0
 env -u REDIS_URL EMBEDDED_LANE=1 VAR_DIR="$embedded_var" DATABASE_URL="sqlite:///$embedded_var/platform.sqlite3" \
-  .venv/bin/python -m pytest "$@" || lane=$?  # tests/conftest.py keeps the tests marked embedded
+  .venv/bin/python -m pytest -n 2 "$@" || lane=$?  # tests/conftest.py keeps the tests marked embedded
 if [ "$lane" -ne 0 ] && [ "$lane" -ne 5 ]; then
   status=$lane
 fi
+for check in runtime_imports guard_wheel; do
+  if ! wait "${!check}"; then
+    echo "scripts/$check.sh failed:"
+    status=1
+  fi
+  cat "$checks/$check"
+done
 exit "$status"

@@ -4,7 +4,9 @@ pytest-django already gives each worker its own test database (the name gets a `
 is shared, though, and what the tests keep there collides across workers: cached rows are keyed by ids
 that repeat across the workers' databases, every test empties the cache and the rate-limit windows
 (tests/conftest.py), and the Celery worker of one session would run another session's tasks against its
-own database. So worker N uses the Redis database REDIS_URL names plus N (modulo Redis's 16), the queue
+own database. So worker N of W uses the Redis database REDIS_URL names plus N * (16 // W), modulo Redis's
+16: the workers of a run spread over all sixteen, and with two workers (test.sh's default) the second is
+eight away, clear of runs whose REDIS_URL names the next database (one engineer's database each). The queue
 ``$CELERY_QUEUE-gw<N>`` and ``$VAR_DIR/gw<N>`` (logs, export files, secrets; the collected static files
 are linked). Processes the tests start inherit these variables.
 
@@ -22,16 +24,18 @@ ROOT = Path(__file__).resolve().parent.parent
 REDIS_DATABASES = 16  # redis-server's default "databases"
 
 
-def worker_redis_url(url: str, index: int) -> str:
+def worker_redis_url(url: str, index: int, workers: int) -> str:
     parts = urlsplit(url)
     base = int(parts.path.strip("/") or 0)
-    return urlunsplit(parts._replace(path=f"/{(base + index) % REDIS_DATABASES}"))
+    stride = max(1, REDIS_DATABASES // max(1, workers))
+    return urlunsplit(parts._replace(path=f"/{(base + index * stride) % REDIS_DATABASES}"))
 
 
 def isolate(worker: str, environ=os.environ) -> None:
     index = int(worker.removeprefix("gw"))
     if environ.get("REDIS_URL"):
-        environ["REDIS_URL"] = worker_redis_url(environ["REDIS_URL"], index)
+        workers = int(environ.get("PYTEST_XDIST_WORKER_COUNT") or index + 1)
+        environ["REDIS_URL"] = worker_redis_url(environ["REDIS_URL"], index, workers)
     environ["CELERY_QUEUE"] = f"{environ.get('CELERY_QUEUE') or 'test'}-{worker}"
     shared = Path(environ.get("VAR_DIR") or ROOT / "var")
     own = shared / worker
