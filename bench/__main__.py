@@ -85,6 +85,31 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
+# Issue 18's ratio targets that this table measures: (scenario, peer, at least, what the issue says).
+TARGETS = [
+    ("client_credentials persisted", "node-oidc-provider opaque, PostgreSQL", 0.5,
+     "client_credentials RS256 >= 0.5x node-oidc-provider opaque + PostgreSQL"),
+    ("client_credentials ES256 persisted", "node-oidc-provider opaque, PostgreSQL", 0.5,
+     "client_credentials ES256 >= 0.5x node-oidc-provider opaque + PostgreSQL"),
+    ("introspection", "node-oidc-provider opaque, PostgreSQL", 0.5,
+     "introspection >= 0.5x node-oidc-provider opaque + PostgreSQL"),
+    ("authorization_code", "plain DOT", 2.0, "authorization_code >= 2x plain DOT"),
+    ("refresh", "plain DOT", 2.0, "refresh >= 2x plain DOT"),
+    ("jwks", "node-oidc-provider", 1.0, "JWKS >= 1x node-oidc-provider"),
+    ("metadata", "node-oidc-provider", 1.0, "metadata >= 1x node-oidc-provider"),
+]
+
+
+def verdicts(rows) -> str:
+    """Each target this run measured, with its ratio and met / missed (targets it did not measure are left out)."""
+    lines = ["| target | ratio | status |", "|---|---:|---|"]
+    for scenario, peer, least, what in TARGETS:
+        row = next((r for r in rows if r.scenario == scenario and r.peer_label == peer and r.ratio), None)
+        if row is not None:
+            lines.append(f"| {what} | {row.ratio:.2f} | {'met' if row.ratio >= least else 'missed'} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def record(report: str) -> None:
     """Replaces the measured section of bench/README.md (between its markers) with this run's report."""
     readme = harness.BENCH / "README.md"
@@ -140,6 +165,8 @@ def main(argv=None) -> int:
               f"per contender, A B A B; {args.workers} web workers each (the platform under granian as "
               f"`manage.py serve` runs it, plain DOT under gunicorn).")
     report = header + "\n\n" + table(rows)
+    if targets := verdicts(rows):
+        report += "\n\nTargets (issue 18):\n\n" + targets
     for label, text in external.items():
         report += f"\n\n{label}:\n```\n{text}\n```"
     print(report)

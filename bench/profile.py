@@ -1,6 +1,7 @@
 """Where a hot endpoint spends its time, in-process (no server, no network, no load generator):
 
-    python -m bench.profile cc|cc-es|code|refresh|introspection|dot-cc [N] [--no-profile] [--embedded]
+    python -m bench.profile cc|cc-es|code|refresh|introspection|dot-cc|lean-cc|lean-cc-es|lean-introspection [N]
+                            [--no-profile] [--embedded]
 
 Runs N warm requests straight through Django's WSGI handler (the object gunicorn calls; no test client
 in between) against the benchmark database with the benchmark's production settings, and prints the CPU
@@ -8,7 +9,8 @@ per request and the cProfile functions by own time and by cumulative time. ``--n
 CPU per request without the profiler's overhead; ``--embedded`` runs the embedded mode instead (SQLite,
 no Redis, the cache shared through files: mcp_platform.cache.EmbeddedCache). CPU time of one process
 is far less disturbed by a loaded machine than wall-clock throughput, so this is the tool for deciding
-what to optimise; wrk (python -m bench) then says whether it mattered.
+what to optimise; wrk (python -m bench) then says whether it mattered. ``lean-*`` calls the lean
+protocol path's handler (oauth/lean) directly, after one request through Django has warmed the tenant.
 """
 
 from __future__ import annotations
@@ -111,6 +113,21 @@ def main(argv: list[str]) -> None:
         token = Client().post(token_path, cc_body, content_type="application/x-www-form-urlencoded",
                               HTTP_AUTHORIZATION=basic(entry["agent"])).json()["access_token"]
         call = wsgi_caller(application, f"/t/{slug}/introspect", f"token={token}", basic(entry["rs"]))
+    elif kind.startswith("lean-"):  # the lean protocol path's handler alone (oauth/lean), no ASGI server
+        from oauth.lean.endpoints import LeanRequest, answer
+
+        assert wsgi_caller(application, token_path, cc_body, basic(entry["agent"]))() == 200  # Django first
+        if kind.startswith("lean-introspection"):
+            from django.test import Client
+
+            token = Client().post(token_path, cc_body, content_type="application/x-www-form-urlencoded",
+                                  HTTP_AUTHORIZATION=basic(entry["agent"])).json()["access_token"]
+            request = LeanRequest("introspect", slug, basic(entry["rs"]), "application/x-www-form-urlencoded",
+                                  f"token={token}".encode())
+        else:
+            request = LeanRequest("token", slug, basic(entry["agent"]), "application/x-www-form-urlencoded",
+                                  cc_body.encode())
+        call = lambda: (answer(request) or (0,))[0]  # noqa: E731
     else:
         call = wsgi_caller(application, token_path, cc_body, basic(entry["agent"]))
     measure(kind, call, n, flags)

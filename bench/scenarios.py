@@ -184,12 +184,13 @@ def client_credentials(session: Session, alg: str) -> None:
     peers.append(Contender(f"node-oidc-provider JWT {alg}, not stored", jwt_node, lambda i: NODE_CC, 0))
     session.compare(f"client_credentials {alg}", ours, session.with_baseline(ours, peers))
     stop_node(jwt_node)
-    if alg == "RS256":
-        persisted = node(session, fmt="opaque", adapter="pg", workers=2)
-        session.compare("client_credentials persisted", Contender(ours.label, ours.server, ours.load, ours.sql),
-                        [Contender("node-oidc-provider opaque, PostgreSQL", persisted, lambda i: NODE_CC, None)],
-                        note="node's pg adapter: one INSERT per token")
-        stop_node(persisted)
+    # issue 18's target: both algorithms against the persisted peer (one INSERT per token)
+    persisted = node(session, fmt="opaque", adapter="pg", workers=2)
+    name = "client_credentials persisted" if alg == "RS256" else "client_credentials ES256 persisted"
+    session.compare(name, Contender(ours.label, ours.server, ours.load, ours.sql),
+                    [Contender("node-oidc-provider opaque, PostgreSQL", persisted, lambda i: NODE_CC, None)],
+                    note="node's pg adapter: one INSERT per token")
+    stop_node(persisted)
 
 
 def single_use(session: Session, kind: str) -> None:
