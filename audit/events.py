@@ -148,7 +148,7 @@ event("consent.granted", "A person granted a client access", INFO, "oauth.consen
 event("consent.revoked", "A grant of access to a client was revoked", NOTICE, "oauth.consent")
 event("token.issued", "Tokens were issued to a client", INFO, "oauth.application")
 event("tokens.issued", "Machine tokens (client_credentials) issued to a client in one minute, counted per "
-      "resource and scope (oauth/summaries.py)", INFO, "oauth.application")
+      "resource and scope (oauth/grants/summaries.py)", INFO, "oauth.application")
 event("token.revoked", "A token was revoked", NOTICE, "")
 event("tokens.revoked", "Tokens were revoked in bulk (by client, user, resource or tenant)", NOTICE, "")
 event("access.user_ended", "A person's tokens, codes and consents at the tenant ended (removed from the tenant "

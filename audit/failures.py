@@ -9,7 +9,7 @@ one. At most AUDIT_FAILURE_SOURCES_PER_MINUTE sources of one chain get windows o
 the rest share the window of source OVERFLOW, whose first refusal is also recorded. A chain thus grows by
 at most about twice (cap + 1) events per action and minute, whatever the request rate.
 
-The same pattern as machine tokens (oauth/summaries.py): counts live in the database, not in a process,
+The same pattern as machine tokens (oauth/grants/summaries.py): counts live in the database, not in a process,
 so every web process adds to the same windows and a restart loses nothing.
 """
 

@@ -63,7 +63,7 @@ def _lookups(tenant, values) -> tuple[list, float]:
     """The introspection path's lookup of each value: (rows or None, median ms per lookup)."""
     from statistics import median
 
-    from oauth.selectors import access_token_by_value
+    from oauth.grants.selectors import access_token_by_value
 
     rows, times = [], []
     for value in values:
@@ -80,9 +80,9 @@ def bench_revocation(count: int, batch_size: int):
 
     from audit.services import Actor
     from jobs.models import JobStatus
-    from oauth import revocation
+    from oauth.clients.services import client_create
+    from oauth.grants import revocation
     from oauth.models import AccessToken, RevocationMark
-    from oauth.services import client_create
     from tenants.services import tenant_create
 
     actor = Actor("bench", "", "bench")
@@ -143,8 +143,8 @@ def bench_rotation(tenants: int):
     from django.db import transaction
     from django.utils import timezone
 
-    from oauth import keys, rotation
     from oauth.models import KeyAlgorithm, KeyState, SigningKey, TenantAuthSettings
+    from oauth.signing import keys, rotation
     from tenants.models import Tenant
 
     start = time.perf_counter()

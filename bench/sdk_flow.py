@@ -47,7 +47,7 @@ def fixture() -> tuple[str, str, str]:
     from mcp_registry import prm
     from mcp_registry import services as registry
     from mcp_registry.models import MCPResource
-    from oauth import services as oauth
+    from oauth.clients import services as client_services
     from oauth.models import Application
     from tenants.models import Membership, Role, Tenant
     from tenants.services import membership_add
@@ -64,8 +64,9 @@ def fixture() -> tuple[str, str, str]:
         registry.tool_save(resource=resource, actor=actor, name="read_file", scopes=["files:read"])
     client = Application.objects.for_tenant(tenant).filter(name="bench SDK client").first()
     if client is None:
-        client, _ = oauth.client_create(tenant=tenant, name="bench SDK client", client_type=Application.CLIENT_PUBLIC,
-                                        redirect_uris=[REDIRECT_URI], allowed_resources=[resource], actor=actor)
+        client, _ = client_services.client_create(tenant=tenant, name="bench SDK client",
+                                                  client_type=Application.CLIENT_PUBLIC, redirect_uris=[REDIRECT_URI],
+                                                  allowed_resources=[resource], actor=actor)
     user = _user()
     if not Membership.objects.filter(tenant=tenant, user=user).exists():
         membership_add(tenant=tenant, email=user.email, role=Role.MEMBER, actor=actor)

@@ -54,8 +54,10 @@ def setup() -> dict:
     and a resource server that introspects. Secrets are shown once, so a rerun rotates them."""
     from identity.models import User
     from mcp_registry.models import MCPResource, ResourceScope
-    from oauth import services as oauth
+    from oauth.clients import services as client_services
+    from oauth.config import services as config_services
     from oauth.models import Application
+    from oauth.signing import services as signing_services
     from tenants.models import Membership, Role, Tenant
     from tenants.services import tenant_create
 
@@ -63,11 +65,11 @@ def setup() -> dict:
     user, _ = User.objects.get_or_create(email="bench-user@bench.example")
     for slug, alg in TENANTS.items():
         tenant = Tenant.objects.filter(slug=slug).first() or tenant_create(slug=slug, name=slug, actor=_actor())
-        # The bench user's tokens count only while they are a member (oauth.selectors.presentable).
+        # The bench user's tokens count only while they are a member (oauth.grants.selectors.presentable).
         Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": Role.MEMBER})
-        if oauth.tenant_auth_settings(tenant).signing_alg != alg:
-            oauth.tenant_auth_settings_update(tenant=tenant, actor=_actor(), signing_alg=alg)
-            oauth.key_rotate(tenant=tenant, actor=_actor(), alg=alg)
+        if config_services.tenant_auth_settings(tenant).signing_alg != alg:
+            config_services.tenant_auth_settings_update(tenant=tenant, actor=_actor(), signing_alg=alg)
+            signing_services.key_rotate(tenant=tenant, actor=_actor(), alg=alg)
         resource = MCPResource.objects.for_tenant(tenant).filter(name="bench").first()
         if resource is None:
             resource = MCPResource.objects.create(tenant=tenant, name="bench", uri=resource_uri(slug),
@@ -83,12 +85,12 @@ def setup() -> dict:
             client = Application.objects.for_tenant(tenant).filter(name=f"bench-{role}").first()
             secret = None
             if client is None:
-                client, secret = oauth.client_create(
+                client, secret = client_services.client_create(
                     tenant=tenant, name=f"bench-{role}", client_type="public" if public else "confidential",
                     grant_types=grants, redirect_uris=[REDIRECT_URI] if public else [],
                     allowed_resources=[resource], actor=_actor())
             elif not public:
-                secret = oauth.client_rotate_secret(client=client, actor=_actor())
+                secret = client_services.client_rotate_secret(client=client, actor=_actor())
             entry[role] = {"client_id": client.client_id, "secret": secret}
         fixture["tenants"][slug] = entry
         _open_registration(tenant)
@@ -129,7 +131,7 @@ def _user():
 
 def _code_at_rest(code: str) -> str:
     """What the authorization endpoint stores for a code: its sha256 (a database dump redeems none)."""
-    from oauth.services import checksum
+    from oauth.grants.services import checksum
 
     return checksum(code)
 
@@ -209,8 +211,8 @@ def grow_tenants(total: int, tokens_each: int = 5) -> int:
     from django.utils import timezone
 
     from mcp_registry.models import MCPResource, ResourceScope
-    from oauth import keys
     from oauth.models import AccessToken, Application, KeyState, RefreshToken, SigningKey
+    from oauth.signing import keys
     from tenants.models import Membership, Role, Tenant
 
     have = Tenant.objects.filter(slug__startswith="scale-").count()

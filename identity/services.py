@@ -481,10 +481,10 @@ def sessions_end(*, actor, reason: str, tenant=None, user=None) -> int:
 @transaction.atomic
 def account_deactivated(*, user, actor) -> dict:
     """A deactivated account keeps nothing: its bound sessions end and, at every tenant where it holds
-    anything, its tokens, codes and consents (oauth.services.user_access_end records each tenant's event).
+    anything, its tokens, codes and consents (oauth.grants.services.user_access_end records each tenant's event).
     Its password sessions stop authenticating at once (the auth backend refuses inactive users)."""
+    from oauth.grants.services import user_access_end  # identity -> oauth: token revocation lives there
     from oauth.models import AccessToken, Consent, RefreshToken
-    from oauth.services import user_access_end  # identity -> oauth: token revocation lives there
     from tenants.models import Tenant
 
     tenant_ids = (set(Membership.objects.unscoped().filter(user=user).values_list("tenant_id", flat=True))
@@ -503,7 +503,7 @@ def account_deactivated(*, user, actor) -> dict:
 @transaction.atomic
 def backchannel_logout(*, identity_provider: IdentityProvider, claims: dict, request=None) -> dict:
     """Ends the platform sessions this provider's logout token names and revokes the users' tokens here."""
-    from oauth.services import tokens_revoke_for  # identity -> oauth: token revocation lives there
+    from oauth.grants.services import tokens_revoke_for  # identity -> oauth: token revocation lives there
 
     idp, tenant = identity_provider, identity_provider.tenant
     expires = datetime.fromtimestamp(int(claims.get("exp") or claims["iat"] + 3600), tz=UTC)

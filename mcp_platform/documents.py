@@ -69,8 +69,8 @@ def route(path: str) -> tuple[str, str | None] | None:
 def document_for(kind: str, arg: str | None, path: str, host: str) -> documents.Document | None:
     """The rendered document, or None when Django should answer (no such tenant or resource, suspended)."""
     from mcp_registry import prm
-    from oauth.endpoints.discovery import metadata_document
-    from oauth.endpoints.jwks import jwks_document
+    from oauth.protocol.endpoints.discovery import metadata_document
+    from oauth.protocol.endpoints.jwks import jwks_document
 
     close_old_connections()  # what Django does at each request: a broken or expired connection is replaced
     with generation_scope():

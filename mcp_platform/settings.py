@@ -243,7 +243,7 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SILENCED_SYSTEM_CHECKS = [
-    # http redirect URIs are accepted for loopback hosts only (RFC 8252 §7.3, oauth.services), which DOT's
+    # http redirect URIs are accepted for loopback hosts only (RFC 8252 §7.3, oauth.clients.services), which DOT's
     # scheme-wide switch cannot express.
     "oauth2_provider.W008",
 ] + ([
@@ -391,12 +391,12 @@ OAUTH2_PROVIDER_GRANT_MODEL = "oauth.Grant"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth.IDToken"
 OAUTH2_PROVIDER = {
     # Tenant-aware parts of oauth/ (ARCHITECTURE §3); never mutate these per request.
-    "OAUTH2_VALIDATOR_CLASS": "oauth.validators.TenantOAuth2Validator",
-    "OAUTH2_SERVER_CLASS": "oauth.server.TenantServer",
-    "OIDC_SERVER_CLASS": "oauth.server.TenantServer",
-    "OAUTH2_BACKEND_CLASS": "oauth.server.TenantOAuthLibCore",
-    "ACCESS_TOKEN_GENERATOR": "oauth.tokens.access_token_generator",
-    "REFRESH_TOKEN_GENERATOR": "oauth.tokens.refresh_token_generator",
+    "OAUTH2_VALIDATOR_CLASS": "oauth.protocol.validators.TenantOAuth2Validator",
+    "OAUTH2_SERVER_CLASS": "oauth.protocol.server.TenantServer",
+    "OIDC_SERVER_CLASS": "oauth.protocol.server.TenantServer",
+    "OAUTH2_BACKEND_CLASS": "oauth.protocol.server.TenantOAuthLibCore",
+    "ACCESS_TOKEN_GENERATOR": "oauth.protocol.tokens.access_token_generator",
+    "REFRESH_TOKEN_GENERATOR": "oauth.protocol.tokens.refresh_token_generator",
     "OIDC_ENABLED": True,
     "SCOPES": {"openid": "Confirm who you are", "profile": "See your name", "email": "See your e-mail address",
                "offline_access": "Stay connected"},
@@ -408,7 +408,7 @@ OAUTH2_PROVIDER = {
     "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
     "ROTATE_REFRESH_TOKEN": True,
     "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
-    "ACCESS_TOKEN_EXPIRE_SECONDS": 600,  # per tenant and per resource in practice (oauth.tokens)
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 600,  # per tenant and per resource in practice (oauth.protocol.tokens)
     "ID_TOKEN_EXPIRE_SECONDS": 3600,
     "REFRESH_TOKEN_EXPIRE_SECONDS": 365 * 24 * 3600,  # upper bound; the tenant's setting is enforced
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
@@ -419,7 +419,7 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
     "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
     # A deploy-check gate only (no runtime effect): http redirect URIs exist for RFC 8252 loopback
-    # callbacks, and oauth.services refuses http for any other host, which DOT's check cannot see.
+    # callbacks, and oauth.clients.services refuses http for any other host, which DOT's check cannot see.
     "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": False,
     "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
     "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,

@@ -34,7 +34,7 @@ class MCPResource(TenantOwned):
     documentation_url = models.URLField(max_length=2000, blank=True)
     status = models.CharField(max_length=10, choices=ResourceStatus.choices, default=ResourceStatus.ACTIVE)
     # Self-registered clients (DCR, CIMD) may ask for this server, each user consenting per server; off,
-    # only clients an admin allowed it explicitly can (oauth/targets.py).
+    # only clients an admin allowed it explicitly can (oauth/protocol/targets.py).
     admits_self_registered = models.BooleanField(
         "admits self-registered clients", default=True,
         help_text="Clients that registered themselves (DCR or a Client ID Metadata Document) may ask for "

@@ -1,7 +1,7 @@
 """Console pages of the authorization server: clients, tokens and grants, signing keys, settings.
 
 Pages resolve the tenant through ``TenantConsoleMixin`` (another tenant's slug or object id is a 404;
-auditors read, owners and admins write) and change things only through ``oauth.services``. A client
+auditors read, owners and admins write) and change things only through the services of oauth's sub-packages. A client
 secret appears once, in the page that answers the request that generated it; it is never put in the
 session or a redirect.
 """
@@ -24,8 +24,16 @@ from tenants.authority import Authority
 from tenants.console import TenantConsoleMixin
 from tenants.selectors import member_by_email
 
-from . import rotation, selectors, services
+from .clients import selectors as client_selectors
+from .clients import services as client_services
+from .config import selectors as config_selectors
+from .config import services as config_services
+from .grants import selectors as grant_selectors
+from .grants import services as grant_services
 from .models import ADMIN_SCOPES, GRANT_TYPES, Application, KeyAlgorithm, KeyState, TenantAuthSettings, api_audience
+from .signing import rotation
+from .signing import selectors as signing_selectors
+from .signing import services as signing_services
 
 # --- forms ----------------------------------------------------------------------------------------
 
@@ -112,7 +120,7 @@ class _ClientPages(TenantConsoleMixin, TemplateView):
     section = "console:clients"
 
     def get_client(self, client_pk):
-        client = selectors.clients_of(self.tenant).filter(pk=client_pk).first()
+        client = client_selectors.clients_of(self.tenant).filter(pk=client_pk).first()
         if client is None:
             raise Http404("no such client in this tenant")
         return client
@@ -123,7 +131,7 @@ class _ClientPages(TenantConsoleMixin, TemplateView):
         context = TenantConsoleMixin.get_context_data(self)
         context.update(client=client, secret=secret, created=created,
                        form=form or ClientUpdateForm.for_client(client, self.tenant),
-                       token_count=selectors.tokens_of(self.tenant, client=client).count(),
+                       token_count=grant_selectors.tokens_of(self.tenant, client=client).count(),
                        token_url=f"{self.tenant.issuer}/token", api_audience=api_audience(),
                        admin_scopes=[s for s in client.allowed_scopes.split() if s in ADMIN_SCOPES])
         response = render(self.request, "oauth/console/client.html", context, status=status)
@@ -138,7 +146,7 @@ class ClientsView(_ClientPages):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         q, status = self.request.GET.get("q", ""), self.request.GET.get("status", "")
-        context.update(clients=selectors.clients_of(self.tenant, search=q, status=status), q=q, status=status,
+        context.update(clients=client_selectors.clients_of(self.tenant, search=q, status=status), q=q, status=status,
                        form=kwargs.get("form") or ClientCreateForm(tenant=self.tenant, initial={
                            "grant_types": ["authorization_code", "refresh_token"]}),
                        registrations_url=_optional_url("console:registrations", self.tenant.slug))
@@ -148,10 +156,10 @@ class ClientsView(_ClientPages):
         form = ClientCreateForm(request.POST, tenant=self.tenant)
         if form.is_valid():
             try:
-                client, secret = services.client_create(tenant=self.tenant, actor=request.user, request=request,
-                                                        authority=Authority.of(self.membership),
-                                                        client_type=form.cleaned_data["client_type"],
-                                                        **form.service_kwargs())
+                client, secret = client_services.client_create(tenant=self.tenant, actor=request.user, request=request,
+                                                               authority=Authority.of(self.membership),
+                                                               client_type=form.cleaned_data["client_type"],
+                                                               **form.service_kwargs())
             except ApplicationError as exc:
                 add_to_form(form, exc, _FORM_FIELDS)
             else:
@@ -168,8 +176,8 @@ class ClientDetailView(_ClientPages):
         form = ClientUpdateForm(request.POST, tenant=self.tenant)
         if form.is_valid():
             try:
-                services.client_update(client=client, actor=request.user, request=request,
-                                       authority=Authority.of(self.membership), **form.service_kwargs())
+                client_services.client_update(client=client, actor=request.user, request=request,
+                                              authority=Authority.of(self.membership), **form.service_kwargs())
             except ApplicationError as exc:
                 add_to_form(form, exc, _FORM_FIELDS)
             else:
@@ -188,18 +196,19 @@ class ClientActionView(_ClientPages):
         authority = Authority.of(self.membership)
         try:
             if verb == "rotate-secret":
-                secret = services.client_rotate_secret(client=client, actor=request.user, request=request,
-                                                       authority=authority)
+                secret = client_services.client_rotate_secret(client=client, actor=request.user, request=request,
+                                                              authority=authority)
                 return self.client_page(client, secret=secret)
             if verb == "suspend":
-                services.client_suspend(client=client, actor=request.user, request=request,
-                                        reason=request.POST.get("reason", ""), authority=authority)
+                client_services.client_suspend(client=client, actor=request.user, request=request,
+                                               reason=request.POST.get("reason", ""), authority=authority)
                 messages.success(request, f"'{client.name}' is suspended and its tokens are revoked.")
             elif verb == "reactivate":
-                services.client_reactivate(client=client, actor=request.user, request=request, authority=authority)
+                client_services.client_reactivate(client=client, actor=request.user, request=request,
+                                                  authority=authority)
                 messages.success(request, f"'{client.name}' can get tokens again.")
             elif verb == "delete":
-                services.client_delete(client=client, actor=request.user, request=request, authority=authority)
+                client_services.client_delete(client=client, actor=request.user, request=request, authority=authority)
                 messages.success(request, f"'{client.name}' and its tokens are deleted.")
                 return redirect("console:clients", slug=slug)
         except ApplicationError as exc:
@@ -213,7 +222,7 @@ def _token_filters(tenant, source) -> dict:
     """user (e-mail), client (client id) and resource (URI) from a query or form; an unknown client is a 404."""
     client = None
     if source.get("client"):
-        client = selectors.client_by_id(tenant, source["client"])
+        client = client_selectors.client_by_id(tenant, source["client"])
         if client is None:
             raise Http404("no such client in this tenant")
     return {"client": client, "user_email": source.get("user", "").strip(),
@@ -229,12 +238,12 @@ class TokensView(TenantConsoleMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         found = _token_filters(self.tenant, self.request.GET)
-        tokens = selectors.tokens_of(self.tenant, client=found["client"], audience=found["audience"])
+        tokens = grant_selectors.tokens_of(self.tenant, client=found["client"], audience=found["audience"])
         if found["user_email"]:
             tokens = tokens.filter(user__email__iexact=found["user_email"])
         context.update(
-            tokens=tokens[:200], grants=selectors.grants_of(self.tenant, **found)[:200],
-            clients=selectors.clients_of(self.tenant), resources=MCPResource.objects.for_tenant(self.tenant),
+            tokens=tokens[:200], grants=grant_selectors.grants_of(self.tenant, **found)[:200],
+            clients=client_selectors.clients_of(self.tenant), resources=MCPResource.objects.for_tenant(self.tenant),
             query={"user": found["user_email"], "client": found["client"].public_client_id if found["client"] else "",
                    "resource": found["audience"]},
             filtered=any(found.values()))
@@ -249,16 +258,17 @@ class TokenActionView(TenantConsoleMixin, View):
     def post(self, request, slug, verb):
         try:
             if verb == "revoke-token":
-                row = selectors.tokens_of(self.tenant).filter(pk=_int_or_none(request.POST.get("id"))).first()
+                row = grant_selectors.tokens_of(self.tenant).filter(pk=_int_or_none(request.POST.get("id"))).first()
                 if row is None:
                     raise Http404("no such token in this tenant (it may have expired)")
-                services.token_revoke(token_row=row, actor=request.user, request=request)
+                grant_services.token_revoke(token_row=row, actor=request.user, request=request)
                 messages.success(request, "Token revoked.")
             elif verb == "revoke-grant":
-                consent = selectors.grants_of(self.tenant).filter(pk=_uuid_or_none(request.POST.get("id"))).first()
+                consent = (grant_selectors.grants_of(self.tenant)
+                           .filter(pk=_uuid_or_none(request.POST.get("id"))).first())
                 if consent is None:
                     raise Http404("no such grant in this tenant")
-                revoked = services.consent_revoke(consent=consent, actor=request.user, request=request)
+                revoked = grant_services.consent_revoke(consent=consent, actor=request.user, request=request)
                 messages.success(request, f"Grant revoked with {revoked} token(s).")
             else:
                 found = _token_filters(self.tenant, request.POST)
@@ -268,9 +278,9 @@ class TokenActionView(TenantConsoleMixin, View):
                     if user is None:
                         messages.info(request, f"No tokens of {found['user_email']}.")
                         return redirect("console:tokens", slug=slug)
-                revoked = services.tokens_revoke_for(tenant=self.tenant, client=found["client"], user=user,
-                                                     resource=found["audience"] or None, actor=request.user,
-                                                     request=request)
+                revoked = grant_services.tokens_revoke_for(tenant=self.tenant, client=found["client"], user=user,
+                                                           resource=found["audience"] or None, actor=request.user,
+                                                           request=request)
                 messages.success(request, f"{revoked} token(s) revoked.")
         except ApplicationError as exc:
             messages.error(request, str(exc))
@@ -300,9 +310,9 @@ class KeysView(TenantConsoleMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         active = rotation.active_key_of(self.tenant)
-        context.update(keys=selectors.signing_keys_of(self.tenant), algorithms=KeyAlgorithm.choices,
+        context.update(keys=signing_selectors.signing_keys_of(self.tenant), algorithms=KeyAlgorithm.choices,
                        active_kid=active.kid if active else "",
-                       default_alg=selectors.tenant_settings(self.tenant).signing_alg,
+                       default_alg=config_selectors.tenant_settings(self.tenant).signing_alg,
                        jwks_url=f"{self.tenant.issuer}/jwks.json", retired=KeyState.RETIRED,
                        rotation_url=_optional_url("console:key-rotation", self.tenant.slug))
         return context
@@ -311,10 +321,10 @@ class KeysView(TenantConsoleMixin, TemplateView):
         """Rotate now, or take a retired key out of the JWKS."""
         try:
             if "remove" in request.POST:
-                key = selectors.signing_keys_of(self.tenant).filter(kid=request.POST["remove"]).first()
+                key = signing_selectors.signing_keys_of(self.tenant).filter(kid=request.POST["remove"]).first()
                 if key is None:
                     raise Http404("no such key in this tenant")
-                services.key_remove(key=key, actor=request.user, request=request)
+                signing_services.key_remove(key=key, actor=request.user, request=request)
                 messages.success(request, f"Key {key.kid} left the JWKS; tokens it signed no longer verify.")
             else:
                 alg = request.POST.get("alg") or None
@@ -339,20 +349,20 @@ class AuthSettingsView(TenantConsoleMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context.update(form=kwargs.get("form") or AuthSettingsForm(instance=services.tenant_auth_settings(
+        context.update(form=kwargs.get("form") or AuthSettingsForm(instance=config_services.tenant_auth_settings(
             self.tenant), tenant=self.tenant), issuer=self.tenant.issuer)
         return context
 
     def post(self, request, slug):
-        current = services.tenant_auth_settings(self.tenant)
+        current = config_services.tenant_auth_settings(self.tenant)
         form = AuthSettingsForm(request.POST, tenant=self.tenant, instance=TenantAuthSettings(
             tenant=self.tenant, access_token_lifetime=current.access_token_lifetime,
             refresh_token_lifetime=current.refresh_token_lifetime, signing_alg=current.signing_alg,
             default_resource_id=current.default_resource_id))
         if form.is_valid():
             try:
-                services.tenant_auth_settings_update(tenant=self.tenant, actor=request.user, request=request,
-                                                     **{f: form.cleaned_data[f] for f in form.changed_data})
+                config_services.tenant_auth_settings_update(tenant=self.tenant, actor=request.user, request=request,
+                                                            **{f: form.cleaned_data[f] for f in form.changed_data})
             except ApplicationError as exc:
                 add_to_form(form, exc, _FORM_FIELDS)
             else:

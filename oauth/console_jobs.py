@@ -3,8 +3,8 @@ here), and the key-rotation page: the tenant's key timeline, its rotation policy
 emergency rotation behind a typed confirmation. The job list itself is jobs/views.py: these pages need
 oauth's services (revocation, rotation), which the jobs app sits below.
 
-Reads go through oauth.rotation's timeline; writes through oauth.rotation and oauth.revocation, always for
-``self.tenant``.
+Reads go through oauth.signing.rotation's timeline; writes through oauth.signing.rotation and
+oauth.grants.revocation, always for ``self.tenant``.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from mcp_registry.models import MCPResource
 from tenants.console import TenantConsoleMixin
 from tenants.selectors import member_by_email
 
-from . import revocation, rotation
+from .config.services import tenant_auth_settings
+from .grants import revocation
 from .models import Application, KeyState
-from .services import tenant_auth_settings
+from .signing import rotation
 
 
 class RevokeForm(forms.Form):

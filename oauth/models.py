@@ -134,8 +134,8 @@ class Application(TenantOwned, dot.AbstractApplication):
         return self.status == ClientStatus.APPROVED
 
     @property
-    def jwk_key(self):  # DOT's single-key signing is never used: the tenant's keys sign (oauth/keys.py)
-        raise NotImplementedError("tokens are signed with the tenant's signing key, see oauth.keys")
+    def jwk_key(self):  # DOT's single-key signing is never used: the tenant's keys sign (oauth/signing/keys.py)
+        raise NotImplementedError("tokens are signed with the tenant's signing key, see oauth.signing.keys")
 
 
 class ApplicationResource(TenantOwned):
@@ -171,7 +171,7 @@ class Grant(_TenantFromApplication, dot.AbstractGrant):
     """An authorization code: single use, 60 seconds, bound to client, redirect URI and PKCE challenge."""
 
     auth_time = models.DateTimeField(null=True, blank=True)
-    # How /authorize chose the resource (oauth.targets.CHOSEN_BY); the token's audit event repeats it.
+    # How /authorize chose the resource (oauth.protocol.targets.CHOSEN_BY); the token's audit event repeats it.
     resource_chosen_by = models.CharField(max_length=20, blank=True)
 
     class Meta(dot.AbstractGrant.Meta):
@@ -191,7 +191,7 @@ class AccessToken(_TenantFromApplication, dot.AbstractAccessToken):
 
     class Meta(dot.AbstractAccessToken.Meta):
         swappable = "OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL"
-        # The per-minute audit summary of machine tokens reads them by time (oauth/summaries.py).
+        # The per-minute audit summary of machine tokens reads them by time (oauth/grants/summaries.py).
         indexes = [models.Index(fields=["created"], name="oauth_at_machine_created",
                                 condition=models.Q(grant_type="client_credentials"))]
 
@@ -282,7 +282,7 @@ class TenantAuthSettings(TenantOwned):
         help_text="Seconds a refresh token stays usable after its access token expired.")
     signing_alg = models.CharField(max_length=5, choices=KeyAlgorithm.choices, default=KeyAlgorithm.RS256,
                                    help_text="Algorithm of newly created signing keys.")
-    # RFC 8707 §2: the resource a request that names none gets when nothing else decides (oauth/targets.py).
+    # RFC 8707 §2: the resource a request that names none gets when nothing else decides (oauth/protocol/targets.py).
     default_resource = models.ForeignKey(
         "mcp_registry.MCPResource", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="The MCP server a token is for when the client names none and neither its scopes nor its "
@@ -309,9 +309,9 @@ class ClientAssertion(TenantOwned):
 
 class RevocationMark(TenantOwned):
     """A bulk revocation in force: tokens of the tenant issued before ``issued_before`` that match every
-    criterion set here are refused by every lookup (oauth.selectors.not_revoked_by_mark), from the commit
+    criterion set here are refused by every lookup (oauth.grants.selectors.not_revoked_by_mark), from the commit
     of the request on. The revocation job then deletes the rows and, with its last batch, this mark
-    (oauth/revocation.py). No criterion set (``everything``) covers the whole tenant."""
+    (oauth/grants/revocation.py). No criterion set (``everything``) covers the whole tenant."""
 
     # SET_NULL: losing the job-log row must not bring the tokens back.
     job = models.ForeignKey("jobs.JobRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -331,7 +331,7 @@ class RevocationMark(TenantOwned):
 
 
 class TokenSummaryCursor(models.Model):
-    """Up to when issued machine tokens are summarised in the audit log (oauth/summaries.py). Platform-wide:
+    """Up to when issued machine tokens are summarised in the audit log (oauth/grants/summaries.py). Platform-wide:
     one row per kind of summary, advanced in the same transaction as the events it vouches for."""
 
     key = models.CharField(max_length=40, primary_key=True)
@@ -341,11 +341,8 @@ class TokenSummaryCursor(models.Model):
         return f"{self.key} summarised until {self.summarised_until:%Y-%m-%d %H:%M}"
 
 
-from .policy import KeyRotationPolicy  # noqa: E402  (defined beside the rotation engine, oauth/rotation.py)
-
 __all__ = ["Application", "Grant", "AccessToken", "RefreshToken", "IDToken", "Consent", "SigningKey",
-           "TenantAuthSettings", "ClientAssertion", "RevocationMark", "TokenSummaryCursor",
-           "KeyRotationPolicy"]
+           "TenantAuthSettings", "ClientAssertion", "RevocationMark", "TokenSummaryCursor"]
 
 from .registration.models import *  # noqa: E402,F401,F403  (registration models live in oauth/registration/)
 

@@ -1,4 +1,4 @@
-"""Thin Celery wrappers over oauth.rotation and oauth.revocation: take ids, re-fetch, return early when
+"""Thin Celery wrappers over oauth.signing.rotation and oauth.grants.revocation: take ids, re-fetch, return early when
 there is nothing to do; ``acks_late`` with retries and backoff; start, finish and failure are audited with
 counts by jobs.services.job_run.
 
@@ -26,7 +26,8 @@ from django.db import DatabaseError
 from jobs.models import JobRun
 from jobs.services import job_run
 
-from . import revocation, rotation, summaries
+from .grants import revocation, summaries
+from .signing import rotation
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class Lease:
 
 @shared_task(name="oauth.rotate_signing_keys", **RETRY)
 def rotate_signing_keys():
-    """Periodic: one lifecycle step for every tenant that has one due (see oauth/rotation.py)."""
+    """Periodic: one lifecycle step for every tenant that has one due (see oauth/signing/rotation.py)."""
     if not once_per_period("oauth.rotate_signing_keys", settings.KEY_ROTATION_CHECK_SECONDS):
         log.info("key rotation already ran in this period (a second beat?): skipped")
         return
@@ -78,7 +79,7 @@ def rotate_signing_keys():
 
 @shared_task(name=revocation.REVOKE_TASK, **RETRY)
 def revoke_tokens(run_id: str):
-    """Runs or resumes one revocation job (oauth.revocation.revocation_request queued it)."""
+    """Runs or resumes one revocation job (oauth.grants.revocation.revocation_request queued it)."""
     if not JobRun.objects.filter(pk=run_id, status__in=revocation.RESUMABLE).exists():
         return  # finished, cancelled, or its tenant was deleted while it waited: nothing to do
     lease = Lease(run_id)
@@ -122,7 +123,7 @@ def _resume_after_restart(sender=None, **kwargs):
 
 @shared_task(name="oauth.summarise_machine_tokens", **RETRY)
 def summarise_machine_tokens():
-    """Periodic: the audit summary of the machine tokens issued in every closed minute (oauth/summaries.py);
+    """Periodic: the audit summary of the machine tokens issued in every closed minute (oauth/grants/summaries.py);
     exactly once per minute however often it runs."""
     summaries.summarise_machine_tokens()
 

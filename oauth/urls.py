@@ -9,14 +9,14 @@ from django.urls import path
 
 from .console import console_urlpatterns as _admin_pages  # clients, tokens, keys, settings
 from .console_jobs import console_urlpatterns as _job_pages  # jobs and key-rotation pages
-from .endpoints.apps import ConnectedAppsView
-from .endpoints.authorize import AuthorizationView
-from .endpoints.discovery import metadata_view
-from .endpoints.introspect import IntrospectView
-from .endpoints.jwks import jwks_view
-from .endpoints.revoke import RevokeView
-from .endpoints.token import TokenView
-from .endpoints.userinfo import UserInfoView
+from .protocol.endpoints.apps import ConnectedAppsView
+from .protocol.endpoints.authorize import AuthorizationView
+from .protocol.endpoints.discovery import metadata_view
+from .protocol.endpoints.introspect import IntrospectView
+from .protocol.endpoints.jwks import jwks_view
+from .protocol.endpoints.revoke import RevokeView
+from .protocol.endpoints.token import TokenView
+from .protocol.endpoints.userinfo import UserInfoView
 
 
 def _endpoints(prefix: str) -> list:

@@ -1,4 +1,4 @@
-"""Who acts on a tenant, for the role rules (tenants.services, oauth.services).
+"""Who acts on a tenant, for the role rules (tenants.services, oauth.clients.services).
 
 A person acts with their membership's role. A management client acts with the role of whoever created
 it, recorded on the client (``Application.creator_role``), and only within the admin scopes its token

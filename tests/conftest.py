@@ -130,7 +130,7 @@ class SigningKeyPool:
 
     Every new tenant gets an active signing key in its creating transaction, and an RSA key costs ~80 ms of
     CPU to generate: most of what creating a test tenant costs. The session patches
-    ``oauth.keys.new_private_key`` to draw from this pool instead; everything after it (JWK, kid,
+    ``oauth.signing.keys.new_private_key`` to draw from this pool instead; everything after it (JWK, kid,
     encryption, rows) is the production path. A key is never handed out twice in one test, nor while its
     kid is in the database (rows of module-scoped fixtures, or committed by a live server thread): a kid
     is unique platform-wide and a key signs for one tenant only. Processes the tests start (Celery worker,
@@ -173,7 +173,7 @@ class SigningKeyPool:
 
 @pytest.fixture(scope="session", autouse=True)
 def _signing_key_pool():
-    from oauth import keys
+    from oauth.signing import keys
 
     pool = SigningKeyPool(keys.new_private_key)
     with pytest.MonkeyPatch.context() as patch:

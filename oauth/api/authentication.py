@@ -16,8 +16,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
+from oauth.grants.selectors import admin_scopes_of, api_token
 from oauth.models import api_audience
-from oauth.selectors import admin_scopes_of, api_token
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """REST API of oauth's jobs: bulk token revocation as a job, the rotation policy, the key timeline,
 rotate-now (at most once per observed key) and emergency rotation. The job log itself (list, detail,
-cancel) is jobs/api/. Every endpoint is a ``TenantEndpoint``; writes go through oauth.rotation and
-oauth.revocation.
+cancel) is jobs/api/. Every endpoint is a ``TenantEndpoint``; writes go through oauth.signing.rotation and
+oauth.grants.revocation.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from rest_framework.response import Response
 
 from jobs.api.views import JobSerializer
 from mcp_registry.models import MCPResource
-from oauth import revocation, rotation, selectors
+from oauth.clients import selectors as client_selectors
+from oauth.grants import revocation
+from oauth.signing import rotation
 from tenants.api import strict
 from tenants.api.base import TenantEndpoint
 from tenants.selectors import member_by_email
@@ -41,7 +43,7 @@ class TokenRevocationJobViewSet(TenantEndpoint):
         data.is_valid(raise_exception=True)
         wanted, criteria = data.validated_data, {}
         if "client_id" in wanted:
-            criteria["client"] = selectors.client_by_id(self.tenant, wanted["client_id"])
+            criteria["client"] = client_selectors.client_by_id(self.tenant, wanted["client_id"])
             if criteria["client"] is None:
                 raise ValidationError({"client_id": [f"no client '{wanted['client_id']}' in this tenant"]})
         if "user" in wanted:

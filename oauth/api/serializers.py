@@ -3,15 +3,7 @@ except a client secret once, in the answer to the request that generated it."""
 
 from rest_framework import serializers
 
-from oauth.models import (
-    GRANT_TYPES,
-    AccessToken,
-    Application,
-    Consent,
-    KeyAlgorithm,
-    SigningKey,
-    TenantAuthSettings,
-)
+from oauth.models import GRANT_TYPES, AccessToken, Application, Consent, KeyAlgorithm, SigningKey, TenantAuthSettings
 from tenants.api import strict
 
 

@@ -1,8 +1,9 @@
 """The authorization server's admin API: clients, tokens and grants, signing keys, tenant settings.
 
 Every endpoint is a ``TenantEndpoint``: the tenant comes from the caller's credential and every queryset
-is filtered by it, so another tenant's client id, token id or key id is a 404. Writes go through
-``oauth.services`` (which audit in the same transaction).
+is filtered by it, so another tenant's client id, token id or key id is a 404. Writes go through the
+services of ``oauth.clients``, ``oauth.grants``, ``oauth.signing`` and ``oauth.config`` (which audit in the
+same transaction).
 """
 
 from __future__ import annotations
@@ -12,8 +13,15 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from oauth import rotation, selectors, services
+from oauth.clients import selectors as client_selectors
+from oauth.clients import services as client_services
+from oauth.config import services as config_services
+from oauth.grants import selectors as grant_selectors
+from oauth.grants import services as grant_services
 from oauth.models import AccessToken, Consent
+from oauth.signing import rotation
+from oauth.signing import selectors as signing_selectors
+from oauth.signing import services as signing_services
 from tenants.api.base import TenantEndpoint
 from tenants.api.errors import error_response
 from tenants.api.pagination import CreatedCursorPagination
@@ -63,12 +71,13 @@ class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndp
 
     def get_queryset(self):
         params = self.request.query_params
-        return selectors.clients_of(self.tenant, search=params.get("search", ""), status=params.get("status", ""))
+        return client_selectors.clients_of(self.tenant, search=params.get("search", ""),
+                                           status=params.get("status", ""))
 
     def _answer(self, client, http_status=status.HTTP_200_OK, secret: str | None = None):
         # fresh, with its resources; not through the list filters of the query string, which would lose a
         # client just created by POST /clients?status=... together with its only-shown-once secret
-        client = selectors.clients_of(self.tenant).get(pk=client.pk)
+        client = client_selectors.clients_of(self.tenant).get(pk=client.pk)
         return Response(ClientSerializer(client, context={"client_secret": secret}).data, status=http_status)
 
     @extend_schema(request=ClientSerializer, responses={201: ClientSerializer},
@@ -77,22 +86,22 @@ class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndp
     def create(self, request):
         data = ClientSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        client, secret = services.client_create(tenant=self.tenant, actor=self.get_actor(), request=request,
-                                                authority=request.authority,
-                                                **_client_write_kwargs(data.validated_data))
+        client, secret = client_services.client_create(tenant=self.tenant, actor=self.get_actor(), request=request,
+                                                       authority=request.authority,
+                                                       **_client_write_kwargs(data.validated_data))
         return self._answer(client, status.HTTP_201_CREATED, secret)
 
     @extend_schema(request=ClientUpdateSerializer, responses=ClientSerializer)
     def partial_update(self, request, client_id=None):
         data = ClientUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        client = services.client_update(client=self.get_object(), actor=self.get_actor(), request=request,
-                                        authority=request.authority, **_client_write_kwargs(data.validated_data))
+        client = client_services.client_update(client=self.get_object(), actor=self.get_actor(), request=request,
+                                               authority=request.authority, **_client_write_kwargs(data.validated_data))
         return self._answer(client)
 
     def destroy(self, request, client_id=None):
-        services.client_delete(client=self.get_object(), actor=self.get_actor(), request=request,
-                               authority=request.authority)
+        client_services.client_delete(client=self.get_object(), actor=self.get_actor(), request=request,
+                                      authority=request.authority)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses=SecretSerializer,
@@ -100,8 +109,8 @@ class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndp
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, client_id=None):
         client = self.get_object()
-        secret = services.client_rotate_secret(client=client, actor=self.get_actor(), request=request,
-                                               authority=request.authority)
+        secret = client_services.client_rotate_secret(client=client, actor=self.get_actor(), request=request,
+                                                      authority=request.authority)
         return Response({"client_id": client.client_id, "client_secret": secret})
 
     @extend_schema(request=SuspendSerializer, responses=ClientSerializer,
@@ -110,15 +119,15 @@ class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndp
     def suspend(self, request, client_id=None):
         data = SuspendSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        client = services.client_suspend(client=self.get_object(), actor=self.get_actor(), request=request,
-                                          reason=data.validated_data["reason"], authority=request.authority)
+        client = client_services.client_suspend(client=self.get_object(), actor=self.get_actor(), request=request,
+                                                reason=data.validated_data["reason"], authority=request.authority)
         return self._answer(client)
 
     @extend_schema(request=None, responses=ClientSerializer)
     @action(detail=True, methods=["post"])
     def reactivate(self, request, client_id=None):
-        client = services.client_reactivate(client=self.get_object(), actor=self.get_actor(), request=request,
-                                            authority=request.authority)
+        client = client_services.client_reactivate(client=self.get_object(), actor=self.get_actor(), request=request,
+                                                   authority=request.authority)
         return self._answer(client)
 
 
@@ -134,7 +143,7 @@ class _ByClientUserResource:
         params = self.request.query_params
         client = None
         if params.get("client_id"):
-            client = selectors.client_by_id(self.tenant, params["client_id"])
+            client = client_selectors.client_by_id(self.tenant, params["client_id"])
             if client is None:
                 return None
         return {"client": client, "user_email": params.get("user", "").strip(),
@@ -153,15 +162,15 @@ class TokenViewSet(_ByClientUserResource, mixins.ListModelMixin, mixins.Retrieve
     def get_queryset(self):
         found = self.filters()
         if found is None:
-            return selectors.tokens_of(self.tenant).none()
-        qs = selectors.tokens_of(self.tenant, client=found["client"], audience=found["audience"])
+            return grant_selectors.tokens_of(self.tenant).none()
+        qs = grant_selectors.tokens_of(self.tenant, client=found["client"], audience=found["audience"])
         if found["user_email"]:
             qs = qs.filter(user__email__iexact=found["user_email"])
         return qs
 
     @extend_schema(responses={204: None}, description="Revokes this access token and its refresh token.")
     def destroy(self, request, pk=None):
-        services.token_revoke(token_row=self.get_object(), actor=self.get_actor(), request=request)
+        grant_services.token_revoke(token_row=self.get_object(), actor=self.get_actor(), request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=TokenRevokeSerializer, responses=RevokedSerializer,
@@ -173,16 +182,16 @@ class TokenViewSet(_ByClientUserResource, mixins.ListModelMixin, mixins.Retrieve
         wanted = data.validated_data
         client = user = None
         if "client_id" in wanted:
-            client = selectors.client_by_id(self.tenant, wanted["client_id"])
+            client = client_selectors.client_by_id(self.tenant, wanted["client_id"])
             if client is None:
                 return Response({"revoked": 0})
         if "user" in wanted:
             user = member_by_email(self.tenant, wanted["user"])
             if user is None:
                 return Response({"revoked": 0})
-        revoked = services.tokens_revoke_for(tenant=self.tenant, client=client, user=user,
-                                             resource=wanted.get("resource"), actor=self.get_actor(),
-                                             request=request)
+        revoked = grant_services.tokens_revoke_for(tenant=self.tenant, client=client, user=user,
+                                                   resource=wanted.get("resource"), actor=self.get_actor(),
+                                                   request=request)
         return Response({"revoked": revoked})
 
 
@@ -198,14 +207,14 @@ class GrantViewSet(_ByClientUserResource, mixins.ListModelMixin, mixins.Retrieve
     def get_queryset(self):
         found = self.filters()
         if found is None:
-            return selectors.grants_of(self.tenant).none()
-        return selectors.grants_of(self.tenant, client=found["client"], user_email=found["user_email"],
-                                   audience=found["audience"])
+            return grant_selectors.grants_of(self.tenant).none()
+        return grant_selectors.grants_of(self.tenant, client=found["client"], user_email=found["user_email"],
+                                         audience=found["audience"])
 
     @extend_schema(responses=RevokedSerializer,
                    description="Forgets the consent and revokes the tokens it led to.")
     def destroy(self, request, pk=None):
-        revoked = services.consent_revoke(consent=self.get_object(), actor=self.get_actor(), request=request)
+        revoked = grant_services.consent_revoke(consent=self.get_object(), actor=self.get_actor(), request=request)
         return Response({"revoked": revoked})
 
 
@@ -219,7 +228,7 @@ class SigningKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     lookup_value_regex = r"[^/]+"
 
     def get_queryset(self):
-        return selectors.signing_keys_of(self.tenant, include_removed=self.action != "list")
+        return signing_selectors.signing_keys_of(self.tenant, include_removed=self.action != "list")
 
     @extend_schema(request=KeyRotateSerializer, responses=SigningKeySerializer,
                    description="Rotates now: the next key becomes active, the active one retires (still "
@@ -240,7 +249,7 @@ class SigningKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
                    description="Takes a retired key out of the JWKS: tokens it signed stop verifying.")
     @action(detail=True, methods=["post"])
     def remove(self, request, kid=None):
-        key = services.key_remove(key=self.get_object(), actor=self.get_actor(), request=request)
+        key = signing_services.key_remove(key=self.get_object(), actor=self.get_actor(), request=request)
         return Response(SigningKeySerializer(key).data)
 
 
@@ -251,12 +260,12 @@ class AuthSettingsViewSet(TenantEndpoint):
     serializer_class = AuthSettingsSerializer
 
     def retrieve(self, request):
-        return Response(AuthSettingsSerializer(services.tenant_auth_settings(self.tenant)).data)
+        return Response(AuthSettingsSerializer(config_services.tenant_auth_settings(self.tenant)).data)
 
     @extend_schema(request=AuthSettingsSerializer, responses=AuthSettingsSerializer)
     def partial_update(self, request):
         data = AuthSettingsSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        current = services.tenant_auth_settings_update(tenant=self.tenant, actor=self.get_actor(), request=request,
-                                                       **data.validated_data)
+        current = config_services.tenant_auth_settings_update(tenant=self.tenant, actor=self.get_actor(),
+                                                              request=request, **data.validated_data)
         return Response(AuthSettingsSerializer(current).data)

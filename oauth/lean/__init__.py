@@ -2,10 +2,10 @@
 
 ``client_credentials`` at the token endpoint, RFC 7662 introspection and RFC 7009 revocation, for a tenant
 named in the path (``/t/<slug>/token|introspect|revoke``), are answered here when, and only when, the
-answer is a success that DOT/oauthlib (the reference implementation, oauth/validators.py and
-oauth/endpoints/) would give too: the form parsed once, the client authenticated from the per-process
-copies (oauth/cache.py, constant-time secret comparison, kit/crypto.py), the target decided by the same
-oauth/targets.py, the token signed and its row written by one statement compiled once and bound on the
+answer is a success that DOT/oauthlib (the reference implementation, oauth/protocol/validators.py and
+oauth/protocol/endpoints/) would give too: the form parsed once, the client authenticated from the per-process
+copies (oauth/protocol/cache.py, constant-time secret comparison, kit/crypto.py), the target decided by the same
+oauth/protocol/targets.py, the token signed and its row written by one statement compiled once and bound on the
 server (oauth/db.py) *before* the answer is sent, and the tenant's generation read in the same Redis
 round trip as the rate-limit counter (kit/tenant_cache.py ``generation_pipelined``).
 

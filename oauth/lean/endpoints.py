@@ -22,25 +22,26 @@ from kit.tenancy import bind_tenant, unbind_tenant
 from kit.tenant_cache import generation_pipelined, generation_scope
 from tenants.selectors import known_tenant_id, tenant_by_slug
 
-from .. import services, targets
-from ..cache import cached_client
-from ..client_auth import secret_matches
 from ..db import insert_row
-from ..endpoints.common import (
+from ..grants import services as grant_services
+from ..grants.selectors import access_token_facts, own_access_token
+from ..models import AuthMethod
+from ..protocol import targets
+from ..protocol.cache import cached_client
+from ..protocol.client_auth import secret_matches
+from ..protocol.endpoints.common import (
     CONTROL_CHARACTER,
     MAX_PARAMETER_LENGTH,
     RATE_WINDOW,
     claimed_client_id_of,
     rate_limit_name,
 )
-from ..endpoints.introspect import access_token_description
-from ..models import AuthMethod
-from ..selectors import access_token_facts, own_access_token
-from ..tokens import access_token_claims, access_token_row, sign_access_token, target_lifetime
+from ..protocol.endpoints.introspect import access_token_description
+from ..protocol.tokens import access_token_claims, access_token_row, sign_access_token, target_lifetime
 
 FORM = "application/x-www-form-urlencoded"
 CREDENTIALS = frozenset({"client_id", "client_secret"})
-# What oauthlib's and the views' answers carry (oauthlib's default headers, oauth/endpoints/common.no_store).
+# What oauthlib's and the views' answers carry (oauthlib's default headers, oauth/protocol/endpoints/common.no_store).
 JSON_NO_STORE = [("Content-Type", "application/json"), ("Cache-Control", "no-store"), ("Pragma", "no-cache")]
 
 Answer = tuple[int, list[tuple[str, str]], bytes]
@@ -142,7 +143,7 @@ def revocation(tenant, client, form: dict) -> Answer | None:
     if row is None:
         return None  # a refresh token, or nothing of this client's: Django looks further and answers
     row.tenant = tenant
-    services.token_revoke(token_row=row, actor=client)
+    grant_services.token_revoke(token_row=row, actor=client)
     return 200, JSON_NO_STORE, b""
 
 
@@ -150,7 +151,7 @@ def revocation(tenant, client, form: dict) -> Answer | None:
 class Endpoint:
     fields: frozenset
     handle: object
-    rate_limited: str = ""  # the rate limit Django's view counts (oauth/endpoints/common.rate_limited)
+    rate_limited: str = ""  # the rate limit Django's view counts (oauth/protocol/endpoints/common.rate_limited)
     limit_setting: str = ""
 
     def admits(self, form: dict) -> bool:

@@ -23,13 +23,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
-from oauth2_provider.cimd import (
-    CIMDError,
-    _backoff_cache_key,
-    _effective_max_age,
-    _fetch_slot,
-    _validate_client_id_url,
-)
+from oauth2_provider.cimd import CIMDError, _backoff_cache_key, _effective_max_age, _fetch_slot, _validate_client_id_url
 from oauth2_provider.settings import oauth2_settings
 
 from kit import egress

@@ -24,8 +24,8 @@ from kit.errors import ApplicationError
 from tenants.api.parsers import JSONBodyError, load_json
 from tenants.selectors import membership_of
 
-from ..endpoints.common import bearer_token, no_store, tenant_of
 from ..models import Application, ClientStatus
+from ..protocol.endpoints.common import bearer_token, no_store, tenant_of
 from . import ratelimit, services
 from .metadata import RegistrationError, invalid
 from .models import ClientRegistration, RegistrationMode

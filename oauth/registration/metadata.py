@@ -8,8 +8,9 @@ from urllib.parse import urlsplit
 
 from mcp_registry.uris import is_loopback_host
 
+from ..clients.services import _check_redirect_uri
+from ..errors import OAuthServiceError
 from ..models import AuthMethod
-from ..services import OAuthServiceError, _check_redirect_uri
 
 MAX_REDIRECT_URIS = 20
 MAX_URI_LENGTH = 2000

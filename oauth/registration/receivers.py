@@ -6,7 +6,7 @@ from django.dispatch import receiver
 
 from kit.tenant_cache import forget_tenant
 
-from ..endpoints.discovery import register_metadata_contributor
+from ..protocol.endpoints.discovery import register_metadata_contributor
 from .endpoints import discovery_fields
 from .models import RegistrationPolicy
 

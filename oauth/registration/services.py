@@ -2,7 +2,7 @@
 the approval workflow (approve, reject, suspend, re-approve, justification), pile-up control, policy,
 rules, initial access tokens and trusted publishers. Each audits in the same transaction.
 
-The client itself is created and changed through oauth.services (client_create, client_update,
+The client itself is created and changed through oauth.clients.services (client_create, client_update,
 client_set_status, client_delete), so a registered client is an ordinary client in every other respect."""
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from audit.services import Actor
 from kit import crypto, egress
 from kit.errors import ApplicationError
 
-from .. import services as oauth_services
+from .. import errors
+from ..clients import services as client_services
 from ..models import AccessToken, Application, AuthMethod, ClientStatus, Consent, RefreshToken
 from . import metadata as md
 from .metadata import RegistrationError
@@ -123,7 +124,7 @@ def _check_pending_cap(tenant, policy: RegistrationPolicy) -> None:
 def _client_kwargs(tenant, metadata: dict) -> dict:
     confidential = metadata["token_endpoint_auth_method"] != AuthMethod.NONE
     # No resource list: which MCP servers a self-registered client may ask for is decided on each request
-    # (oauth.cache.permitted_resources), so servers added later are reachable; the user consents per server.
+    # (oauth.protocol.cache.permitted_resources), so servers added later are reachable; the user consents per server.
     return dict(name=md.display_name(metadata), client_type="confidential" if confidential else "public",
                 redirect_uris=metadata["redirect_uris"], grant_types=metadata["grant_types"],
                 token_endpoint_auth_method=metadata["token_endpoint_auth_method"],
@@ -151,11 +152,11 @@ def _create(*, tenant, metadata: dict, source: str, arrival: Arrival, decision, 
             publisher=None, iat=None, cimd: dict | None = None, client_id: str | None = None):
     actor = registrant(address)
     try:
-        client, secret = oauth_services.client_create(tenant=tenant, actor=actor, request=request,
-                                                      status=decision.status, registration_source=source,
-                                                      client_id=client_id, cimd_url=arrival.cimd_url,
-                                                      **_client_kwargs(tenant, metadata))
-    except oauth_services.OAuthServiceError as exc:
+        client, secret = client_services.client_create(tenant=tenant, actor=actor, request=request,
+                                                       status=decision.status, registration_source=source,
+                                                       client_id=client_id, cimd_url=arrival.cimd_url,
+                                                       **_client_kwargs(tenant, metadata))
+    except errors.OAuthServiceError as exc:
         raise md.invalid(str(exc)) from exc
     client_uri, logo_uri = metadata.get("client_uri", ""), metadata.get("logo_uri", "")
     if client_uri or logo_uri:
@@ -269,12 +270,12 @@ def dcr_update(*, registration: ClientRegistration, body, request=None, address:
         raise md.invalid("token_endpoint_auth_method cannot change; register a new client instead")
     old_uris = client.redirect_uris.split()
     try:
-        oauth_services.client_update(client=client, actor=registrant(address), request=request,
-                                     name=md.display_name(metadata), redirect_uris=metadata["redirect_uris"],
-                                     grant_types=metadata["grant_types"], jwks=metadata.get("jwks"),
-                                     jwks_uri=metadata.get("jwks_uri", ""), client_uri=metadata.get("client_uri", ""),
-                                     logo_uri=metadata.get("logo_uri", ""))
-    except oauth_services.OAuthServiceError as exc:
+        client_services.client_update(client=client, actor=registrant(address), request=request,
+                                      name=md.display_name(metadata), redirect_uris=metadata["redirect_uris"],
+                                      grant_types=metadata["grant_types"], jwks=metadata.get("jwks"),
+                                      jwks_uri=metadata.get("jwks_uri", ""), client_uri=metadata.get("client_uri", ""),
+                                      logo_uri=metadata.get("logo_uri", ""))
+    except errors.OAuthServiceError as exc:
         raise md.invalid(str(exc)) from exc
     registration.metadata = metadata
     registration.save(update_fields=["metadata"])
@@ -297,9 +298,9 @@ def _recheck_after_change(registration: ClientRegistration, *, old_uris: list[st
     except RegistrationError:
         decision = Decision(ClientStatus.PENDING, f"policy: {registration.source} closed")
     if decision.status == ClientStatus.PENDING:
-        oauth_services.client_set_status(client=client, status=ClientStatus.PENDING, actor=SYSTEM, request=request,
-                                         reason=f"new redirect URIs {', '.join(sorted(set(new_uris) - set(old_uris)))}"
-                                                [:300])
+        client_services.client_set_status(client=client, status=ClientStatus.PENDING, actor=SYSTEM, request=request,
+                                          reason=f"new redirect URIs {', '.join(sorted(set(new_uris) - set(old_uris)))}"
+                                                 [:300])
         registration.decision_rule = f"changed redirect URIs: {decision.rule}"[:300]
         registration.decided_by, registration.decided_at = "", None
         registration.save(update_fields=["decision_rule", "decided_by", "decided_at"])
@@ -311,7 +312,7 @@ def dcr_delete(*, registration: ClientRegistration, request=None, address: str |
     client = registration.application
     audit.record(client.tenant, registrant(address), "registration.deleted", client, request,
                  client_id=client.public_client_id, by="client")
-    oauth_services.client_delete(client=client, actor=registrant(address), request=request)
+    client_services.client_delete(client=client, actor=registrant(address), request=request)
 
 
 # --- CIMD ----------------------------------------------------------------------------------------
@@ -350,14 +351,14 @@ def cimd_refresh(*, registration: ClientRegistration, document: dict | None, fet
                              "under a new client_id URL")
         old_uris = client.redirect_uris.split()
         try:
-            oauth_services.client_update(client=client, actor=SYSTEM, request=request,
-                                         name=md.display_name(metadata), redirect_uris=metadata["redirect_uris"],
-                                         grant_types=metadata["grant_types"], jwks=metadata.get("jwks"),
-                                         jwks_uri=metadata.get("jwks_uri", ""),
-                                         token_endpoint_auth_methods=metadata["token_endpoint_auth_methods"],
-                                         client_uri=metadata.get("client_uri", ""),
-                                         logo_uri=metadata.get("logo_uri", ""))
-        except oauth_services.OAuthServiceError as exc:
+            client_services.client_update(client=client, actor=SYSTEM, request=request,
+                                          name=md.display_name(metadata), redirect_uris=metadata["redirect_uris"],
+                                          grant_types=metadata["grant_types"], jwks=metadata.get("jwks"),
+                                          jwks_uri=metadata.get("jwks_uri", ""),
+                                          token_endpoint_auth_methods=metadata["token_endpoint_auth_methods"],
+                                          client_uri=metadata.get("client_uri", ""),
+                                          logo_uri=metadata.get("logo_uri", ""))
+        except errors.OAuthServiceError as exc:
             raise md.invalid(str(exc)) from exc
         registration.metadata, registration.cimd_document_sha256 = metadata, fetched.sha256
         fields += ["metadata", "cimd_document_sha256"]
@@ -389,7 +390,7 @@ def _decide(registration: ClientRegistration, *, status: str, actor, reason: str
         raise RegistrationServiceError(f"client '{client.name}' is {client.status}; it can be {action} only when "
                                        f"{' or '.join(allowed_from)}", code="conflict")
     previous = client.status
-    oauth_services.client_set_status(client=client, status=status, actor=actor, request=request, reason=reason)
+    client_services.client_set_status(client=client, status=status, actor=actor, request=request, reason=reason)
     registration.decided_by = audit_label(actor)
     registration.decided_at, registration.decision_reason = timezone.now(), reason
     registration.save(update_fields=["decided_by", "decided_at", "decision_reason"])
@@ -420,7 +421,7 @@ def registration_reject(*, registration, actor, reason: str, request=None):
 
 @transaction.atomic
 def registration_suspend(*, registration, actor, reason: str, request=None):
-    """Suspends an approved client. oauth.services.client_set_status revokes every token and grant of the
+    """Suspends an approved client. oauth.clients.services.client_set_status revokes every token and grant of the
     client in the same transaction (set-based), so nothing it holds works after the commit."""
     if not (reason or "").strip():
         raise RegistrationServiceError("say why the client is suspended", field="reason")

@@ -45,22 +45,23 @@ EXEMPT = {
     "identity.backends.EmailBackend.authenticate": "set_password on an unsaved User() only evens out the timing of "
                                                    "unknown e-mails; nothing is written (sign-ins are audited by the "
                                                    "login view)",
-    "kit.crypto.rewrap_all": "kit imports no app: its caller (oauth.rotation) records each re-wrapped row through "
-                             "on_rewrapped",
+    "kit.crypto.rewrap_all": "kit imports no app: its caller (oauth.signing.rotation) records each re-wrapped row "
+                             "through on_rewrapped",
     "kit.tenant_owned.TenantOfParentQuerySet.bulk_create": "the link-table manager's own bulk_create (fills tenant_id)",
-    "oauth.client_auth.verify_assertion": "the replay guard of private_key_jwt (a row per assertion jti); the token "
-                                          "it authenticates is audited by the token endpoint",
-    "oauth.validators.TenantOAuth2Validator.finalize_id_token": "the ID token's row beside the access token, which "
-                                                                "save_bearer_token audits (token.issued)",
-    "oauth.validators.TenantOAuth2Validator.invalidate_authorization_code": "a code is used up by the exchange that "
-                                                                            "save_bearer_token audits",
-    "oauth.revocation.revoke_batch": "the revocation engine's batch: its callers audit (revocation_request, the "
-                                     "synchronous revocations of oauth.services, the job's job.started/finished)",
-    "oauth.revocation.revoke_now": "the same engine, synchronously; its callers audit",
-    "oauth.revocation.purge_expired": "deletes rows already expired or revoked (no security state changes); the "
-                                      "purge job's run is audited",
-    "oauth.revocation.send": "hands a queued run to the broker and notes a broker error on the job-log row",
-    "oauth.tasks.resume_stalled_jobs": "re-sends queued revocation runs (oauth.revocation.send)",
+    "oauth.protocol.client_auth.verify_assertion": "the replay guard of private_key_jwt (a row per assertion jti); "
+                                                   "the token it authenticates is audited by the token endpoint",
+    "oauth.protocol.validators.TenantOAuth2Validator.finalize_id_token":
+        "the ID token's row beside the access token, which save_bearer_token audits (token.issued)",
+    "oauth.protocol.validators.TenantOAuth2Validator.invalidate_authorization_code":
+        "a code is used up by the exchange that save_bearer_token audits",
+    "oauth.grants.revocation.revoke_batch": "the revocation engine's batch: its callers audit (revocation_request, "
+                                            "the synchronous revocations of oauth.grants.services and "
+                                            "oauth.clients.services, the job's job.started/finished)",
+    "oauth.grants.revocation.revoke_now": "the same engine, synchronously; its callers audit",
+    "oauth.grants.revocation.purge_expired": "deletes rows already expired or revoked (no security state changes); "
+                                             "the purge job's run is audited",
+    "oauth.grants.revocation.send": "hands a queued run to the broker and notes a broker error on the job-log row",
+    "oauth.tasks.resume_stalled_jobs": "re-sends queued revocation runs (oauth.grants.revocation.send)",
 }
 
 
@@ -162,7 +163,8 @@ def analyse() -> dict[str, dict]:
 
 def test_the_static_check_sees_every_module_that_writes():
     modules = {m for m, _ in our_modules()}
-    assert {"tenants.services", "jobs.services", "identity.services", "audit.services", "oauth.services",
+    assert {"tenants.services", "jobs.services", "identity.services", "audit.services",
+            "oauth.clients.services", "oauth.grants.services", "oauth.signing.services", "oauth.config.services",
             "oauth.registration.services", "mcp_registry.services", "tenants.domains", "identity.sso.oidc",
             "audit.streaming", "kit.crypto", "tenants.management.commands.create_tenant_admin"} <= modules
     assert not {m for m in modules if ".migrations." in m or m.endswith(".models")}
@@ -172,7 +174,7 @@ def test_the_static_check_sees_every_module_that_writes():
     # Through job_run, which records: indirect calls count, across modules, resolved through imports.
     assert functions["jobs.services.scheduler_heartbeat"]["records"]
     # Writers outside services.py are seen, with their events: methods, tasks and commands included.
-    assert functions["oauth.revocation.revoke_batch"]["writes"]
+    assert functions["oauth.grants.revocation.revoke_batch"]["writes"]
     delivery = functions["audit.streaming.deliver_batch"]
     assert delivery["writes"] and delivery["records"]
     assert functions["tenants.management.commands.create_tenant_admin.Command.handle"]["records"]

@@ -11,7 +11,7 @@ from django.utils import timezone
 import audit
 from audit.models import AuditEvent
 from audit.services import Actor, sink_create
-from oauth import summaries
+from oauth.grants import summaries
 from tests.conftest import PASSWORD
 from tests.oauth.factories import client_credentials, make_agent, make_resource
 

@@ -7,7 +7,9 @@ import pytest
 
 from audit.services import Actor
 from mcp_registry import services as registry
-from oauth import services as oauth
+from oauth.clients import services as client_services
+from oauth.config import services as config_services
+from oauth.signing import services as signing_services
 from tenants.services import tenant_reactivate, tenant_suspend
 
 from .conftest import statements
@@ -41,11 +43,11 @@ def test_a_suspended_tenant_is_refused_by_the_next_request(client, scene):
 @pytest.mark.django_db
 def test_a_suspended_client_and_a_rotated_secret_are_refused_by_the_next_request(client, scene):
     assert scene.client_credentials(client).status_code == 200
-    new_secret = oauth.client_rotate_secret(client=scene.agent, actor=ACTOR)
+    new_secret = client_services.client_rotate_secret(client=scene.agent, actor=ACTOR)
     assert scene.client_credentials(client).status_code == 401  # the old secret
     scene.agent_secret = new_secret
     assert scene.client_credentials(client).status_code == 200
-    oauth.client_suspend(client=scene.agent, actor=ACTOR, reason="compromised")
+    client_services.client_suspend(client=scene.agent, actor=ACTOR, reason="compromised")
     assert scene.client_credentials(client).json()["error"] == "invalid_client"
 
 
@@ -152,10 +154,10 @@ def test_a_rotated_key_and_changed_token_settings_apply_to_the_next_token(client
     import jwt
 
     first = scene.client_credentials(client).json()["access_token"]
-    oauth.key_rotate(tenant=scene.tenant, actor=ACTOR)
+    signing_services.key_rotate(tenant=scene.tenant, actor=ACTOR)
     second = scene.client_credentials(client).json()
     assert jwt.get_unverified_header(second["access_token"])["kid"] != jwt.get_unverified_header(first)["kid"]
     lifetime = second["expires_in"] + 77
-    oauth.tenant_auth_settings_update(tenant=scene.tenant, actor=ACTOR, access_token_lifetime=lifetime)
+    config_services.tenant_auth_settings_update(tenant=scene.tenant, actor=ACTOR, access_token_lifetime=lifetime)
     assert scene.resource.access_token_lifetime is None  # so the tenant's lifetime applies
     assert scene.client_credentials(client).json()["expires_in"] == lifetime

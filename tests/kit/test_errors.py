@@ -8,7 +8,7 @@ from django.test import RequestFactory
 from audit.services import AuditError
 from kit.errors import ApplicationError, ApplicationErrorMiddleware, add_to_form
 from mcp_registry.services import RegistryError
-from oauth.services import OAuthServiceError
+from oauth.errors import OAuthServiceError
 from tenants.services import TenantServiceError
 
 

@@ -17,10 +17,10 @@ from audit.services import Actor, sink_create, sink_secret
 from identity.services import client_secret_of, identity_provider_create, private_key_of
 from kit import crypto
 from mcp_registry import services as registry
-from oauth import keys as signing_keys
-from oauth import rotation
 from oauth.registration import services as registration
 from oauth.registration.models import RegistrationPolicy
+from oauth.signing import keys as signing_keys
+from oauth.signing import rotation
 
 ACTOR = Actor("test", "", "pytest")
 

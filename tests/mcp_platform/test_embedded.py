@@ -25,7 +25,7 @@ from playwright.sync_api import expect
 
 from mcp_platform.demo import notes
 from mcp_platform.management.commands.seed_demo import DEMO_EMAIL, DEMO_PASSWORD
-from oauth.revocation import REVOKE_JOB
+from oauth.grants.revocation import REVOKE_JOB
 from tests.conftest import EMBEDDED_LANE, free_port, serve_platform
 from tests.oauth.factories import pkce_pair
 from tests.tenants.test_console_browser import sign_in

@@ -222,18 +222,18 @@ def test_a_change_is_served_at_the_next_request(tenants, asgi):
     """Key rotation and removal, a resource's change, a scope, a suspension: each moves the tenant's
     generation in the shared cache, so the next request (of any process) renders the document again."""
     from mcp_registry import services as registry_services
-    from oauth import services as oauth_services
     from oauth.models import KeyState, SigningKey
+    from oauth.signing import services as signing_services
     from tenants.services import tenant_reactivate, tenant_suspend
 
     acme = tenants["acme"]
     jwks = "/t/acme/jwks.json"
     kids = {k["kid"] for k in json.loads(_get(jwks)[2])["keys"]}
-    rotated = oauth_services.key_rotate(tenant=acme, actor=ACTOR)
+    rotated = signing_services.key_rotate(tenant=acme, actor=ACTOR)
     after = {k["kid"] for k in json.loads(_get(jwks)[2])["keys"]}
     assert rotated.kid in after and after != kids
     retired = SigningKey.objects.filter(tenant=acme, state=KeyState.RETIRED).first()
-    oauth_services.key_remove(key=retired, actor=ACTOR)
+    signing_services.key_remove(key=retired, actor=ACTOR)
     assert retired.kid not in {k["kid"] for k in json.loads(_get(jwks)[2])["keys"]}
 
     prm_path = f"/t/acme/resources/{tenants['external'].pk}/protected-resource-metadata"

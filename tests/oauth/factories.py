@@ -1,4 +1,4 @@
-"""Builders for OAuth tests, reusable by other areas: resources, clients (through oauth.services),
+"""Builders for OAuth tests, reusable by other areas: resources, clients (through oauth.clients.services),
 PKCE pairs, and a driver for the authorization-code flow through the real endpoints.
 
     from tests.oauth.factories import make_resource, make_client, pkce_pair, authorize_and_exchange
@@ -34,8 +34,8 @@ def make_resource(tenant, uri: str, *, name: str | None = None, scopes=(("tools:
 
 def make_client(tenant, *, resources=(), public: bool = True, grant_types=None, redirect_uris=(REDIRECT_URI,),
                 scopes=(), name: str = "Test Client", **extra):
-    """(client, secret or None) through oauth.services.client_create."""
-    from oauth.services import client_create
+    """(client, secret or None) through oauth.clients.services.client_create."""
+    from oauth.clients.services import client_create
 
     return client_create(tenant=tenant, name=name, client_type="public" if public else "confidential",
                          redirect_uris=list(redirect_uris), grant_types=grant_types,

@@ -3,7 +3,10 @@
 import pytest
 
 from audit.models import AuditEvent
-from oauth import services
+from oauth import errors
+from oauth.clients import services as client_services
+from oauth.config import services as config_services
+from oauth.grants import services as grant_services
 from oauth.models import AccessToken, ClientStatus, Consent, RefreshToken
 
 from .factories import ACTOR, authorize, authorize_url, client_credentials, exchange, make_agent, make_client, pkce_pair
@@ -48,10 +51,10 @@ def test_another_users_consent_cannot_be_revoked(signed_in, member_http, world, 
 def test_suspending_a_client_revokes_its_tokens_and_refuses_new_ones(client, world, resource):
     agent, secret = make_agent(world.tenant, resources=[resource])
     client_credentials(client, world.tenant, agent, secret, resource=resource.uri)
-    services.client_suspend(client=agent, actor=ACTOR, reason="leaked secret")
+    client_services.client_suspend(client=agent, actor=ACTOR, reason="leaked secret")
     assert not AccessToken.objects.for_tenant(world.tenant).exists()
     assert client_credentials(client, world.tenant, agent, secret, resource=resource.uri).status_code == 401
-    services.client_reactivate(client=agent, actor=ACTOR)
+    client_services.client_reactivate(client=agent, actor=ACTOR)
     assert client_credentials(client, world.tenant, agent, secret, resource=resource.uri).status_code == 200
     assert AuditEvent.objects.filter(action="client.suspended").exists()
 
@@ -59,7 +62,7 @@ def test_suspending_a_client_revokes_its_tokens_and_refuses_new_ones(client, wor
 @pytest.mark.django_db
 def test_rotating_a_secret_invalidates_the_old_one(client, world, resource):
     agent, old = make_agent(world.tenant, resources=[resource])
-    new = services.client_rotate_secret(client=agent, actor=ACTOR)
+    new = client_services.client_rotate_secret(client=agent, actor=ACTOR)
     assert new != old
     assert client_credentials(client, world.tenant, agent, old, resource=resource.uri).status_code == 401
     assert client_credentials(client, world.tenant, agent, new, resource=resource.uri).status_code == 200
@@ -70,7 +73,7 @@ def test_tokens_revoke_for_a_user_is_set_based_and_audited(member_http, world, r
     for _ in range(3):
         exchange(member_http, world.tenant, public_client,
                  authorize(member_http, world.tenant, public_client, resource=resource.uri))
-    count = services.tokens_revoke_for(tenant=world.tenant, user=world.member, actor=ACTOR)
+    count = grant_services.tokens_revoke_for(tenant=world.tenant, user=world.member, actor=ACTOR)
     assert count == 6  # three access tokens and three refresh tokens
     assert not AccessToken.objects.for_tenant(world.tenant).exists()
     assert not RefreshToken.objects.for_tenant(world.tenant).filter(revoked__isnull=True).exists()
@@ -81,7 +84,7 @@ def test_tokens_revoke_for_a_user_is_set_based_and_audited(member_http, world, r
 def test_removing_a_resource_from_a_client_revokes_its_tokens_for_it(client, world, resource):
     agent, secret = make_agent(world.tenant, resources=[resource])
     client_credentials(client, world.tenant, agent, secret, resource=resource.uri)
-    services.client_update(client=agent, actor=ACTOR, allowed_resources=[])
+    client_services.client_update(client=agent, actor=ACTOR, allowed_resources=[])
     assert not AccessToken.objects.for_tenant(world.tenant).exists()
 
 
@@ -97,7 +100,7 @@ def test_removing_a_resource_from_a_client_revokes_its_tokens_for_it(client, wor
 ])
 def test_client_create_refuses_unsafe_shapes_with_a_clear_message(world, kwargs, field):
     options = {"name": "App", "redirect_uris": ["https://app.example/cb"], **kwargs}
-    with pytest.raises(services.OAuthServiceError) as excinfo:
+    with pytest.raises(errors.OAuthServiceError) as excinfo:
         make_client(world.tenant, **options)
     assert excinfo.value.field == field and str(excinfo.value)
 
@@ -111,8 +114,8 @@ def test_private_use_and_loopback_redirects_are_accepted(world):
 
 @pytest.mark.django_db
 def test_tenant_settings_change_the_default_lifetime(client, world, resource):
-    services.tenant_auth_settings_update(tenant=world.tenant, actor=ACTOR, access_token_lifetime=300)
+    config_services.tenant_auth_settings_update(tenant=world.tenant, actor=ACTOR, access_token_lifetime=300)
     agent, secret = make_agent(world.tenant, resources=[resource])
     assert client_credentials(client, world.tenant, agent, secret, resource=resource.uri).json()["expires_in"] == 300
-    with pytest.raises(services.OAuthServiceError):
-        services.tenant_auth_settings_update(tenant=world.tenant, actor=ACTOR, access_token_lifetime=5)
+    with pytest.raises(errors.OAuthServiceError):
+        config_services.tenant_auth_settings_update(tenant=world.tenant, actor=ACTOR, access_token_lifetime=5)

@@ -3,8 +3,8 @@
 import jwt
 import pytest
 
-from oauth import keys
 from oauth.models import AccessToken
+from oauth.signing import keys
 
 from .factories import (
     authorize,
@@ -103,7 +103,7 @@ def test_a_resource_of_tenant_a_is_invalid_target_at_tenant_b(client, pair):
 
 @pytest.mark.django_db
 def test_services_refuse_another_tenants_resource(pair):
-    from oauth.services import OAuthServiceError
+    from oauth.errors import OAuthServiceError
 
     alpha, bravo, res_a, *_ = pair
     with pytest.raises(OAuthServiceError):

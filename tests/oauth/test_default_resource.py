@@ -1,5 +1,5 @@
 """Requests without ``resource`` (RFC 8707 §2 lets the authorization server choose): the documented rule of
-oauth/targets.py, the same at /authorize, for client_credentials, and kept by the code and refresh grants;
+oauth/protocol/targets.py, the same at /authorize, for client_credentials, and kept by the code and refresh grants;
 and self-registered clients whose MCP servers are a per-request policy, not a list frozen at registration.
 All through the real endpoints (Django test client), tokens decoded, audit events read back."""
 
@@ -9,7 +9,8 @@ import jwt
 import pytest
 
 from audit.models import AuditEvent
-from oauth import services as oauth_services
+from oauth.clients import services as client_services
+from oauth.config import services as config_services
 from oauth.models import Application
 from tests.oauth.factories import (
     ACTOR,
@@ -123,7 +124,7 @@ def test_without_a_rule_the_error_says_how_to_fix_it_then_the_tenant_default_dec
     assert notes.uri in description and calendar.uri in description  # what the client may name
     assert "no default resource" in description and "/api/v1/authorization-settings" in description
 
-    oauth_services.tenant_auth_settings_update(tenant=world.tenant, actor=ACTOR, default_resource=calendar.uri)
+    config_services.tenant_auth_settings_update(tenant=world.tenant, actor=ACTOR, default_resource=calendar.uri)
     setting = events(world.tenant, "oauth_settings.updated")[-1]
     assert setting.data["default_resource"] == calendar.uri  # audited, by URI
 
@@ -140,7 +141,7 @@ def test_without_a_rule_the_error_says_how_to_fix_it_then_the_tenant_default_dec
         error["error_description"]
 
     # Deleting the default resource clears the setting, and its cached copy.
-    from oauth.selectors import tenant_settings
+    from oauth.config.selectors import tenant_settings
 
     assert tenant_settings(world.tenant).default_resource_id == calendar.pk
     calendar.delete()
@@ -150,7 +151,7 @@ def test_without_a_rule_the_error_says_how_to_fix_it_then_the_tenant_default_dec
 def test_sign_in_scopes_only_still_get_a_userinfo_token(world, two_servers, signed_in):
     notes, calendar = two_servers
     app, _ = make_client(world.tenant, resources=[notes, calendar])
-    oauth_services.tenant_auth_settings_update(tenant=world.tenant, actor=ACTOR, default_resource=notes)
+    config_services.tenant_auth_settings_update(tenant=world.tenant, actor=ACTOR, default_resource=notes)
     http = signed_in(world.member)
     auth = authorize_flow(http, world.tenant, app, resource=None, scope="openid email")
     token = exchange(http, world.tenant, app, auth).json()
@@ -165,20 +166,20 @@ def test_client_credentials_follow_the_same_rule(world, two_servers, client):
     refused = client_credentials(client, world.tenant, agent, secret)
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_target"
     assert "resource is required" in refused.json()["error_description"]
-    oauth_services.tenant_auth_settings_update(tenant=world.tenant, actor=ACTOR, default_resource=calendar.uri)
+    config_services.tenant_auth_settings_update(tenant=world.tenant, actor=ACTOR, default_resource=calendar.uri)
     by_default = client_credentials(client, world.tenant, agent, secret)
     assert by_default.status_code == 200 and aud_of(by_default.json()["access_token"]) == calendar.uri
 
 
 def test_default_resource_setting_is_tenant_scoped_and_validated(two_tenants):
-    from oauth.services import OAuthServiceError
+    from oauth.errors import OAuthServiceError
 
     a, b = two_tenants
     theirs = make_resource(b.tenant, "https://mcp.bravo.example/mcp", name="files")
     with pytest.raises(OAuthServiceError, match="another tenant"):
-        oauth_services.tenant_auth_settings_update(tenant=a.tenant, actor=ACTOR, default_resource=theirs)
+        config_services.tenant_auth_settings_update(tenant=a.tenant, actor=ACTOR, default_resource=theirs)
     with pytest.raises(OAuthServiceError, match="no resource"):  # by URI: looked up in A only
-        oauth_services.tenant_auth_settings_update(tenant=a.tenant, actor=ACTOR, default_resource=theirs.uri)
+        config_services.tenant_auth_settings_update(tenant=a.tenant, actor=ACTOR, default_resource=theirs.uri)
 
 
 def test_default_resource_over_the_api_and_console(world, two_servers, session_api_for, signed_in):
@@ -199,7 +200,7 @@ def test_default_resource_over_the_api_and_console(world, two_servers, session_a
             "default_resource": str(notes.pk)}
     saved = http.post(f"/console/{world.slug}/authorization/", form)
     assert saved.status_code == 302, saved.content[:500]
-    assert oauth_services.tenant_auth_settings(world.tenant).default_resource_id == notes.pk
+    assert config_services.tenant_auth_settings(world.tenant).default_resource_id == notes.pk
     auditor_page = signed_in(world.auditor).get(f"/console/{world.slug}/authorization/").content.decode()
     assert f"<td>{notes.uri}</td>" in auditor_page  # read-only: the resource, not its row id
 
@@ -258,7 +259,7 @@ def test_a_resource_that_does_not_admit_self_registered_clients_refuses_them(wor
     auth = authorize_flow(http, world.tenant, pre_registered, resource=calendar.uri)
     assert aud_of(exchange(http, world.tenant, pre_registered, auth).json()["access_token"]) == calendar.uri
     # An admin may still allow the self-registered client explicitly.
-    oauth_services.client_update(client=client, actor=ACTOR, allowed_resources=[calendar])
+    client_services.client_update(client=client, actor=ACTOR, allowed_resources=[calendar])
     auth = authorize_flow(http, world.tenant, client, resource=calendar.uri)
     assert aud_of(exchange(http, world.tenant, client, auth).json()["access_token"]) == calendar.uri
     # The console says what it may reach, not an empty list.

@@ -3,9 +3,9 @@
 import jwt
 import pytest
 
-from oauth import keys
 from oauth.models import KeyState, SigningKey
-from oauth.services import key_rotate
+from oauth.signing import keys
+from oauth.signing.services import key_rotate
 
 from .factories import ACTOR
 
@@ -61,7 +61,7 @@ def test_root_metadata_on_the_platform_host_names_no_tenant(client):
 
 @pytest.mark.django_db
 def test_registration_endpoint_appears_when_a_contributor_enables_it(client, world):
-    from oauth.endpoints import discovery
+    from oauth.protocol.endpoints import discovery
 
     def contributor(tenant):
         return {"registration_endpoint": f"{tenant.issuer}/register"} if tenant.slug == "acme" else {}

@@ -149,7 +149,7 @@ def _normalised(content: bytes, jwks_of):
 
 
 def _jwks(tenant):
-    from oauth import keys
+    from oauth.signing import keys
 
     return lambda: keys.jwks(tenant)
 

@@ -1,4 +1,4 @@
-"""Machine tokens are audited as one summary per client, resource, scope and minute (oauth/summaries.py):
+"""Machine tokens are audited as one summary per client, resource, scope and minute (oauth/grants/summaries.py):
 no per-token audit row on the token path, and still no issuance unrecorded."""
 
 from datetime import timedelta
@@ -8,7 +8,7 @@ from django.test import Client
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from oauth import revocation, summaries
+from oauth.grants import revocation, summaries
 from oauth.models import AccessToken, TokenSummaryCursor
 
 from .factories import client_credentials, make_agent, make_resource

@@ -1,11 +1,11 @@
-"""Refresh-token rotation (oauth/validators.py ``_rotate``): one conditional UPDATE claims the presented
+"""Refresh-token rotation (oauth/protocol/validators.py ``_rotate``): one conditional UPDATE claims the presented
 token, so of two requests racing with the same token exactly one gets a new pair."""
 
 import pytest
 from django.test import Client
 
 from oauth.models import AccessToken, RefreshToken
-from oauth.validators import TenantOAuth2Validator
+from oauth.protocol.validators import TenantOAuth2Validator
 
 from .factories import authorize, exchange, refresh
 

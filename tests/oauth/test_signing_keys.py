@@ -1,4 +1,4 @@
-"""Key generation (oauth.keys.generate) and the test session's key pool (tests/conftest.py SigningKeyPool)."""
+"""Key generation (oauth.signing.keys.generate) and the test session's key pool (tests/conftest.py SigningKeyPool)."""
 
 import base64
 import hashlib
@@ -9,8 +9,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from kit import crypto
-from oauth import keys
 from oauth.models import KeyAlgorithm, SigningKey
+from oauth.signing import keys
 
 # RFC 7638 section 3.2: the required public members of each key type, in lexicographic order.
 THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y")}

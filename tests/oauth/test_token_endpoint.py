@@ -3,8 +3,8 @@
 import jwt
 import pytest
 
+from oauth.grants.selectors import api_token
 from oauth.models import AccessToken, api_audience
-from oauth.selectors import api_token
 
 from .factories import basic, client_credentials, make_agent, make_client, make_resource
 

@@ -75,10 +75,10 @@ def build_full_estate(world, http_client, signed_in) -> FullEstate:
     from identity import services as sso
     from jobs.models import JobRun
     from mcp_registry import services as registry
+    from oauth.config.services import tenant_auth_settings_update
     from oauth.models import ADMIN_SCOPES, Consent, SigningKey, api_audience
     from oauth.registration import services as reg
-    from oauth.rotation import rotation_policy_update
-    from oauth.services import tenant_auth_settings_update
+    from oauth.signing.rotation import rotation_policy_update
 
     slug = world.slug
     tenant = world.tenant

@@ -36,8 +36,8 @@ def _dump() -> dict[str, str]:
 def _secret_values(estates) -> dict[str, str]:
     from kit import crypto
     from mcp_registry.services import resource_set_management_token
-    from oauth.keys import _aad
     from oauth.models import SigningKey
+    from oauth.signing.keys import _aad
     from tests.oauth.factories import ACTOR
 
     values = {}

@@ -10,7 +10,7 @@ from audit.services import Actor
 from mcp_platform.demo import notes
 from mcp_registry import services as registry
 from mcp_registry.models import MCPResource
-from oauth import services as oauth
+from oauth.clients import services as client_services
 from oauth.models import Application
 from tenants.models import Membership, Role
 from tenants.selectors import tenant_by_slug
@@ -42,9 +42,9 @@ class Command(BaseCommand):
             membership_add(tenant=tenant, email=DEMO_EMAIL, role=Role.OWNER, actor=actor)
         resource = self._notes_resource(tenant, actor)
         if not Application.objects.unscoped().filter(client_id=CONNECT_CLIENT_ID).exists():
-            oauth.client_create(tenant=tenant, name="Notes demo connect (MCP Python SDK)",
-                                client_type=Application.CLIENT_PUBLIC, redirect_uris=[CONNECT_REDIRECT_URI],
-                                allowed_resources=[resource], actor=actor, client_id=CONNECT_CLIENT_ID)
+            client_services.client_create(tenant=tenant, name="Notes demo connect (MCP Python SDK)",
+                                          client_type=Application.CLIENT_PUBLIC, redirect_uris=[CONNECT_REDIRECT_URI],
+                                          allowed_resources=[resource], actor=actor, client_id=CONNECT_CLIENT_ID)
         if not User.objects.filter(email=OPERATOR_EMAIL).exists():
             User.objects.create_superuser(email=OPERATOR_EMAIL, password=OPERATOR_PASSWORD, name="Operator")
         self.stdout.write(self.style.SUCCESS(

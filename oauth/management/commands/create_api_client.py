@@ -4,7 +4,8 @@ sign-in form and a CSRF header."""
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.services import Actor
-from oauth import services
+from oauth import errors
+from oauth.clients import services as client_services
 from oauth.models import ADMIN_SCOPES, Application, api_audience
 from tenants.selectors import tenant_by_slug
 
@@ -28,11 +29,11 @@ class Command(BaseCommand):
             raise CommandError(f"not admin scopes: {', '.join(outside)}; an API client may hold only "
                                f"{', '.join(ADMIN_SCOPES)}")
         try:
-            client, secret = services.client_create(
+            client, secret = client_services.client_create(
                 tenant=tenant, name=name, client_type=Application.CLIENT_CONFIDENTIAL,
                 grant_types=["client_credentials"], scopes=list(dict.fromkeys(scopes)),
                 actor=Actor("operator", "cli", "manage.py"))
-        except services.OAuthServiceError as exc:
+        except errors.OAuthServiceError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(self.style.SUCCESS(f"client {client.name!r} created in {tenant.slug}"))
         self.stdout.write(f"client_id: {client.client_id}")

@@ -6,7 +6,7 @@ from kit.errors import ApplicationError
 from mcp_registry.models import MCPResource
 from tenants.models import Tenant
 
-from ... import revocation
+from ...grants import revocation
 from ...models import Application
 from ..progress import ProgressBar
 

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand
 from jobs.services import job_run
 from kit import crypto
 
-from ... import rotation
+from ...signing import rotation
 from ..progress import ProgressBar
 
 

@@ -4,7 +4,7 @@ from audit.services import Actor
 from kit.errors import ApplicationError
 from tenants.models import Tenant, TenantStatus
 
-from ... import rotation
+from ...signing import rotation
 from ..progress import ProgressBar
 
 ACTOR = Actor("operator", "cli", "manage.py rotate_keys")

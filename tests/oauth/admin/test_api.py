@@ -341,7 +341,8 @@ def test_list_endpoints_cost_a_constant_number_of_queries_as_rows_grow(estates, 
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from oauth.services import consent_grant, key_rotate
+    from oauth.grants.services import consent_grant
+    from oauth.signing.services import key_rotate
     from tests.oauth.factories import ACTOR, make_agent
 
     a, _ = estates

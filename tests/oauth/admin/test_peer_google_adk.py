@@ -13,7 +13,7 @@ parameter and no scope step-up; the scheme's scopes, ``prompt=consent`` and ``ac
 authorization URL; the end user is asked through an ``adk_request_credential`` function call whose
 response carries the redirect back; authlib redeems the code; a token within 60 seconds of expiry is
 refreshed before use. Nothing is added to ADK's requests here: the platform's default rule
-(oauth/targets.py) chooses the MCP server from the requested scope.
+(oauth/protocol/targets.py) chooses the MCP server from the requested scope.
 
 ADK must not reach Google: the GCE metadata probe is disabled (``NO_GCE_CHECK``) and pointed at a closed
 loopback port, and every socket connection of the test is recorded (``sys.addaudithook``) and must go to

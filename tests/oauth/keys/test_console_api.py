@@ -11,8 +11,9 @@ from playwright.sync_api import expect
 
 from audit.models import AuditEvent
 from jobs.models import JobRun, JobStatus
-from oauth import revocation, rotation
+from oauth.grants import revocation
 from oauth.models import AccessToken, KeyState, SigningKey
+from oauth.signing import rotation
 from tests.conftest import PASSWORD
 from tests.oauth.factories import ACTOR
 from tests.tenants.test_console_browser import sign_in

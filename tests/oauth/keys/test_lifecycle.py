@@ -1,4 +1,4 @@
-"""The key lifecycle engine (oauth/rotation.py) step by step, with the clock moved by hand."""
+"""The key lifecycle engine (oauth/signing/rotation.py) step by step, with the clock moved by hand."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from oauth import keys, rotation
-from oauth.endpoints import jwks as jwks_endpoint
+from oauth.errors import OAuthServiceError
 from oauth.models import AccessToken, KeyState, SigningKey
-from oauth.services import OAuthServiceError
+from oauth.signing import keys, rotation
 from tests.oauth.factories import ACTOR
 
 from .helpers import insert_tokens
@@ -31,7 +30,7 @@ def published(tenant) -> set:
 
 @pytest.fixture
 def fast_policy(setup, monkeypatch):
-    monkeypatch.setattr(jwks_endpoint, "JWKS_MAX_AGE", 10)
+    monkeypatch.setattr(keys, "JWKS_MAX_AGE", 10)
     return rotation.rotation_policy_update(tenant=setup.tenant, actor=ACTOR, rotation_interval=100, lead_time=10,
                                            removal_grace=5)
 
@@ -39,7 +38,7 @@ def fast_policy(setup, monkeypatch):
 @pytest.mark.django_db
 def test_lead_time_shorter_than_the_jwks_cache_lifetime_is_refused(setup):
     with pytest.raises(OAuthServiceError, match="JWKS cache lifetime"):
-        rotation.rotation_policy_update(tenant=setup.tenant, actor=ACTOR, lead_time=jwks_endpoint.JWKS_MAX_AGE - 1)
+        rotation.rotation_policy_update(tenant=setup.tenant, actor=ACTOR, lead_time=keys.JWKS_MAX_AGE - 1)
     with pytest.raises(OAuthServiceError, match="longer than lead_time"):
         rotation.rotation_policy_update(tenant=setup.tenant, actor=ACTOR, rotation_interval=600, lead_time=600)
 

@@ -1,4 +1,4 @@
-"""Bulk revocation jobs (oauth/revocation.py) run in-process: what they revoke, what they leave alone,
+"""Bulk revocation jobs (oauth/grants/revocation.py) run in-process: what they revoke, what they leave alone,
 progress, cancellation, idempotence, purge."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from jobs.models import JobRun, JobStatus
 from jobs.services import job_request_cancel
-from oauth import revocation
-from oauth.endpoints.introspect import describe
+from oauth.errors import OAuthServiceError
+from oauth.grants import revocation
 from oauth.models import AccessToken, Grant, RefreshToken
-from oauth.services import OAuthServiceError
+from oauth.protocol.endpoints.introspect import describe
 from tests.oauth.factories import ACTOR, make_agent
 
 from .helpers import insert_tokens, token_value

@@ -1,4 +1,4 @@
-"""Revocation marks (oauth/revocation.py, oauth.selectors.not_revoked_by_mark): a bulk revocation takes
+"""Revocation marks (oauth/grants/revocation.py, oauth.grants.selectors.not_revoked_by_mark): a bulk revocation takes
 effect when the request commits, on every path that accepts a token, before the purge job has run
 (``enqueue=False``: no worker touches the rows); the job then deletes the rows and the mark."""
 
@@ -11,9 +11,10 @@ from django.test import Client
 
 from jobs.models import JobStatus
 from jobs.services import job_request_cancel
-from oauth import revocation, selectors
-from oauth.endpoints.introspect import describe
+from oauth.grants import revocation
+from oauth.grants import selectors as grant_selectors
 from oauth.models import AccessToken, RefreshToken, RevocationMark, api_audience
+from oauth.protocol.endpoints.introspect import describe
 from tenants.models import Membership
 from tests.oauth.factories import (
     ACTOR,
@@ -101,7 +102,7 @@ def test_a_mark_refuses_its_tokens_everywhere_before_the_purge_and_accepts_later
     assert listed.status_code == 200
     assert sorted(row["client_id"] for row in listed.json()["results"]) == sorted(
         [alpha.app.client_id, alpha.bot.client_id])
-    assert selectors.tokens_of(alpha.tenant).count() == 2
+    assert grant_selectors.tokens_of(alpha.tenant).count() == 2
     rotated = alpha.refresh(later["refresh_token"])
     assert rotated.status_code == 200, rotated.content
 
@@ -110,7 +111,7 @@ def test_a_mark_refuses_its_tokens_everywhere_before_the_purge_and_accepts_later
     assert finished.status == JobStatus.SUCCEEDED and finished.result == {"revoked": 3}  # 2 access, 1 refresh
     assert not RevocationMark.objects.for_tenant(alpha.tenant).exists()
     assert RefreshToken.objects.for_tenant(alpha.tenant).filter(
-        token_checksum=selectors.token_checksum(person["refresh_token"])).get().revoked is not None
+        token_checksum=grant_selectors.token_checksum(person["refresh_token"])).get().revoked is not None
     assert alpha.introspect(rotated.json()["access_token"])["active"] is True
     assert alpha.api_tokens(new_bearer).status_code == 200
     assert alpha.introspect(person["access_token"]) == {"active": False}
@@ -158,8 +159,8 @@ def test_a_mark_leaves_identical_looking_tokens_of_another_tenant_alone(two_tena
         assert describe(a.tenant, token_value("alpha", 3)) == {"active": False}, criteria
         assert describe(b.tenant, token_value("bravo", 3))["active"] is True, criteria
     revocation.revocation_request(tenant=a.tenant, actor=ACTOR, client=rows["alpha"], enqueue=False)
-    assert selectors.tokens_of(a.tenant).count() == 0
-    assert selectors.tokens_of(b.tenant).count() == 20
+    assert grant_selectors.tokens_of(a.tenant).count() == 0
+    assert grant_selectors.tokens_of(b.tenant).count() == 20
     assert RevocationMark.objects.for_tenant(b.tenant).count() == 0
 
 
@@ -167,7 +168,7 @@ def test_a_mark_leaves_identical_looking_tokens_of_another_tenant_alone(two_tena
 def test_a_mark_covers_only_what_it_names(setup, make_user):
     tenant = setup.tenant
     alice, bob = make_user("alice@keys.example"), make_user("bob@keys.example")
-    for person in (alice, bob):  # a person's tokens count while they are members (oauth.selectors.presentable)
+    for person in (alice, bob):  # a person's tokens count while they are members (oauth.grants.selectors.presentable)
         Membership.objects.create(tenant=tenant, user=person, role="member")
     insert_tokens(tenant=tenant, client=setup.agent, count=3, prefix="alice", user=alice, audience=URI)
     insert_tokens(tenant=tenant, client=setup.agent, count=3, prefix="alice-elsewhere", user=alice,
@@ -177,7 +178,7 @@ def test_a_mark_covers_only_what_it_names(setup, make_user):
     assert describe(tenant, token_value("alice", 1)) == {"active": False}
     assert describe(tenant, token_value("alice-elsewhere", 1))["active"] is True
     assert describe(tenant, token_value("bob", 1))["active"] is True
-    assert selectors.tokens_of(tenant).count() == 6
+    assert grant_selectors.tokens_of(tenant).count() == 6
 
 
 @pytest.mark.django_db

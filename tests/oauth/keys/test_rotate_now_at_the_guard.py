@@ -13,9 +13,8 @@ import pytest
 from django.test import Client
 
 from mcp_guard import TokenError, TokenVerifier
-from oauth import keys, rotation
-from oauth.endpoints import jwks as jwks_endpoint
 from oauth.models import KeyState, SigningKey
+from oauth.signing import keys, rotation
 from tests.oauth.factories import ACTOR
 
 from .test_rotation_live import run_async
@@ -71,14 +70,14 @@ def jwt_kid(token: str) -> str:
 def test_the_platform_jwks_max_age_bounds_how_long_a_removed_key_is_accepted(setup):
     tenant = setup.tenant
     response = Client().get(f"/t/{tenant.slug}/jwks.json")
-    assert response["Cache-Control"] == f"public, max-age={jwks_endpoint.JWKS_MAX_AGE}"
-    assert jwks_endpoint.JWKS_MAX_AGE <= SECURITY_BOUND_SECONDS
+    assert response["Cache-Control"] == f"public, max-age={keys.JWKS_MAX_AGE}"
+    assert keys.JWKS_MAX_AGE <= SECURITY_BOUND_SECONDS
     verifier = TokenVerifier(issuer=tenant.issuer, resource=RESOURCE, http=platform_http())
     compromised = access_token(tenant)
 
     async def scenario():
         await verifier.verify(compromised)
-        assert 0 < verifier.keys_expire_in <= jwks_endpoint.JWKS_MAX_AGE
+        assert 0 < verifier.keys_expire_in <= keys.JWKS_MAX_AGE
         rotation.key_emergency_rotate(tenant=tenant, actor=ACTOR)
         verifier._expires_at = time.monotonic()  # the max-age has passed (not slept: 300 s)
         with pytest.raises(TokenError, match="does not publish"):

@@ -17,9 +17,8 @@ from django.utils import timezone
 
 from mcp_guard import IntrospectionVerifier, TokenError, TokenVerifier
 from mcp_registry.models import MCPResource
-from oauth import rotation
-from oauth.endpoints import jwks as jwks_endpoint
 from oauth.models import AccessToken, KeyState, SigningKey
+from oauth.signing import keys, rotation
 from tests.oauth.factories import ACTOR
 
 pytestmark = pytest.mark.slow
@@ -53,7 +52,7 @@ async def fetch_token(http: httpx.AsyncClient, setup) -> str:
 
 @pytest.fixture
 def accelerated(setup, monkeypatch):
-    monkeypatch.setattr(jwks_endpoint, "JWKS_MAX_AGE", 1)
+    monkeypatch.setattr(keys, "JWKS_MAX_AGE", 1)
     MCPResource.objects.filter(pk=setup.resource.pk).update(access_token_lifetime=TOKEN_LIFETIME)
     return rotation.rotation_policy_update(tenant=setup.tenant, actor=ACTOR, rotation_interval=3, lead_time=2,
                                            removal_grace=1)

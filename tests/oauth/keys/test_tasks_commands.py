@@ -14,9 +14,9 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from jobs.models import JobRun, JobStatus
-from oauth import rotation, tasks
-from oauth.endpoints import jwks as jwks_endpoint
+from oauth import tasks
 from oauth.models import AccessToken, KeyState, SigningKey
+from oauth.signing import keys, rotation
 from tests.oauth.factories import ACTOR, make_agent
 
 from .helpers import insert_tokens
@@ -32,7 +32,7 @@ def run_command(*args) -> tuple[str, str]:
 
 @pytest.mark.django_db
 def test_a_second_beat_in_the_same_period_does_not_rotate_again(setup, monkeypatch, settings):
-    monkeypatch.setattr(jwks_endpoint, "JWKS_MAX_AGE", 1)
+    monkeypatch.setattr(keys, "JWKS_MAX_AGE", 1)
     settings.KEY_ROTATION_CHECK_SECONDS = 3600  # one period for the whole test
     rotation.rotation_policy_update(tenant=setup.tenant, actor=ACTOR, rotation_interval=2, lead_time=1)
     SigningKey.objects.filter(tenant=setup.tenant).update(activated_at=timezone.now() - timedelta(hours=1))

@@ -10,7 +10,7 @@ import pytest
 from audit.models import AuditEvent
 from jobs.models import JobRun, JobStatus
 from mcp_platform.celery import app
-from oauth import revocation
+from oauth.grants import revocation
 from oauth.models import AccessToken
 from tests.oauth.factories import ACTOR, basic, client_credentials, make_agent
 

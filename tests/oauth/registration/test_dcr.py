@@ -11,8 +11,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from oauth.cache import permitted_resources
 from oauth.models import Application
+from oauth.protocol.cache import permitted_resources
 from oauth.registration.models import ClientRegistration
 
 from .conftest import ACTOR, events_of, metadata, set_policy
@@ -32,7 +32,7 @@ def test_open_policy_registers_an_approved_public_client(world, resource, regist
     assert body["registration_client_uri"] == f"{world.tenant.issuer}/register/{body['client_id']}"
     client = Application.objects.unscoped().get(client_id=body["client_id"])
     assert client.tenant == world.tenant and client.registration_source == "dcr"
-    # No frozen list: the resources it may ask for are decided per request (oauth.cache.permitted_resources).
+    # No frozen list: the resources it may ask for are decided per request (oauth.protocol.cache.permitted_resources).
     assert list(client.allowed_resources.all()) == [] and list(permitted_resources(world.tenant, client)) == [resource]
     registration = client.registration
     assert registration.decision_rule == "policy: dcr open"

@@ -45,8 +45,8 @@ from jobs.services import JobCancelled, job_enqueue, job_run
 from kit.tasks import enqueue
 from mcp_registry.models import MCPResource
 
-from . import summaries
-from .models import (
+from ..errors import OAuthServiceError
+from ..models import (
     AccessToken,
     Application,
     ClientAssertion,
@@ -57,8 +57,8 @@ from .models import (
     RevocationMark,
     TenantAuthSettings,
 )
+from . import summaries
 from .selectors import grants_for_resource
-from .services import OAuthServiceError
 
 log = logging.getLogger(__name__)
 

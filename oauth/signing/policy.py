@@ -1,7 +1,7 @@
-"""The per-tenant signing-key rotation policy (the engine that applies it is oauth/rotation.py).
+"""The per-tenant signing-key rotation policy (the engine that applies it is oauth/signing/rotation.py).
 
-Kept in its own module so the rotation engine, which imports the services, never sits in an import
-cycle with the models; oauth/models.py re-exports it.
+A model of the oauth app kept beside the signing code; oauth/apps.py imports it while Django loads the
+app's models, so oauth/models.py does not import the signing package (which imports it).
 """
 
 from django.core.validators import MinValueValidator

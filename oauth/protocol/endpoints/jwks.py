@@ -5,16 +5,15 @@ from django.views.decorators.http import require_GET
 from kit import documents
 from kit.tenant_cache import near
 
-from .. import keys
+from ...signing import keys
 from .common import tenant_of
-
-JWKS_MAX_AGE = 300  # a next key is published well before it signs, so caches see it in time
 
 
 def jwks_document(tenant) -> documents.Document:
-    """Rendered once per tenant generation (every key change moves it: oauth/keys.py, oauth/cache.py)."""
+    """Rendered once per tenant generation (every key change moves it: oauth/signing/keys.py,
+    oauth/protocol/cache.py)."""
     return near(tenant.pk, "jwks-document", None,
-                lambda: documents.render(keys.jwks(tenant), max_age=JWKS_MAX_AGE))
+                lambda: documents.render(keys.jwks(tenant), max_age=keys.JWKS_MAX_AGE))
 
 
 @require_GET

@@ -20,11 +20,15 @@ from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challeng
 
 from kit.tenancy import get_current_tenant
 
-from . import client_auth, keys, services, summaries, targets
+from ..config.selectors import tenant_settings
+from ..db import insert_row
+from ..grants import services as grant_services
+from ..grants import summaries
+from ..grants.selectors import presentable, token_checksum
+from ..models import GRANT_TYPES, AccessToken, Application, AuthMethod, Grant, IDToken, RefreshToken
+from ..signing import keys
+from . import client_auth, targets
 from .cache import cached_client
-from .db import insert_row
-from .models import GRANT_TYPES, AccessToken, Application, AuthMethod, Grant, IDToken, RefreshToken
-from .selectors import presentable, tenant_settings, token_checksum
 from .tokens import access_token_row
 
 log = logging.getLogger(__name__)
@@ -54,7 +58,7 @@ class TenantOAuth2Validator(OAuth2Validator):
                 or len(client_id) > 255:
             return None
         if "://" in client_id:  # a Client ID Metadata Document URL, fetched per tenant (oauth/registration/cimd.py)
-            from .registration.cimd import cimd_client
+            from ..registration.cimd import cimd_client
 
             try:
                 client = cimd_client(tenant, client_id, request)
@@ -63,7 +67,7 @@ class TenantOAuth2Validator(OAuth2Validator):
         else:
             client = cached_client(tenant, client_id)
             if client is None:  # the failure path only: is it another tenant's client id?
-                services.cross_tenant_client_record(tenant=tenant, client_id=client_id)
+                grant_services.cross_tenant_client_record(tenant=tenant, client_id=client_id)
         if client is None or not client.is_usable(request):
             return None
         client.tenant = tenant  # the bound tenant is this row's tenant: spare the query
@@ -121,7 +125,7 @@ class TenantOAuth2Validator(OAuth2Validator):
         return response_type == "code" and "authorization_code" in client.grant_type_list
 
     def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
-        # Syntax only: which scopes a token gets is decided with its resource (oauth/targets.py), at the
+        # Syntax only: which scopes a token gets is decided with its resource (oauth/protocol/targets.py), at the
         # authorization endpoint before consent and in check_token_target at the token endpoint.
         return all(isinstance(s, str) and 0 < len(s) <= 100 and s.isprintable() for s in scopes)
 
@@ -140,7 +144,7 @@ class TenantOAuth2Validator(OAuth2Validator):
         tenant = _tenant()
         if tenant is None or not isinstance(code, str) or not code or len(code) > 255 or "\x00" in code:
             return None
-        digest = services.checksum(code)  # codes are stored as their sha256: a database dump redeems none
+        digest = grant_services.checksum(code)  # codes are stored as their sha256: a database dump redeems none
         cached = getattr(request, "_oauth_grant", None)
         if cached is not None and cached.code == digest:
             return cached
@@ -152,7 +156,7 @@ class TenantOAuth2Validator(OAuth2Validator):
     def _create_authorization_code(self, request, code, expires=None):
         if request.code_challenge_method != "S256":
             raise errors.InvalidRequestError(description='code_challenge_method must be "S256"', request=request)
-        grant = super()._create_authorization_code(request, {**code, "code": services.checksum(code["code"])},
+        grant = super()._create_authorization_code(request, {**code, "code": grant_services.checksum(code["code"])},
                                                    expires)
         grant.auth_time = getattr(request, "auth_time", None) or grant.auth_time
         grant.resource_chosen_by = getattr(request, "resource_chosen_by", "") or ""
@@ -164,7 +168,7 @@ class TenantOAuth2Validator(OAuth2Validator):
         grant = self._grant_for(code, request)
         if grant is None or grant.application_id != client.pk:
             if isinstance(code, str) and code and client is not None:
-                services.code_replay_revoke(client=client, code=code)
+                grant_services.code_replay_revoke(client=client, code=code)
             return False
         if grant.is_expired():
             return False
@@ -195,7 +199,7 @@ class TenantOAuth2Validator(OAuth2Validator):
         grant = self._grant_for(code, request)
         if grant and grant.code_challenge and request.code_verifier is not None and not code_challenge_method_s256(
                 request.code_verifier, grant.code_challenge):
-            services.pkce_failure_record(client=grant.application)
+            grant_services.pkce_failure_record(client=grant.application)
         return (grant.code_challenge_method or None) if grant else None
 
     def get_authorization_code_scopes(self, client_id, code, redirect_uri, request):
@@ -228,7 +232,7 @@ class TenantOAuth2Validator(OAuth2Validator):
         if rt.revoked is not None:
             # A rotated-away or revoked token presented again: someone holds a copy (RFC 9700 §4.14.2).
             rt.tenant, rt.application = tenant, client
-            services.refresh_family_revoke(refresh_token=rt)
+            grant_services.refresh_family_revoke(refresh_token=rt)
             return False
         # Without its access token (a revocation by signing key deletes only access tokens, on purpose:
         # the refresh token moves the client onto the new key) the lifetime counts from its own issue.
@@ -244,7 +248,7 @@ class TenantOAuth2Validator(OAuth2Validator):
     # --- audience, scopes and token rows ----------------------------------------------------------
 
     def check_token_target(self, request):
-        """post_token hook (oauth/server.py): client, code or refresh token are valid; now decide the
+        """post_token hook (oauth/protocol/server.py): client, code or refresh token are valid; now decide the
         audience and scopes the token will carry, or refuse with invalid_target / invalid_scope."""
         tenant, client = _tenant(), request.client
         resources = _body_values(request, "resource")
@@ -260,7 +264,7 @@ class TenantOAuth2Validator(OAuth2Validator):
                                         original_scopes=grant.scope.split(), resources=resources, scopes=None,
                                         grant_type=request.grant_type,
                                         chosen_by=grant.resource_chosen_by or "request")
-                request.code_checksum = services.checksum(request.code)
+                request.code_checksum = grant_services.checksum(request.code)
             else:
                 rt = request.refresh_token_instance
                 target = targets.narrow(tenant=tenant, client=client, audience=rt.audience,
@@ -321,7 +325,7 @@ class TenantOAuth2Validator(OAuth2Validator):
             raise errors.InvalidGrantError(description="refresh token already used", request=request)
         if old.access_token_id is not None:
             # The only row pointing at an access token is its refresh token, cleared just above
-            # (asserted in oauth/revocation.py), so no cascade collector is needed.
+            # (asserted in oauth/grants/revocation.py), so no cascade collector is needed.
             AccessToken.objects.for_tenant(_tenant()).filter(pk=old.access_token_id)._raw_delete(
                 AccessToken.objects.db)
         self._check_and_set_request_resource(request)
@@ -334,14 +338,14 @@ class TenantOAuth2Validator(OAuth2Validator):
             token.pop("refresh_token", None)
         if summaries.is_summarised(request.grant_type):
             # One INSERT, no per-token audit row: the minute's summary is derived from these rows
-            # (oauth/summaries.py), so no issuance goes unrecorded.
+            # (oauth/grants/summaries.py), so no issuance goes unrecorded.
             self._save_bearer_token(token, request, *args, **kwargs)
             return
         with transaction.atomic():
             self._save_bearer_token(token, request, *args, **kwargs)
-            services.token_issued(client=request.client, grant_type=request.grant_type,
-                                  audience=request.token_target.audience, scope=token.get("scope", ""),
-                                  user=request.user, resource_chosen_by=request.token_target.chosen_by)
+            grant_services.token_issued(client=request.client, grant_type=request.grant_type,
+                                        audience=request.token_target.audience, scope=token.get("scope", ""),
+                                        user=request.user, resource_chosen_by=request.token_target.chosen_by)
 
     # --- revocation -------------------------------------------------------------------------------
 
@@ -351,7 +355,7 @@ class TenantOAuth2Validator(OAuth2Validator):
         tenant, client = _tenant(), request.client
         if tenant is None or client is None or not isinstance(token, str):
             return
-        from .selectors import own_access_token, refresh_token_by_value
+        from ..grants.selectors import own_access_token, refresh_token_by_value
 
         order = ("refresh", "access") if token_type_hint == "refresh_token" else ("access", "refresh")
         for kind in order:
@@ -363,7 +367,7 @@ class TenantOAuth2Validator(OAuth2Validator):
                     row = None
             if row is not None:
                 row.tenant = tenant
-                services.token_revoke(token_row=row, actor=client)
+                grant_services.token_revoke(token_row=row, actor=client)
                 return
 
     # --- OpenID Connect ---------------------------------------------------------------------------
@@ -395,7 +399,7 @@ class TenantOAuth2Validator(OAuth2Validator):
         return None  # ID tokens are not bearer credentials here
 
     def _load_access_token(self, token):
-        from .selectors import access_token_by_value
+        from ..grants.selectors import access_token_by_value
 
         tenant = _tenant()
         return access_token_by_value(tenant, token) if tenant is not None else None

@@ -20,10 +20,11 @@ from jwcrypto import jwk
 from kit import crypto
 from kit.tenant_cache import forget_tenant, near
 
-from .models import KeyAlgorithm, KeyState, SigningKey
+from ..models import KeyAlgorithm, KeyState, SigningKey
 
 PUBLISHED_STATES = (KeyState.NEXT, KeyState.ACTIVE, KeyState.RETIRED)
 ACTIVE_KID_TTL = 300
+JWKS_MAX_AGE = 300  # a next key is published well before it signs, so caches see it in time
 _private_keys: dict[str, object] = {}
 _lock = threading.Lock()
 
@@ -71,7 +72,7 @@ def forget_active_key(tenant_id) -> None:
 
 def active_key(tenant) -> tuple[str, str, object]:
     """(kid, alg, private key object) of the tenant's active key: no query, no decryption and no Redis
-    read of its own once warm (near-cached under the tenant's generation, oauth/cache.py)."""
+    read of its own once warm (near-cached under the tenant's generation, oauth/protocol/cache.py)."""
     return near(tenant.pk, "active-key", None, lambda: _shared_active_key(tenant))
 
 

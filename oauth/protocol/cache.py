@@ -26,7 +26,7 @@ from django.dispatch import receiver
 from kit.tenant_cache import forget_tenant, near, request_generation
 from mcp_registry.models import MCPResource, ResourceScope, ResourceStatus, ResourceTool
 
-from .models import Application, SigningKey
+from ..models import Application, SigningKey
 
 TTL = 300
 
@@ -80,7 +80,7 @@ def _shared_allowed_resource(tenant, client_row: Application, canonical_uri: str
     return found
 
 
-@receiver([post_save, post_delete], sender=Application, dispatch_uid="oauth.cache.client")
+@receiver([post_save, post_delete], sender=Application, dispatch_uid="oauth.protocol.cache.client")
 def _client_changed(sender, instance, **kwargs):
     if instance.tenant_id is not None:
         key = _client_key(instance.tenant_id, instance.client_id)
@@ -89,17 +89,17 @@ def _client_changed(sender, instance, **kwargs):
         forget_tenant(instance.tenant_id)  # the allowed-resource entries are keyed by client too
 
 
-@receiver([post_save, post_delete], sender=MCPResource, dispatch_uid="oauth.cache.resource")
+@receiver([post_save, post_delete], sender=MCPResource, dispatch_uid="oauth.protocol.cache.resource")
 def _resource_changed(sender, instance, **kwargs):
     if instance.tenant_id is not None:
         forget_tenant(instance.tenant_id)
         if kwargs.get("signal") is post_delete:  # it may have been the tenant's default resource (SET NULL)
-            from .selectors import forget_tenant_settings
+            from ..config.selectors import forget_tenant_settings
 
             forget_tenant_settings(instance.tenant_id)
 
 
-@receiver([post_save, post_delete], sender=ResourceScope, dispatch_uid="oauth.cache.scope")
+@receiver([post_save, post_delete], sender=ResourceScope, dispatch_uid="oauth.protocol.cache.scope")
 def _scope_changed(sender, instance, **kwargs):
     tenant_id = MCPResource.objects.unscoped().filter(pk=instance.resource_id).values_list(
         "tenant_id", flat=True).first()
@@ -107,24 +107,24 @@ def _scope_changed(sender, instance, **kwargs):
         forget_tenant(tenant_id)
 
 
-@receiver(m2m_changed, sender=Application.allowed_resources.through, dispatch_uid="oauth.cache.allowed")
+@receiver(m2m_changed, sender=Application.allowed_resources.through, dispatch_uid="oauth.protocol.cache.allowed")
 def _allowed_changed(sender, instance, action, **kwargs):
     if action.startswith("post_"):  # instance: the client, or the resource when changed from its side
         forget_tenant(instance.tenant_id)
 
 
-@receiver([post_save, post_delete], sender=ResourceTool, dispatch_uid="oauth.cache.tool")
+@receiver([post_save, post_delete], sender=ResourceTool, dispatch_uid="oauth.protocol.cache.tool")
 def _tool_changed(sender, instance, **kwargs):  # a resource's mirrored PRM lists its tools' scopes
     _scope_changed(sender, instance, **kwargs)
 
 
-@receiver(m2m_changed, sender=ResourceTool.required_scopes.through, dispatch_uid="oauth.cache.tool_scopes")
+@receiver(m2m_changed, sender=ResourceTool.required_scopes.through, dispatch_uid="oauth.protocol.cache.tool_scopes")
 def _tool_scopes_changed(sender, instance, action, **kwargs):
     if action.startswith("post_"):  # instance: the tool, or the scope when changed from its side
         _scope_changed(sender, instance, **kwargs)
 
 
-@receiver([post_save, post_delete], sender=SigningKey, dispatch_uid="oauth.cache.signing_key")
+@receiver([post_save, post_delete], sender=SigningKey, dispatch_uid="oauth.protocol.cache.signing_key")
 def _signing_key_changed(sender, instance, **kwargs):
     """Every key state change, removal included, moves the generation: the JWKS is rendered under it."""
     forget_tenant(instance.tenant_id)

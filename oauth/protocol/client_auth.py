@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from kit import crypto
 
-from .models import ClientAssertion
+from ..models import ClientAssertion
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGS = ["RS256", "ES256", "PS256", "EdDSA"]
@@ -37,7 +37,7 @@ def _jwks_cache_key(client) -> str:
 
 
 def _fetch_jwks(client) -> list:
-    from .registration.cimd import CIMDError, fetch
+    from ..registration.cimd import CIMDError, fetch
 
     try:
         fetched = fetch(client.jwks_uri)

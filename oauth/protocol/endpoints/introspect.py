@@ -10,7 +10,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.views.mixins import OAuthLibMixin
 
-from ..selectors import access_token_facts, refresh_token_by_value
+from ...grants.selectors import access_token_facts, refresh_token_by_value
 from .common import claimed_client_id, no_store, oauth_error, rate_limited, refuse_malformed, tenant_of
 from .token import audit_refusal, client_auth_challenge
 

@@ -19,7 +19,7 @@ from oauth2_provider.views.mixins import OAuthLibMixin
 
 import audit
 
-from ..models import GRANT_TYPES
+from ...models import GRANT_TYPES
 from .common import claimed_client_id, no_store, oauth_error, rate_limited, refuse_malformed, tenant_of
 
 

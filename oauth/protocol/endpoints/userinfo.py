@@ -9,7 +9,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from ..selectors import access_token_by_value
+from ...grants.selectors import access_token_by_value
 from .common import bearer_token, no_store, tenant_of
 
 

@@ -11,9 +11,9 @@ from django.views import View
 
 from tenants.selectors import session_counts_at
 
-from .. import services
-from ..models import Consent
-from ..selectors import consents_of
+from ...grants import services as grant_services
+from ...grants.selectors import consents_of
+from ...models import Consent
 from .common import tenant_of
 
 
@@ -37,6 +37,6 @@ class ConnectedAppsView(View):
         consent = get_object_or_404(Consent.objects.for_tenant(self.tenant).select_related("application"),
                                     pk=consent_id, user=request.user)
         name = consent.application.name
-        revoked = services.consent_revoke(consent=consent, actor=request.user, request=request)
+        revoked = grant_services.consent_revoke(consent=consent, actor=request.user, request=request)
         messages.success(request, f"{name} is disconnected; {revoked} token(s) revoked.")
         return redirect("oauth-connected-apps", slug=self.tenant.slug)

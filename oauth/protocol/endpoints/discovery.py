@@ -16,8 +16,8 @@ from kit import documents
 from kit.tenant_cache import near
 from mcp_registry.models import ResourceScope, ResourceStatus
 
+from ...models import GRANT_TYPES, PROTOCOL_SCOPES, AuthMethod, KeyAlgorithm
 from ..client_auth import ASSERTION_ALGS
-from ..models import GRANT_TYPES, PROTOCOL_SCOPES, AuthMethod, KeyAlgorithm
 from .common import tenant_of
 
 METADATA_MAX_AGE = 60

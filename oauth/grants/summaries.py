@@ -27,7 +27,7 @@ from django.utils import timezone
 
 import audit
 
-from .models import AccessToken, Application, TokenSummaryCursor
+from ..models import AccessToken, Application, TokenSummaryCursor
 
 SUMMARISED_GRANTS = ("client_credentials",)
 # A token row whose INSERT is still in flight when its minute closes must not be skipped: a minute is

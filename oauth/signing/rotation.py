@@ -16,7 +16,7 @@ which only references the tenant row, is not blocked), and re-reads the keys aft
 rotations requested at once therefore serialize: the second sees the first one's result and does
 nothing, which is audited as ``key.rotation_skipped``.
 
-The state changes themselves are oauth.services' (``signing_key_create``, ``key_rotate``, ``key_remove``);
+The state changes themselves are oauth.signing.services' (``signing_key_create``, ``key_rotate``, ``key_remove``);
 this module decides when to call them.
 """
 
@@ -35,11 +35,13 @@ from audit.services import Actor
 from kit import crypto
 from tenants.models import Tenant
 
-from . import keys, revocation
-from .endpoints import jwks as jwks_endpoint
-from .models import AccessToken, KeyState, SigningKey
+from ..config.services import tenant_auth_settings
+from ..errors import OAuthServiceError
+from ..grants import revocation
+from ..models import AccessToken, KeyState, SigningKey
+from . import keys
 from .policy import KeyRotationPolicy
-from .services import OAuthServiceError, key_remove, key_rotate, signing_key_create, tenant_auth_settings
+from .services import key_remove, key_rotate, signing_key_create
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ ROTATION_ACTOR = Actor("job", ROTATION_JOB, "scheduled key rotation")
 
 def jwks_cache_lifetime() -> int:
     """Seconds a resource server may cache the JWKS (the endpoint's max-age): the floor of lead_time."""
-    return jwks_endpoint.JWKS_MAX_AGE
+    return keys.JWKS_MAX_AGE
 
 
 # --- policy ---------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Order of checks, each answered the safest way it can be:
 1. client and redirect URI (oauthlib via DOT): an unknown client or unregistered redirect URI is shown
    on a branded error page and never redirected to (OAuth 2.1 §7.12);
-2. PKCE S256 and the RFC 8707 target (resource + scopes, oauth/targets.py; without ``resource`` the
+2. PKCE S256 and the RFC 8707 target (resource + scopes, oauth/protocol/targets.py; without ``resource`` the
    default rule there picks one, and the consent page says so): errors are redirected to the client with
    ``state`` and ``iss`` (RFC 9207), before the user signs in or sees a consent page;
 3. the user: signed in (else the tenant's sign-in page by URL name; this app does not import
@@ -30,12 +30,13 @@ from oauthlib.common import add_params_to_uri
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
 import audit
+from oauth.grants import services as grant_services
 from tenants.selectors import membership_of
 
-from .. import services, targets
-from ..models import Consent
-from ..registration.endpoints import held_response, trust_signals
-from ..selectors import client_by_id
+from ...clients.selectors import client_by_id
+from ...models import Consent
+from ...registration.endpoints import held_response, trust_signals
+from .. import targets
 from .common import error_page, malformed_parameter, tenant_of
 
 FRESH_SIGN_IN_SECONDS = 60  # prompt=login is satisfied by a sign-in this recent (the one it just caused)
@@ -136,8 +137,8 @@ class AuthorizationView(OAuthLibMixin, View):
             user=request.user, application=client, audience=target.audience).first()
         remembered = consent is not None and set(target.scopes) <= consent.scope_set
         if decision == "allow":
-            services.consent_grant(tenant=tenant, user=request.user, client=client, audience=target.audience,
-                                   scopes=target.scopes, request=request, resource_chosen_by=target.chosen_by)
+            grant_services.consent_grant(tenant=tenant, user=request.user, client=client, audience=target.audience,
+                                         scopes=target.scopes, request=request, resource_chosen_by=target.chosen_by)
         elif not (remembered or client.skip_authorization):
             if "none" in prompt:
                 return self.client_error(client, credentials, "consent_required", "the user has not consented")

@@ -15,7 +15,7 @@ the request may only narrow what the code or refresh token carries), so both app
   The authorization_code and refresh_token grants keep the resource of the code or refresh token, which
   /authorize chose by this rule. How it was chosen (``Target.chosen_by``) is in the consent and
   ``token.issued`` audit events and on the consent page.
-- Which resources a client may use is decided on each request (oauth.cache.permitted_resources): a
+- Which resources a client may use is decided on each request (oauth.protocol.cache.permitted_resources): a
   pre-registered client's explicit list; a self-registered client's list plus every active resource that
   admits self-registered clients.
 - Scopes must belong to the resource (plus openid/profile/email/offline_access) and to the client's
@@ -35,9 +35,9 @@ from django.db.models import Count, Q
 from mcp_registry.models import MCPResource, ResourceStatus
 from mcp_registry.uris import InvalidResourceURI, canonical_resource_uri, inside_url_space
 
+from ..config.selectors import tenant_settings
+from ..models import ADMIN_SCOPES, OIDC_SCOPES, PROTOCOL_SCOPES, api_audience
 from .cache import allowed_resource, permitted_resources
-from .models import ADMIN_SCOPES, OIDC_SCOPES, PROTOCOL_SCOPES, api_audience
-from .selectors import tenant_settings
 
 # How a token's resource was chosen: named by the request, or one of the default rule's steps (above).
 CHOSEN_BY = ("request", "scopes", "only_resource", "sign_in", "tenant_default")
@@ -100,7 +100,7 @@ def _resource_of(tenant, client, uri: str) -> MCPResource:
         canonical = canonical_resource_uri(uri)
     except InvalidResourceURI as exc:
         raise TargetError("invalid_target", f"resource '{uri[:200]}' is not a valid resource URI: {exc}") from exc
-    resource = allowed_resource(tenant, client, canonical)  # cached: no query once warm (oauth/cache.py)
+    resource = allowed_resource(tenant, client, canonical)  # cached: no query once warm (oauth/protocol/cache.py)
     if resource is None:
         if not MCPResource.objects.for_tenant(tenant).filter(uri=canonical, status=ResourceStatus.ACTIVE).exists():
             raise TargetError("invalid_target", f"resource '{canonical}' is not registered for tenant "

@@ -1,69 +1,16 @@
-"""Reads of the authorization server, incl. the lookups the token endpoint repeats on every request
-(cached with explicit invalidation) and bearer-token verification for the platform REST API."""
+"""Reads of tokens and consent, incl. the lookups the token endpoint repeats on every request and
+bearer-token verification for the platform REST API."""
 
 from __future__ import annotations
 
 import hashlib
 
-from django.core.cache import cache
 from django.db import connection
-from django.db.models import BooleanField, Expression, Q
+from django.db.models import BooleanField, Expression
 from django.utils import timezone
 
-from kit.tenant_cache import forget_tenant, near
-
-from .db import select_one
-from .models import (
-    ADMIN_SCOPES,
-    AccessToken,
-    Application,
-    Consent,
-    RefreshToken,
-    RevocationMark,
-    TenantAuthSettings,
-    api_audience,
-)
-
-SETTINGS_TTL = 300
-
-
-def _settings_key(tenant_id) -> str:
-    return f"oauth:tenant-settings:{tenant_id}"
-
-
-def forget_tenant_settings(tenant_id) -> None:
-    cache.delete(_settings_key(tenant_id))
-    forget_tenant(tenant_id)  # and every process's near copy (kit/tenant_cache.py)
-
-
-def tenant_settings(tenant) -> TenantAuthSettings:
-    """The tenant's authorization settings (defaults when never saved); cached, dropped on update."""
-    return near(tenant.pk, "settings", None, lambda: _shared_tenant_settings(tenant))
-
-
-def _shared_tenant_settings(tenant) -> TenantAuthSettings:
-    cached = cache.get(_settings_key(tenant.pk))
-    if cached is not None:
-        return cached
-    found = TenantAuthSettings.objects.for_tenant(tenant).first() or TenantAuthSettings(tenant=tenant)
-    cache.set(_settings_key(tenant.pk), found, SETTINGS_TTL)
-    return found
-
-
-def client_by_id(tenant, client_id: str) -> Application | None:
-    if not isinstance(client_id, str) or not client_id or "\x00" in client_id or len(client_id) > 255:
-        return None
-    by = {"cimd_url": client_id} if "://" in client_id else {"client_id": client_id}  # a CIMD client is its URL
-    return Application.objects.for_tenant(tenant).filter(**by).select_related("tenant").first()
-
-
-def clients_of(tenant, *, search: str = "", status: str = ""):
-    qs = Application.objects.for_tenant(tenant).prefetch_related("allowed_resources").order_by("name")
-    if search:
-        qs = qs.filter(Q(name__icontains=search) | Q(client_id__icontains=search))
-    if status:
-        qs = qs.filter(status=status)
-    return qs
+from ..db import select_one
+from ..models import ADMIN_SCOPES, AccessToken, Consent, RefreshToken, RevocationMark, api_audience
 
 
 def token_checksum(token: str) -> str:
@@ -113,7 +60,7 @@ def not_revoked_by_mark(qs):
 
 class _SubjectStillHere(_NoLiveMark):
     """``the token has no user, or its user is active and still a member of the token's tenant``, as fixed
-    SQL like the mark predicate. Removal, deactivation and suspension revoke at once (oauth/receivers.py,
+    SQL like the mark predicate. Removal, deactivation and suspension revoke at once (oauth/grants/receivers.py,
     identity/receivers.py); this makes every presented-token lookup say so too, whatever a revocation
     missed. Every person-bound token here was issued to a member: the authorization endpoint refuses
     anyone else. The tables are named when the first query compiles (the user model is swappable)."""
@@ -248,13 +195,6 @@ def grants_of(tenant, *, client=None, user_email: str = "", audience: str = ""):
     if audience:
         qs = qs.filter(audience=audience)
     return qs
-
-
-def signing_keys_of(tenant, *, include_removed: bool = False):
-    from .models import KeyState, SigningKey
-
-    qs = SigningKey.objects.for_tenant(tenant).order_by("-created_at")
-    return qs if include_removed else qs.exclude(state=KeyState.REMOVED)
 
 
 def grants_for_resource(grants, resource: str):

@@ -12,8 +12,8 @@ import uuid
 
 from kit.tenancy import get_current_tenant
 
-from . import keys
-from .selectors import tenant_settings
+from ..config.selectors import tenant_settings
+from ..signing import keys
 
 ACCESS_TOKEN_TYP = "at+jwt"
 
@@ -56,7 +56,7 @@ def access_token_claims(tenant, *, subject: str, client, target, lifetime: int, 
 
 
 def sign_access_token(tenant, claims: dict) -> tuple[str, str]:
-    """(JWT, kid). The kid is stored on the row (oauth/rotation.py): a key leaves the JWKS only once its
+    """(JWT, kid). The kid is stored on the row (oauth/signing/rotation.py): a key leaves the JWKS only once its
     last token expired. Taken from the signer, not by parsing the token again (0.3 ms per token)."""
     return keys.sign_with_kid(tenant, claims, typ=ACCESS_TOKEN_TYP)
 
@@ -77,7 +77,7 @@ def access_token_row(tenant, *, client, user, target, scope: str, expires, token
     """The unsaved access-token row of a token just signed (DOT's path and the lean path build it here)."""
     from oauth2_provider.models import set_token_value
 
-    from .models import AccessToken
+    from ..models import AccessToken
 
     row = AccessToken(tenant=tenant, user=user, scope=scope, expires=expires, id_token=id_token,
                       application=client, source_refresh_token=source_refresh_token, resource=[target.audience],
