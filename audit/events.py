@@ -68,8 +68,26 @@ event("signin.locked", "An account's password sign-in was locked after repeated 
 event("user.created", "An account was created (platform chain: which tenant's action created it)", NOTICE,
       "identity.user")
 event("user.password_set", "A person's password was set or changed", NOTICE, "identity.user")
-event("sessions.ended", "Sessions a tenant's identity provider opened were ended (member removed, tenant "
-      "suspended or account deactivated)", NOTICE, "identity.user")
+event("sessions.ended", "A person's sessions were ended (by them, by a tenant admin, after a password reset, or "
+      "because a member was removed, a tenant suspended or an account deactivated); tokens that hung on them "
+      "were revoked", NOTICE, "identity.user")
+
+# --- identity: people (identity/people/: invitations, password resets) ---------------------------------
+event("invitation.created", "A member was invited by e-mail (added in the console or API, or a tenant's first owner)",
+      NOTICE, "identity.invitation")
+event("invitation.sent", "An invitation's e-mail was sent with a fresh single-use link", INFO, "identity.invitation")
+event("invitation.resent", "An invitation was sent again; its previous link stopped working", NOTICE,
+      "identity.invitation")
+event("invitation.revoked", "An invitation was revoked; its link stopped working", NOTICE, "identity.invitation")
+event("invitation.accepted", "A person accepted an invitation (set a password or signed in)", NOTICE,
+      "identity.invitation")
+event("invitation.link_refused", "An invitation link was refused (forged, expired, used or revoked); nothing changed",
+      NOTICE, "identity.invitation")
+event("password_reset.requested", "A password-reset link was e-mailed to an account", NOTICE, "identity.user")
+event("password_reset.completed", "A password was reset through an e-mailed link; every session of the person ended",
+      WARNING, "identity.user")
+event("password_reset.link_refused", "A password-reset link was refused (forged, expired or used); nothing changed",
+      NOTICE, "identity.passwordreset")
 event("account.deactivated", "An account was deactivated: its sessions, tokens and consents ended", WARNING,
       "identity.user")
 

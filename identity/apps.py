@@ -8,3 +8,4 @@ class IdentityConfig(AppConfig):
 
     def ready(self):
         from . import receivers  # noqa: F401  (sign-in audit events)
+        from .people import receivers as people_receivers  # noqa: F401  (invitations, tracked sessions)

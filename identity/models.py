@@ -1,12 +1,13 @@
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.utils import timezone
 
 from kit import crypto
 from kit.tenant_owned import TenantOwned
-from tenants.models import Role
+from tenants.models import Role, Tenant
 
 
 class UserManager(BaseUserManager):
@@ -218,3 +219,94 @@ class LogoutTokenUse(TenantOwned):
 
 crypto.register("identity.IdentityProvider", "client_secret_encrypted", aad=lambda row: row.client_secret_aad)
 crypto.register("identity.IdentityProvider", "private_key_encrypted", aad=lambda row: row.private_key_aad)
+
+
+# --- People: invitations, password resets and tracked sessions (identity/people/) ----------------------
+# A link's secret is never stored: a link carries ``<row id>.<secret>`` and the row keeps the secret's
+# keyed digest (kit.crypto.secret_digest), so a database dump opens no account and the row is found by id.
+
+
+class InvitationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"
+
+
+class Invitation(TenantOwned):
+    """A link that lets a member who was added by e-mail in: they set a password or sign in through the
+    tenant's identity provider. Single use, expiring, revocable; a resend issues a new secret."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Role.choices)
+    invited_by = models.CharField(max_length=255, blank=True)
+    secret_digest = models.CharField(max_length=128, blank=True)  # empty until the mail task issues the link
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    sends = models.PositiveSmallIntegerField(default=0)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["tenant", "accepted_at", "revoked_at"])]
+
+    def __str__(self):
+        return f"invitation of {self.email} to {self.tenant_id}"
+
+    @property
+    def status(self) -> str:
+        if self.accepted_at:
+            return InvitationStatus.ACCEPTED
+        if self.revoked_at:
+            return InvitationStatus.REVOKED
+        if self.expires_at <= timezone.now():
+            return InvitationStatus.EXPIRED
+        return InvitationStatus.PENDING
+
+
+class PasswordReset(models.Model):
+    """A password-reset link. Platform-wide like the account; ``tenant`` is the sign-in page it was asked
+    from (its branding and its link), or None for the console's."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="password_resets")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    secret_digest = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"password reset of {self.user_id}"
+
+
+class UserSession(models.Model):
+    """A signed-in browser session, so that its person (and, at a tenant, its admins) can see and end it.
+
+    Keyed by the session key. ``tenant`` is the sign-in page it was opened at (None: the console);
+    ``seen_at_tenants`` every tenant whose pages it was used at, so a tenant admin ends exactly the
+    sessions of a member that act at that tenant. ``last_seen_at`` moves at most once a minute."""
+
+    session_key = models.CharField(max_length=64, primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tracked_sessions")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    seen_at_tenants = models.JSONField(default=list, blank=True)
+    method = models.CharField(max_length=80, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        indexes = [models.Index(fields=["user", "-last_seen_at"])]
+
+    def __str__(self):
+        return f"session of {self.user_id} since {self.created_at:%Y-%m-%d %H:%M}"

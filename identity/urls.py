@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import console, views
+from .people import urls as people_urls
 
 # Mounted under /t/<slug>/ (the tenant middleware has already resolved request.tenant).
 tenant_urlpatterns = [
@@ -11,8 +12,11 @@ tenant_urlpatterns = [
     path("sso/<slug:idp_slug>/backchannel-logout", views.BackchannelLogoutView.as_view(),
          name="sso-backchannel-logout"),
     path("sso/<slug:idp_slug>/jwks", views.provider_jwks, name="sso-jwks"),
+    *people_urls.tenant_urlpatterns,
     path("", views.TenantHomeView.as_view(), name="tenant-home"),
 ]
+
+root_urlpatterns = people_urls.root_urlpatterns
 
 # Mounted under /console/ (namespace "console").
 console_urlpatterns = [
@@ -20,4 +24,5 @@ console_urlpatterns = [
     path("<str:slug>/sso/<uuid:idp_id>/", console.IdentityProviderView.as_view(), name="sso-provider"),
     path("<str:slug>/sso/<uuid:idp_id>/<str:verb>", console.IdentityProviderActionView.as_view(),
          name="sso-provider-action"),
+    *people_urls.console_urlpatterns,
 ]

@@ -145,6 +145,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "tenants.middleware.TenantMiddleware",
     "identity.middleware.SessionTenantBindingMiddleware",
+    "identity.people.middleware.SessionActivityMiddleware",  # a session's last use, address, tenants seen
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "kit.errors.ApplicationErrorMiddleware",  # a refusal no page handled: its status and the error page
@@ -198,7 +199,8 @@ LOGIN_REDIRECT_URL = "console:home"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    # ~40,000 breached passwords shipped in the package, checked offline (identity/people/passwords.py)
+    {"NAME": "identity.people.passwords.BreachedPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
@@ -254,6 +256,10 @@ SILENCED_SYSTEM_CHECKS = [
 SIGNIN_RATE_PER_ADDRESS = env.int("SIGNIN_RATE_PER_ADDRESS", default=30)  # attempts a minute
 SIGNIN_LOCKOUT_FAILURES = env.int("SIGNIN_LOCKOUT_FAILURES", default=10)  # failed passwords per account ...
 SIGNIN_LOCKOUT_SECONDS = env.int("SIGNIN_LOCKOUT_SECONDS", default=900)  # ... within this window lock it
+PASSWORD_RESET_RATE_PER_ADDRESS = env.int("PASSWORD_RESET_RATE_PER_ADDRESS", default=10)  # requests an hour
+PASSWORD_RESET_RATE_PER_ACCOUNT = env.int("PASSWORD_RESET_RATE_PER_ACCOUNT", default=3)  # mails an hour
+PASSWORD_RESET_MAX_AGE_MINUTES = env.int("PASSWORD_RESET_MAX_AGE_MINUTES", default=60)
+INVITATION_MAX_AGE_HOURS = env.int("INVITATION_MAX_AGE_HOURS", default=72)
 TOKEN_RATE_PER_CLIENT = env.int("TOKEN_RATE_PER_CLIENT", default=600)  # token requests a minute
 INTROSPECTION_RATE_PER_CALLER = env.int("INTROSPECTION_RATE_PER_CALLER", default=3000)  # a minute
 # client_credentials, introspection and revocation answered in front of Django (oauth/lean); off: Django only.

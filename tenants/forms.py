@@ -4,6 +4,9 @@ from .models import Role, Tenant
 
 
 class TenantCreateForm(forms.ModelForm):
+    owner_email = forms.EmailField(label="First owner's e-mail", required=False,
+                                   help_text="They are sent an invitation to set a password or sign in with SSO.")
+
     class Meta:
         model = Tenant
         fields = ["slug", "name", "display_name", "accent_color"]

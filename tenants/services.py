@@ -30,7 +30,8 @@ def _validated(instance, exclude=()):
 
 
 @transaction.atomic
-def tenant_create(*, slug: str, name: str, actor, request=None, **branding) -> Tenant:
+def tenant_create(*, slug: str, name: str, actor, request=None, owner_email: str = "", **branding) -> Tenant:
+    """A new tenant; with ``owner_email`` its first owner, who is sent an invitation."""
     slug = (slug or "").strip()
     try:
         validate_slug(slug)
@@ -45,6 +46,8 @@ def tenant_create(*, slug: str, name: str, actor, request=None, **branding) -> T
     if domain:
         custom_domain_add(tenant=tenant, domain=domain, actor=actor, request=request)
     signals.tenant_created.send(sender=Tenant, tenant=tenant, actor=actor)
+    if (owner_email or "").strip():
+        membership_add(tenant=tenant, email=owner_email, role=Role.OWNER, actor=actor, request=request, invite=True)
     return tenant
 
 
@@ -240,8 +243,10 @@ def _check_not_last_owner(membership: Membership, action: str):
 
 @transaction.atomic
 def membership_add(*, tenant: Tenant, email: str, role: str, actor, actor_membership=None,
-                   request=None) -> Membership:
-    """Adds a user by e-mail; a new address gets an account with no password (SSO or reset sets one)."""
+                   request=None, invite: bool = False) -> Membership:
+    """Adds a user by e-mail; a new address gets an account with no password. With ``invite`` (the console,
+    the API, a tenant's first owner) identity e-mails them an invitation, through which they set a
+    password or sign in with the tenant's SSO; a sign-in that provisions them (SSO JIT) needs none."""
     _check_role(role)
     _check_actor_may_assign(actor_membership, role)
     email = get_user_model().objects.normalize_email((email or "").strip()).lower()
@@ -262,6 +267,8 @@ def membership_add(*, tenant: Tenant, email: str, role: str, actor, actor_member
     audit.record(tenant, actor, "membership.added", membership, request, email=email, role=role)
     if created_user:
         audit.record(None, actor, "user.created", user, request, tenant_slug=tenant.slug, via="membership")
+    signals.membership_added.send(sender=Membership, membership=membership, actor=actor, request=request,
+                                  invite=invite)
     return membership
 
 

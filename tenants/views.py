@@ -66,11 +66,12 @@ class MembersView(TenantConsoleMixin, TemplateView):
             try:
                 membership = services.membership_add(tenant=self.tenant, actor=request.user,
                                                      actor_membership=self.membership, request=request,
-                                                     **form.cleaned_data)
+                                                     invite=True, **form.cleaned_data)
             except ApplicationError as exc:
                 add_to_form(form, exc)
             else:
-                messages.success(request, f"{membership.user.email} added as {membership.get_role_display()}.")
+                messages.success(request, f"{membership.user.email} added as {membership.get_role_display()}; "
+                                          "an invitation is on its way to them.")
                 return redirect("console:members", slug=slug)
         return self.render_to_response(self.get_context_data(add_form=form), status=400)
 
@@ -172,7 +173,9 @@ class PlatformTenantsView(StaffRequiredMixin, TemplateView):
             except ApplicationError as exc:
                 add_to_form(form, exc)
             else:
-                messages.success(request, f"Tenant {tenant.slug} created. Its issuer is {tenant.issuer}.")
+                invited = f" An invitation went to its owner {form.cleaned_data['owner_email']}." \
+                    if form.cleaned_data.get("owner_email") else ""
+                messages.success(request, f"Tenant {tenant.slug} created. Its issuer is {tenant.issuer}.{invited}")
                 return redirect("console:platform-tenants")
         return self.render_to_response(self.get_context_data(form=form), status=400)
 

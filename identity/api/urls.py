@@ -1,8 +1,10 @@
 from rest_framework.routers import SimpleRouter
 
+from identity.people.api.urls import urlpatterns as people_urlpatterns
+
 from .views import FederatedIdentityViewSet, IdentityProviderViewSet
 
 router = SimpleRouter(trailing_slash=False)
 router.register("sso/identity-providers", IdentityProviderViewSet, basename="sso-identity-provider")
 router.register("sso/federated-identities", FederatedIdentityViewSet, basename="sso-federated-identity")
-urlpatterns = router.urls
+urlpatterns = router.urls + people_urlpatterns

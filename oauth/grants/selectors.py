@@ -204,3 +204,11 @@ def grants_for_resource(grants, resource: str):
         return grants.filter(resource__contains=[resource])
     ids = [pk for pk, uris in grants.values_list("pk", "resource") if resource in (uris or [])]
     return grants.filter(pk__in=ids)
+
+
+def tenant_ids_with_tokens_of(user) -> set:
+    """The tenants where ``user`` holds an access token or a live refresh token (every tenant: the person
+    is platform-wide, e.g. after a password reset)."""
+    return (set(RefreshToken.objects.unscoped().filter(user=user, revoked__isnull=True)
+                .values_list("tenant_id", flat=True))
+            | set(AccessToken.objects.unscoped().filter(user=user).values_list("tenant_id", flat=True)))

@@ -8,18 +8,24 @@ from tenants.models import Membership, Role, Tenant
 class TenantSerializer(strict.ModelSerializer):
     issuer = serializers.CharField(read_only=True)
     member_count = serializers.IntegerField(read_only=True, required=False)
+    owner_email = serializers.EmailField(write_only=True, required=False, help_text=(
+        "the tenant's first owner: added and sent an invitation to set a password or sign in with SSO"))
 
     class Meta:
         model = Tenant
         fields = ["id", "slug", "name", "status", "suspended_reason", "display_name", "logo_url", "accent_color",
-                  "custom_domain", "custom_domain_verified", "issuer", "member_count", "created_at", "updated_at"]
+                  "custom_domain", "custom_domain_verified", "issuer", "member_count", "created_at", "updated_at",
+                  "owner_email"]
         read_only_fields = ["id", "status", "suspended_reason", "custom_domain_verified", "created_at",
                             "updated_at"]
         extra_kwargs = {"slug": {"validators": []}}  # uniqueness is the service's rule, with its message
 
 
 class TenantUpdateSerializer(TenantSerializer):
+    owner_email = None  # owners are members: /members adds one
+
     class Meta(TenantSerializer.Meta):
+        fields = [f for f in TenantSerializer.Meta.fields if f != "owner_email"]
         read_only_fields = TenantSerializer.Meta.read_only_fields + ["slug"]
 
 

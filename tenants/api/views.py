@@ -85,7 +85,7 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndp
         data.is_valid(raise_exception=True)
         membership = services.membership_add(
             tenant=self.tenant, email=data.validated_data["user"]["email"], role=data.validated_data["role"],
-            actor=self.get_actor(), actor_membership=request.authority, request=request)
+            actor=self.get_actor(), actor_membership=request.authority, request=request, invite=True)
         body = MembershipSerializer(membership).data
         # The name was set elsewhere (another tenant's provider, the person): adding an address must not
         # tell whether it already had an account. It shows in the member list once they sign in here.

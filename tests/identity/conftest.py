@@ -229,3 +229,15 @@ def logout_catcher():
     yield catcher
     catcher.server.shutdown()
     catcher.server.server_close()
+
+
+@pytest.fixture
+def eager_tasks(monkeypatch):
+    """People's mail tasks run in-process at once, into Django's outbox; so do on-commit callbacks, which
+    a test's rolled-back transaction would otherwise never run (a live server's requests commit anyway)."""
+    from mcp_platform.celery import app
+
+    monkeypatch.setattr("django.db.transaction.on_commit", lambda func, using=None, robust=False: func())
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False

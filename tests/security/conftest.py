@@ -37,6 +37,8 @@ class FullEstate:
     key: object
     event: object
     secrets: list[str] = field(default_factory=list)
+    invitation: object = None
+    invitation_token: str = ""
 
     @property
     def tenant(self):
@@ -64,6 +66,7 @@ class FullEstate:
                   self.idp.slug, self.idp.name, str(self.sink.pk), self.sink.name, str(self.registration.pk),
                   self.registration.application.client_id, str(self.rule.pk), str(self.iat.pk), self.iat.label,
                   str(self.publisher.pk), self.publisher.issuer, str(self.job.pk), self.key.kid,
+                  str(self.invitation.pk), self.invitation.email,
                   w.owner.email, w.admin.email, w.auditor.email, w.member.email,
                   *[str(pk) for pk in self.membership_ids()], *self.secrets]
         return [v for v in values if v]
@@ -73,12 +76,14 @@ def build_full_estate(world, http_client, signed_in) -> FullEstate:
     """One of each tenant-owned thing of ``world``, named after its slug so markers are unique."""
     from audit.services import record, sink_create
     from identity import services as sso
+    from identity.people import services as people
     from jobs.models import JobRun
     from mcp_registry import services as registry
     from oauth.config.services import tenant_auth_settings_update
     from oauth.models import ADMIN_SCOPES, Consent, SigningKey, api_audience
     from oauth.registration import services as reg
     from oauth.signing.rotation import rotation_policy_update
+    from tenants.services import membership_add
 
     slug = world.slug
     tenant = world.tenant
@@ -124,12 +129,15 @@ def build_full_estate(world, http_client, signed_in) -> FullEstate:
     pending = authorize(signed_in(world.member), tenant, client, resource=resource.uri)  # an unredeemed code
     http_client.logout()
     event = record(tenant, ACTOR, "tenant.updated", tenant, changes={"probe": slug})
-    secrets = [agent_secret, user_token["access_token"], user_token.get("refresh_token", ""), api_token,
-               idp_secret, sink_secret, registration_secret or "", registration_token, iat_token, webhook_secret,
-               pending.code, auth.code]
+    invited = membership_add(tenant=tenant, email=f"invitee@{slug}.example", role="member", actor=ACTOR)
+    invitation = people.invitation_create(membership=invited, actor=ACTOR)
+    _, invitation_token = people.invitation_issue_link(invitation_id=invitation.pk)
+    secrets = [invitation_token, agent_secret, user_token["access_token"], user_token.get("refresh_token", ""),
+               api_token, idp_secret, sink_secret, registration_secret or "", registration_token, iat_token,
+               webhook_secret, pending.code, auth.code]
     return FullEstate(world, resource, client, agent, agent_secret, user_token, api_token, consent, idp, idp_secret,
                       sink, sink_secret, registration, registration_secret, registration_token, rule, iat,
-                      iat_token, publisher, job, key, event, [s for s in secrets if s])
+                      iat_token, publisher, job, key, event, [s for s in secrets if s], invitation, invitation_token)
 
 
 def _public_jwks() -> dict:

@@ -33,6 +33,13 @@ PUBLIC, PLATFORM, CONSOLE, CONSOLE_OBJECT, API_LIST, API_OBJECT, PROTOCOL = (
 CLASSIFICATION = {
     "healthz": PUBLIC, "readyz": PUBLIC, "metrics": PLATFORM, "login": PUBLIC, "logout": PUBLIC,
     "api:schema": PUBLIC, "api:docs": PUBLIC, "api:redoc": PUBLIC,
+    "password-forgot": PUBLIC, "password-reset-link": PUBLIC, "password-reset": PUBLIC, "account-sessions": PUBLIC,
+    "tenant-invitation-link": PROTOCOL, "tenant-invitation": PROTOCOL, "tenant-password-forgot": PROTOCOL,
+    "tenant-password-reset-link": PROTOCOL, "tenant-password-reset": PROTOCOL, "tenant-account-sessions": PROTOCOL,
+    "console:invitations": CONSOLE, "console:invitation-action": CONSOLE_OBJECT,
+    "console:member-sessions-end": CONSOLE_OBJECT,
+    "api:invitation-list": API_LIST, "api:invitation-detail": API_OBJECT, "api:invitation-resend": API_OBJECT,
+    "api:invitation-revoke": API_OBJECT, "api:member-end-sessions": API_OBJECT,
     "tenant-login": PUBLIC, "tenant-brand-css": PUBLIC, "tenant-home": PUBLIC, "sso-jwks": PUBLIC,
     "oauth-jwks": PUBLIC, "oauth-openid-configuration": PUBLIC, "oauth-as-metadata": PUBLIC,
     "oauth-as-metadata-inserted": PUBLIC, "oauth-openid-configuration-inserted": PUBLIC,
@@ -99,7 +106,7 @@ CLASSIFICATION = {
 # GET, so the probe does not rotate B's keys or revoke B's tokens halfway through the matrix.
 GET_ONLY = {"api:key-rotation-rotate", "api:key-rotation-emergency", "api:signing-key-rotate",
             "console:key-rotation-action", "console:revoke-tokens", "console:token-action", "api:token-revoke",
-            "api:token-revocations", "logout", "oauth-connected-app-revoke"}
+            "api:token-revocations", "logout", "oauth-connected-app-revoke", "tenant-account-sessions"}
 
 
 @dataclass
@@ -161,6 +168,7 @@ def _fill(route: Route, values: dict) -> str:
 def _object_ids(route_name: str, a) -> dict:
     """A's ids for the route's path parameters, by what the route is about."""
     by_name = [
+        ("invitation", {"pk": a.invitation.pk, "invitation_id": a.invitation.pk, "token": a.invitation_token}),
         ("member", {"pk": a.membership_ids()[0], "member_id": a.membership_ids()[0]}),
         ("audit-event", {"pk": a.event.pk, "event_id": a.event.pk}),
         ("audit-export-download", {"run_id": a.job.pk}),
