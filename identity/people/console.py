@@ -5,8 +5,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views import View
 from django.views.generic import TemplateView
 
-from tenants.console import TenantConsoleMixin
 from kit.errors import ApplicationError
+from tenants.console import TenantConsoleMixin
 from tenants.models import Membership
 
 from . import selectors, services

@@ -20,8 +20,8 @@ from django.utils.translation import get_language
 
 import audit
 from audit.services import SYSTEM, Actor
-from kit.tasks import enqueue
 from kit.errors import ApplicationError
+from kit.tasks import enqueue
 
 from ..models import FederatedSession, Invitation, InvitationStatus, PasswordReset, UserSession
 from . import links, passwords
