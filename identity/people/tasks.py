@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.conf import settings
-from tenants.context import tenant_context
 
+from kit.tenancy import tenant_context
 from tenants.models import Tenant
 
 from . import mail, services

@@ -214,3 +214,28 @@ def test_another_tenant_cannot_list_resend_revoke_or_open_this_tenants_invitatio
     assert http.get(http.get(moved)["Location"]).status_code == 404
     invitation.refresh_from_db()
     assert invitation.status == "pending" and invitation.sends == 1
+
+
+def test_an_invitee_whose_domain_signs_in_through_sso_accepts_through_the_provider(world, make_idp, oidc_provider,
+                                                                                  eager_tasks):
+    from .conftest import new_account, sign_in_via_idp
+
+    make_idp(world.tenant, domains=("corp.example",), sso_required=True)
+    add_in_console(world, "ada@corp.example")
+    link = link_in(mail.outbox[-1])
+    http = Client()
+    accept_page = http.get(path_of(link))["Location"]
+    page = http.get(accept_page)
+    assert page.context["mode"] == "sign_in" and page.context["sso_only"]
+    assert b'id="set-password"' not in page.content and b'data-idp="corp"' in page.content
+    (idp, start_url), = page.context["providers"]
+    assert http.post(accept_page, {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD}).status_code == 403
+
+    login = new_account(oidc_provider, email="ada@corp.example")
+    back, _ = sign_in_via_idp(http, oidc_provider, start_url, login)
+    assert back.status_code == 302 and back["Location"] == accept_page
+    assert http.get(accept_page).context["mode"] == "accept"
+    assert http.post(accept_page).status_code == 302
+    invitation = Invitation.objects.for_tenant(world.tenant).get(email="ada@corp.example")
+    assert invitation.status == "accepted"
+    assert not User.objects.get(email="ada@corp.example").has_usable_password()  # SSO only, as the tenant wants
