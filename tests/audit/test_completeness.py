@@ -42,6 +42,13 @@ EXEMPT = {
     "jobs.services.JobHandle.progress": "job-log progress counters; the run's start and end are audited",
     "identity.services.federated_session_record": "bookkeeping for back-channel logout (session id of an SSO "
                                                   "sign-in); the sign-in itself is recorded as sso.signin_succeeded",
+    "identity.people.sessions.session_opened": "the tracked-session row of a sign-in, which is itself recorded "
+                                               "(signin.succeeded); ending sessions is audited (sessions.ended)",
+    "identity.people.sessions.session_touched": "a session's last use and address, at most once a minute",
+    "identity.people.sessions.session_closed": "forgets the row of a sign-out, which is recorded (signin.signed_out)",
+    "identity.people.sessions.live_sessions": "drops rows of sessions that already expired (nothing ends here)",
+    "identity.people.sessions.forget_expired": "the cleanup job's part: rows older than any session can live",
+    "identity.people.views.SessionsView.get": "lists sessions, dropping rows of expired ones (live_sessions)",
     "identity.backends.EmailBackend.authenticate": "set_password on an unsaved User() only evens out the timing of "
                                                    "unknown e-mails; nothing is written (sign-ins are audited by the "
                                                    "login view)",

@@ -25,6 +25,9 @@ TENANT_OR_PLATFORM = {
     "audit.AuditPurge": "purges of the platform chain",
     "audit.FailureWindow": "refused requests no tenant was found for (the platform chain)",
     "jobs.JobRun": "platform jobs (key re-wrap, summaries, cleanups over every tenant)",
+    "identity.PasswordReset": "a reset asked at the console's sign-in page belongs to no tenant (the account is "
+                              "platform-wide)",
+    "identity.UserSession": "a session signed in at the console belongs to no tenant (it may act at several)",
 }
 
 # Tenant-owned tables whose tenant_id leads no index, each with the index that serves instead.
