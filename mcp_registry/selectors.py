@@ -63,6 +63,12 @@ def resource_by_uri_or_name(tenant, value: str) -> MCPResource | None:
     return resource_by_uri(tenant, value) or MCPResource.objects.for_tenant(tenant).filter(name=value).first()
 
 
+def resource_at(uri: str) -> MCPResource | None:
+    """The resource at this URI in whichever tenant registered it (URIs are unique platform-wide): for the
+    platform's own commands, never for a tenant's request."""
+    return MCPResource.objects.unscoped().select_related("tenant").filter(uri=uri).first()
+
+
 def is_active_resource_uri(tenant, uri: str) -> bool:
     return active_resources(tenant).filter(uri=uri).exists()
 

@@ -19,7 +19,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from kit.errors import ApplicationError, add_to_form
-from mcp_registry.models import MCPResource, ResourceStatus
+from mcp_registry import selectors as registry
 from tenants.authority import Authority
 from tenants.console import TenantConsoleMixin
 from tenants.selectors import member_by_email
@@ -53,7 +53,7 @@ class _ClientFields(forms.Form):
     redirect_uris = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 2}),
         help_text="One per line; https, or http on 127.0.0.1/localhost (any port, RFC 8252).")
-    resources = forms.ModelMultipleChoiceField(queryset=MCPResource.objects.none(), required=False,
+    resources = forms.ModelMultipleChoiceField(queryset=None, required=False,
                                                widget=forms.CheckboxSelectMultiple,
                                                help_text="MCP servers this client may get tokens for.")
     scopes = forms.CharField(required=False, help_text="Space-separated resource scopes it may ask for; empty "
@@ -64,7 +64,7 @@ class _ClientFields(forms.Form):
 
     def __init__(self, *args, tenant, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["resources"].queryset = MCPResource.objects.for_tenant(tenant).order_by("name")
+        self.fields["resources"].queryset = registry.tenant_resources(tenant)
 
     def service_kwargs(self) -> dict:
         data = self.cleaned_data
@@ -105,7 +105,7 @@ class AuthSettingsForm(forms.ModelForm):
     def __init__(self, *args, tenant, **kwargs):
         super().__init__(*args, **kwargs)
         field = self.fields["default_resource"]
-        field.queryset = MCPResource.objects.for_tenant(tenant).filter(status=ResourceStatus.ACTIVE)
+        field.queryset = registry.active_resources(tenant)
         field.empty_label = "None: a request must name its resource"
         field.label_from_instance = lambda r: f"{r} ({r.uri})"
 
@@ -243,7 +243,7 @@ class TokensView(TenantConsoleMixin, TemplateView):
             tokens = tokens.filter(user__email__iexact=found["user_email"])
         context.update(
             tokens=tokens[:200], grants=grant_selectors.grants_of(self.tenant, **found)[:200],
-            clients=client_selectors.clients_of(self.tenant), resources=MCPResource.objects.for_tenant(self.tenant),
+            clients=client_selectors.clients_of(self.tenant), resources=registry.tenant_resources(self.tenant),
             query={"user": found["user_email"], "client": found["client"].public_client_id if found["client"] else "",
                    "resource": found["audience"]},
             filtered=any(found.values()))

@@ -17,7 +17,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from kit.errors import ApplicationError, add_to_form
-from mcp_registry.models import MCPResource
+from mcp_registry import selectors as registry
 from tenants.console import TenantConsoleMixin
 from tenants.selectors import member_by_email
 
@@ -55,9 +55,9 @@ class TokenRevocationView(TenantConsoleMixin, View):
                 messages.error(request, f"no member '{data['user']}' in this tenant")
                 return redirect("console:jobs", slug=slug)
         if data["resource"]:
-            found = MCPResource.objects.for_tenant(self.tenant).filter(uri=data["resource"]).first() or \
-                MCPResource.objects.for_tenant(self.tenant).filter(name=data["resource"]).first()
-            criteria["resource"] = found.uri if found else data["resource"]
+            # A URI nothing is registered at still names the audience of tokens to revoke.
+            named = data["resource"]
+            criteria["resource"] = registry.resource_by_uri_or_name(self.tenant, named) or named
         try:
             revocation.revocation_request(tenant=self.tenant, actor=request.user, request=request, **criteria)
         except ApplicationError as exc:

@@ -13,7 +13,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from jobs.api.views import JobSerializer
-from mcp_registry.models import MCPResource
+from mcp_registry import selectors as registry
 from oauth.clients import selectors as client_selectors
 from oauth.grants import revocation
 from oauth.signing import rotation
@@ -51,9 +51,9 @@ class TokenRevocationJobViewSet(TenantEndpoint):
             if criteria["user"] is None:
                 raise ValidationError({"user": [f"no member '{wanted['user']}' in this tenant"]})
         if "resource" in wanted:
-            found = MCPResource.objects.for_tenant(self.tenant).filter(uri=wanted["resource"]).first() or \
-                MCPResource.objects.for_tenant(self.tenant).filter(name=wanted["resource"]).first()
-            criteria["resource"] = found.uri if found else wanted["resource"]
+            # A URI nothing is registered at still names the audience of tokens to revoke.
+            named = wanted["resource"]
+            criteria["resource"] = registry.resource_by_uri_or_name(self.tenant, named) or named
         for field in ("family", "kid", "everything"):
             if wanted.get(field):
                 criteria[field] = wanted[field]

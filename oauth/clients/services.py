@@ -9,10 +9,10 @@ import re
 from urllib.parse import urlsplit
 
 from django.db import transaction
-from django.db.models import Q
 
 import audit
 from kit import crypto
+from mcp_registry import selectors as registry
 from mcp_registry.models import MCPResource
 from mcp_registry.uris import is_loopback_host
 from tenants.authority import Authority
@@ -65,7 +65,7 @@ def _resources_of(tenant, allowed_resources) -> list[MCPResource]:
                 raise OAuthServiceError(f"resource '{item.uri}' belongs to another tenant", field="allowed_resources")
             found.append(item)
             continue
-        resource = MCPResource.objects.for_tenant(tenant).filter(Q(uri=str(item)) | Q(name=str(item))).first()
+        resource = registry.resource_by_uri_or_name(tenant, str(item))
         if resource is None:
             raise OAuthServiceError(f"resource '{item}' is not registered for tenant '{tenant.slug}'",
                                     field="allowed_resources")

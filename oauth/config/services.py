@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 import audit
+from mcp_registry import selectors as registry
 from mcp_registry.models import MCPResource
 
 from ..errors import OAuthServiceError
@@ -56,7 +57,7 @@ def _default_resource_of(tenant, value) -> MCPResource | None:
             uri = canonical_resource_uri(str(value))
         except InvalidResourceURI as exc:
             raise OAuthServiceError(f"default_resource: {exc}", field="default_resource") from exc
-        resource = MCPResource.objects.for_tenant(tenant).filter(uri=uri).first()
+        resource = registry.resource_by_uri(tenant, uri)
         if resource is None:
             raise OAuthServiceError(f"no resource '{uri}' is registered for tenant '{tenant.slug}'",
                                     field="default_resource")

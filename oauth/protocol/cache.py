@@ -24,7 +24,8 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 from kit.tenant_cache import forget_tenant, near, request_generation
-from mcp_registry.models import MCPResource, ResourceScope, ResourceStatus, ResourceTool
+from mcp_registry import selectors as registry
+from mcp_registry.models import MCPResource, ResourceScope, ResourceTool  # signal senders and type hints
 
 from ..models import Application, SigningKey
 
@@ -60,7 +61,7 @@ def permitted_resources(tenant, client_row: Application):
     permitted = Q(pk__in=explicit)
     if client_row.is_self_registered:
         permitted |= Q(admits_self_registered=True)
-    return MCPResource.objects.for_tenant(tenant).filter(permitted, status=ResourceStatus.ACTIVE)
+    return registry.active_resources(tenant).filter(permitted)
 
 
 def allowed_resource(tenant, client_row: Application, canonical_uri: str) -> MCPResource | None:
@@ -100,11 +101,8 @@ def _resource_changed(sender, instance, **kwargs):
 
 
 @receiver([post_save, post_delete], sender=ResourceScope, dispatch_uid="oauth.protocol.cache.scope")
-def _scope_changed(sender, instance, **kwargs):
-    tenant_id = MCPResource.objects.unscoped().filter(pk=instance.resource_id).values_list(
-        "tenant_id", flat=True).first()
-    if tenant_id is not None:
-        forget_tenant(tenant_id)
+def _scope_changed(sender, instance, **kwargs):  # a scope, a tool, or either end of their link
+    forget_tenant(instance.tenant_id)
 
 
 @receiver(m2m_changed, sender=Application.allowed_resources.through, dispatch_uid="oauth.protocol.cache.allowed")

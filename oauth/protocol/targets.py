@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import Count, Q
 
-from mcp_registry.models import MCPResource, ResourceStatus
+from mcp_registry import selectors as registry
+from mcp_registry.models import MCPResource
 from mcp_registry.uris import InvalidResourceURI, canonical_resource_uri, inside_url_space
 
 from ..config.selectors import tenant_settings
@@ -102,7 +103,7 @@ def _resource_of(tenant, client, uri: str) -> MCPResource:
         raise TargetError("invalid_target", f"resource '{uri[:200]}' is not a valid resource URI: {exc}") from exc
     resource = allowed_resource(tenant, client, canonical)  # cached: no query once warm (oauth/protocol/cache.py)
     if resource is None:
-        if not MCPResource.objects.for_tenant(tenant).filter(uri=canonical, status=ResourceStatus.ACTIVE).exists():
+        if not registry.is_active_resource_uri(tenant, canonical):
             raise TargetError("invalid_target", f"resource '{canonical}' is not registered for tenant "
                                                 f"'{tenant.slug}'")
         raise TargetError("invalid_target", f"client '{client.name or client.client_id}' is not allowed to get "

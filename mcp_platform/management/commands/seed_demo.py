@@ -8,6 +8,7 @@ from django.db import transaction
 
 from audit.services import Actor
 from mcp_platform.demo import notes
+from mcp_registry import selectors as registry_selectors
 from mcp_registry import services as registry
 from mcp_registry.models import MCPResource
 from oauth.clients import services as client_services
@@ -58,7 +59,7 @@ class Command(BaseCommand):
         saved on every seed, so a registry seeded by an older demo server catches up; unchanged ones are no-ops
         (and not audited)."""
         uri = notes.resource_uri(settings.DEMO_MCP_PORT)
-        resource = MCPResource.objects.for_tenant(tenant).filter(name=notes.NAME).first()
+        resource = registry_selectors.resource_by_uri_or_name(tenant, notes.NAME)
         if resource is None:
             resource = registry.resource_create(tenant=tenant, actor=actor, name=notes.NAME,
                                                 display_name=notes.DISPLAY_NAME, uri=uri,

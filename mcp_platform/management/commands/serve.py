@@ -81,12 +81,11 @@ class Command(BaseCommand):
 
     def _demo_command(self, python: str) -> list[str]:
         """The Notes server, configured from the resource seed_demo registered (its PRM mirror URL)."""
-        from mcp_registry import prm
-        from mcp_registry.models import MCPResource
+        from mcp_registry import prm, selectors
 
         if not settings.DEMO_MCP_URL:
             raise CommandError("the demo MCP server is for the embedded mode; production has none")
-        resource = MCPResource.objects.unscoped().filter(uri=settings.DEMO_MCP_URL).first()
+        resource = selectors.resource_at(settings.DEMO_MCP_URL)
         if resource is None:
             raise CommandError(f"no resource {settings.DEMO_MCP_URL} is registered: run `manage.py seed_demo` "
                                "first (with the same DEMO_MCP_PORT)")

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audit.services import Actor
 from kit.errors import ApplicationError
-from mcp_registry.models import MCPResource
+from mcp_registry import selectors as registry
 from tenants.models import Tenant
 
 from ...grants import revocation
@@ -39,9 +39,8 @@ class Command(BaseCommand):
             if criteria["user"] is None:
                 raise CommandError(f"no user with e-mail '{user}'")
         if resource:
-            match = MCPResource.objects.for_tenant(found).filter(uri=resource).first() or \
-                MCPResource.objects.for_tenant(found).filter(name=resource).first()
-            criteria["resource"] = match.uri if match else resource
+            # A URI nothing is registered at still names the audience of tokens to revoke.
+            criteria["resource"] = registry.resource_by_uri_or_name(found, resource) or resource
         try:
             run = revocation.revocation_request(tenant=found, actor=ACTOR, enqueue=False, **criteria)
         except ApplicationError as exc:

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 
 from kit import documents
 from kit.tenant_cache import near
-from mcp_registry.models import ResourceScope, ResourceStatus
+from mcp_registry import selectors as registry
 
 from ...models import GRANT_TYPES, PROTOCOL_SCOPES, AuthMethod, KeyAlgorithm
 from ..client_auth import ASSERTION_ALGS
@@ -40,9 +40,7 @@ def registration_endpoint(tenant) -> str | None:
 
 
 def tenant_scopes(tenant) -> list[str]:
-    names = ResourceScope.objects.filter(resource__tenant=tenant, resource__status=ResourceStatus.ACTIVE) \
-        .values_list("name", flat=True).distinct()
-    return sorted(set(names) | set(PROTOCOL_SCOPES))
+    return sorted(registry.active_scope_names(tenant) | set(PROTOCOL_SCOPES))
 
 
 def metadata(tenant) -> dict:
