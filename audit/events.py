@@ -91,6 +91,20 @@ event("password_reset.link_refused", "A password-reset link was refused (forged,
 event("account.deactivated", "An account was deactivated: its sessions, tokens and consents ended", WARNING,
       "identity.user")
 
+# --- identity: second factors (identity/mfa/) ----------------------------------------------------------
+event("mfa.factor_enrolled", "A person added a second factor (an authenticator app or a passkey)", NOTICE,
+      "identity.user")
+event("mfa.factor_removed", "A person removed a second factor", WARNING, "identity.user")
+event("mfa.recovery_codes_generated", "A person's recovery codes were renewed: the old ones stopped working", NOTICE,
+      "identity.user")
+event("mfa.challenge_succeeded", "A second factor was proved (at sign-in, step-up or enrolment)", INFO,
+      "identity.user")
+event("mfa.challenge_failed", "A second factor was refused (wrong code, used code, unknown or another account's "
+      "passkey, an answer for another origin)", NOTICE, "identity.user")
+event("mfa.locked", "An account's second factor was locked after repeated wrong answers", WARNING, "identity.user")
+event("mfa.policy_updated", "The tenant's policy of who must have a second factor changed", NOTICE,
+      "identity_mfa.mfapolicy")
+
 # --- identity: SSO federation (upstream identity providers) -------------------------------------------
 event("sso.provider_created", "An upstream identity provider was added", NOTICE, "identity.identityprovider")
 event("sso.provider_updated", "An upstream identity provider's settings changed", NOTICE, "identity.identityprovider")

@@ -23,6 +23,7 @@ from django.views.generic import TemplateView
 
 from jobs.models import JobRun, JobStatus
 from kit.errors import ApplicationError, add_to_form
+from kit.stepup import StepUpMixin
 from tenants.console import TenantConsoleMixin
 from tenants.models import CONSOLE_ROLES, Role
 
@@ -193,7 +194,7 @@ class AuditVerifyView(TenantConsoleMixin, TemplateView):
         return context
 
 
-class AuditSettingsView(TenantConsoleMixin, TemplateView):
+class AuditSettingsView(TenantConsoleMixin, StepUpMixin, TemplateView):
     """Retention, IP truncation and SIEM sinks (with their delivery state and dead letters)."""
 
     template_name = "console/audit_settings.html"

@@ -11,6 +11,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from kit.errors import ApplicationError, add_to_form
+from kit.stepup import StepUpMixin
 from tenants.console import TenantConsoleMixin
 
 from . import selectors, services
@@ -33,7 +34,7 @@ def _uuid_or_none(value):
         return None
 
 
-class SSOView(TenantConsoleMixin, TemplateView):
+class SSOView(TenantConsoleMixin, StepUpMixin, TemplateView):
     template_name = "identity/console/sso.html"
     section = "console:sso"
 
@@ -62,7 +63,7 @@ class SSOView(TenantConsoleMixin, TemplateView):
         return self.render_to_response(self.get_context_data(form=form), status=400)
 
 
-class _ProviderMixin(TenantConsoleMixin):
+class _ProviderMixin(TenantConsoleMixin, StepUpMixin):
     section = "console:sso"
 
     def get_provider(self) -> IdentityProvider:

@@ -23,6 +23,7 @@ from tenants.selectors import membership_of
 
 from . import selectors, services, throttle
 from .forms import EmailSignInForm, TenantSignInForm
+from .mfa.signin import SecondFactorSignInMixin
 from .sso import oidc
 from .sso.flows import flow_begin, flow_take
 from .sso.oidc import SSOError
@@ -79,7 +80,7 @@ class ThrottledSignInMixin:
         return response
 
 
-class ConsoleSignInView(ThrottledSignInMixin, auth_views.LoginView):
+class ConsoleSignInView(SecondFactorSignInMixin, ThrottledSignInMixin, auth_views.LoginView):
     """Sign-in for the admin console (tenant administrators and platform operators)."""
 
     form_class = EmailSignInForm
@@ -87,7 +88,7 @@ class ConsoleSignInView(ThrottledSignInMixin, auth_views.LoginView):
     redirect_authenticated_user = True
 
 
-class TenantSignInView(ThrottledSignInMixin, auth_views.LoginView):
+class TenantSignInView(SecondFactorSignInMixin, ThrottledSignInMixin, auth_views.LoginView):
     """The tenant-branded sign-in page that end users see during an OAuth authorization.
 
     Home-realm discovery: an address whose domain belongs to one of the tenant's providers goes to that

@@ -126,6 +126,7 @@ INSTALLED_APPS = [
     "mcp_registry",
     "oauth",
     "identity",
+    "identity.mfa.apps.MfaConfig",
     "mcp_platform",
 ]
 
@@ -146,6 +147,7 @@ MIDDLEWARE = [
     "tenants.middleware.TenantMiddleware",
     "identity.middleware.SessionTenantBindingMiddleware",
     "identity.people.middleware.SessionActivityMiddleware",  # a session's last use, address, tenants seen
+    "identity.mfa.middleware.SecondFactorGateMiddleware",  # a session owing a second factor reaches its pages only
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "kit.errors.ApplicationErrorMiddleware",  # a refusal no page handled: its status and the error page
@@ -260,6 +262,12 @@ PASSWORD_RESET_RATE_PER_ADDRESS = env.int("PASSWORD_RESET_RATE_PER_ADDRESS", def
 PASSWORD_RESET_RATE_PER_ACCOUNT = env.int("PASSWORD_RESET_RATE_PER_ACCOUNT", default=3)  # mails an hour
 PASSWORD_RESET_MAX_AGE_MINUTES = env.int("PASSWORD_RESET_MAX_AGE_MINUTES", default=60)
 INVITATION_MAX_AGE_HOURS = env.int("INVITATION_MAX_AGE_HOURS", default=72)
+# Second factors (identity/mfa/): wrong codes or passkeys per account before a lockout of the window,
+# how recent a factor a sensitive console action wants, and the WebAuthn relying party (default: PUBLIC_URL's host).
+MFA_CODE_FAILURES = env.int("MFA_CODE_FAILURES", default=5)
+MFA_LOCKOUT_SECONDS = env.int("MFA_LOCKOUT_SECONDS", default=900)
+MFA_STEP_UP_SECONDS = env.int("MFA_STEP_UP_SECONDS", default=300)
+WEBAUTHN_RP_ID = env.str("WEBAUTHN_RP_ID", default="")
 TOKEN_RATE_PER_CLIENT = env.int("TOKEN_RATE_PER_CLIENT", default=600)  # token requests a minute
 INTROSPECTION_RATE_PER_CALLER = env.int("INTROSPECTION_RATE_PER_CALLER", default=3000)  # a minute
 # client_credentials, introspection and revocation answered in front of Django (oauth/lean); off: Django only.

@@ -19,14 +19,14 @@ from identity.views import ConsoleSignInView, SignOutView
 
 from . import api_docs, health, metrics
 
-APPS_WITH_URLS = ["tenants", "identity", "jobs", "mcp_registry", "oauth", "oauth.registration", "audit"]
+APPS_WITH_URLS = ["tenants", "identity", "identity.mfa", "jobs", "mcp_registry", "oauth", "oauth.registration", "audit"]
 
 
 def _optional_patterns(module_name: str, attribute: str) -> list:
     try:
         module = import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name != module_name:
+        if exc.name != module_name and not module_name.startswith(f"{exc.name}."):  # the module or its package
             raise
         return []
     return list(getattr(module, attribute, []))

@@ -19,6 +19,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from kit.errors import ApplicationError, add_to_form
+from kit.stepup import StepUpMixin
 from mcp_registry import selectors as registry
 from tenants.authority import Authority
 from tenants.console import TenantConsoleMixin
@@ -303,7 +304,7 @@ def _uuid_or_none(value):
 
 # --- keys and settings ----------------------------------------------------------------------------
 
-class KeysView(TenantConsoleMixin, TemplateView):
+class KeysView(TenantConsoleMixin, StepUpMixin, TemplateView):
     template_name = "oauth/console/keys.html"
     section = "console:keys"
 

@@ -17,6 +17,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from kit.errors import ApplicationError, add_to_form
+from kit.stepup import StepUpMixin
 from mcp_registry import selectors as registry
 from tenants.console import TenantConsoleMixin
 from tenants.selectors import member_by_email
@@ -79,7 +80,7 @@ class PolicyForm(forms.Form):
                                                  "expired (resource servers' clock leeway).")
 
 
-class KeyRotationView(TenantConsoleMixin, TemplateView):
+class KeyRotationView(TenantConsoleMixin, StepUpMixin, TemplateView):
     """The key timeline and the rotation policy (GET shows, POST saves the policy)."""
 
     section = "console:keys"
@@ -110,7 +111,7 @@ class KeyRotationView(TenantConsoleMixin, TemplateView):
         return self.render_to_response(self.get_context_data(form=form))
 
 
-class KeyRotationActionView(TenantConsoleMixin, View):
+class KeyRotationActionView(TenantConsoleMixin, StepUpMixin, View):
     """POST rotate (the active kid the admin saw rides along: a double click rotates once) or emergency
     (the admin types the compromised kid to confirm)."""
 

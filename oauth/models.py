@@ -173,6 +173,9 @@ class Grant(_TenantFromApplication, dot.AbstractGrant):
     auth_time = models.DateTimeField(null=True, blank=True)
     # How /authorize chose the resource (oauth.protocol.targets.CHOSEN_BY); the token's audit event repeats it.
     resource_chosen_by = models.CharField(max_length=20, blank=True)
+    # How the person signed in (kit.authn): the ID token's amr and acr.
+    amr = models.JSONField(default=list, blank=True)
+    acr = models.CharField(max_length=100, blank=True)
 
     class Meta(dot.AbstractGrant.Meta):
         swappable = "OAUTH2_PROVIDER_GRANT_MODEL"

@@ -13,6 +13,7 @@ from django.views.generic import TemplateView
 from audit.selectors import events_for_tenant
 from jobs.selectors import last_heartbeat
 from kit.errors import ApplicationError, add_to_form
+from kit.stepup import StepUpMixin
 
 from . import domains, selectors, services
 from .console import TenantConsoleMixin
@@ -47,7 +48,7 @@ class DashboardView(TenantConsoleMixin, TemplateView):
         return context
 
 
-class MembersView(TenantConsoleMixin, TemplateView):
+class MembersView(TenantConsoleMixin, StepUpMixin, TemplateView):
     template_name = "console/members.html"
     section = "console:members"
 
@@ -76,7 +77,7 @@ class MembersView(TenantConsoleMixin, TemplateView):
         return self.render_to_response(self.get_context_data(add_form=form), status=400)
 
 
-class MemberActionView(TenantConsoleMixin, View):
+class MemberActionView(TenantConsoleMixin, StepUpMixin, View):
     """POST-only: change a member's role or remove them."""
 
     section = "console:members"
@@ -180,7 +181,7 @@ class PlatformTenantsView(StaffRequiredMixin, TemplateView):
         return self.render_to_response(self.get_context_data(form=form), status=400)
 
 
-class PlatformTenantActionView(StaffRequiredMixin, View):
+class PlatformTenantActionView(StaffRequiredMixin, StepUpMixin, View):
     def post(self, request, slug, verb):
         tenant = get_object_or_404(Tenant, slug=slug)
         try:

@@ -187,6 +187,7 @@ class AuditSettingsViewSet(TenantEndpoint):
     """Retention (days; null keeps events forever) and IP truncation of the caller's tenant."""
 
     api_area = "audit"
+    step_up = True
     pagination_class = None
     serializer_class = AuditSettingsSerializer
 

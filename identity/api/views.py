@@ -14,6 +14,7 @@ from .serializers import FederatedIdentitySerializer, IdentityProviderSerializer
 
 class IdentityProviderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndpoint):
     api_area = "identity"
+    step_up = True
     serializer_class = IdentityProviderSerializer
     queryset = IdentityProvider.objects.none()  # for the schema; requests use get_queryset
 

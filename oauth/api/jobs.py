@@ -102,6 +102,7 @@ class KeyRotationViewSet(TenantEndpoint):
     """The tenant's rotation policy, key timeline, rotate-now and emergency rotation."""
 
     api_area = "keys"
+    step_up = True
     serializer_class = RotationPolicySerializer
 
     def _policy(self):

@@ -222,6 +222,7 @@ class SigningKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     """The tenant's signing keys as its JWKS publishes them (next, active, retired), by kid."""
 
     api_area = "keys"
+    step_up = True
     serializer_class = SigningKeySerializer
     pagination_class = None
     lookup_field = "kid"

@@ -160,8 +160,9 @@ class TenantOAuth2Validator(OAuth2Validator):
                                                    expires)
         grant.auth_time = getattr(request, "auth_time", None) or grant.auth_time
         grant.resource_chosen_by = getattr(request, "resource_chosen_by", "") or ""
-        if grant.auth_time or grant.resource_chosen_by:
-            grant.save(update_fields=["auth_time", "resource_chosen_by"])
+        grant.amr, grant.acr = list(getattr(request, "amr", None) or []), getattr(request, "acr", None) or ""
+        if grant.auth_time or grant.resource_chosen_by or grant.acr:
+            grant.save(update_fields=["auth_time", "resource_chosen_by", "amr", "acr"])
         return grant
 
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
@@ -175,6 +176,7 @@ class TenantOAuth2Validator(OAuth2Validator):
         request.scopes = grant.scope.split()
         request.user = grant.user
         request.auth_time = grant.auth_time.timestamp() if grant.auth_time else None
+        request.amr, request.acr = grant.amr, grant.acr
         if grant.nonce:
             request.nonce = grant.nonce
         if grant.claims:
@@ -388,6 +390,11 @@ class TenantOAuth2Validator(OAuth2Validator):
             id_token["nonce"] = request.nonce
         if getattr(request, "auth_time", None):
             id_token["auth_time"] = int(request.auth_time)
+        # How the person signed in (RFC 8176 amr, the acr values of kit/authn.py): the code's, not a refresh's.
+        if getattr(request, "amr", None):
+            id_token["amr"] = list(request.amr)
+        if getattr(request, "acr", None):
+            id_token["acr"] = request.acr
         signed = keys.sign(tenant, json.loads(json.dumps(id_token, default=str)), typ="JWT")
         with transaction.atomic():
             row = IDToken.objects.create(tenant=tenant, user=request.user, scope=" ".join(request.scopes),

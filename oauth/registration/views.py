@@ -12,6 +12,7 @@ from django.shortcuts import redirect
 from django.views.generic import TemplateView
 
 from kit.errors import ApplicationError
+from kit.stepup import StepUpMixin
 from tenants.console import TenantConsoleMixin
 
 from . import selectors, services
@@ -46,7 +47,7 @@ DECISIONS = {
 }
 
 
-class ApprovalDetailView(TenantConsoleMixin, TemplateView):
+class ApprovalDetailView(TenantConsoleMixin, StepUpMixin, TemplateView):
     template_name = "oauth/registration/detail.html"
     section = SECTION
 

@@ -14,12 +14,19 @@ from django.http import Http404
 from rest_framework import permissions, viewsets
 from rest_framework.exceptions import NotAuthenticated, NotFound, PermissionDenied
 
+from kit import stepup
 from kit.tenancy import bind_tenant
 from tenants import resolver
 from tenants.authority import Authority
 from tenants.models import ADMIN_ROLES, CONSOLE_ROLES
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+class StepUpRequired(PermissionDenied):
+    """403 ``step_up_required``: a session caller's sensitive change needs a fresh second factor first."""
+
+    error_code = "step_up_required"
 
 
 # The resolver's refusals as the API's exceptions (their denials are audited by tenants/api/errors.py).
@@ -62,7 +69,22 @@ class TenantPermission(permissions.BasePermission):
         if membership.role not in allowed:
             raise PermissionDenied(f"your role '{membership.role}' cannot {'change' if write else 'read'} "
                                    f"{view.api_area}")
+        # Sensitive changes by a person ask for a fresh second factor (kit.stepup); tokens are machine
+        # clients, bounded by their scopes and their creator's role instead (the branch above). On an
+        # object's route the check waits for the object (has_object_permission): another tenant's id is a 404.
+        if write and view.kwargs.get(view.lookup_url_kwarg or view.lookup_field) is None:
+            _step_up(request, view)
         return True
+
+    def has_object_permission(self, request, view, obj):
+        if request.method not in SAFE_METHODS and request.scopes is None:
+            _step_up(request, view)
+        return True
+
+
+def _step_up(request, view) -> None:
+    if getattr(view, "step_up", False) and (url := stepup.challenge_url(request)) is not None:
+        raise StepUpRequired(f"this change needs a fresh second factor: confirm it at {url} and retry")
 
 
 class TenantEndpoint(viewsets.GenericViewSet):
@@ -70,6 +92,7 @@ class TenantEndpoint(viewsets.GenericViewSet):
 
     permission_classes = [TenantPermission]
     api_area = ""
+    step_up = False  # True: a session caller's writes need a fresh second factor (kit.stepup)
 
     def initial(self, request, *args, **kwargs):
         """After authentication, before the permission check: the caller's tenant, bound for the rest of

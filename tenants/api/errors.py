@@ -72,7 +72,7 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    code = _CODES.get(response.status_code, "error")
+    code = getattr(exc, "error_code", None) or _CODES.get(response.status_code, "error")
     if isinstance(exc, exceptions.ValidationError):
         detail = exc.detail
         fields = _flatten(detail) if isinstance(detail, dict) else {"non_field_errors": _flatten(detail)}

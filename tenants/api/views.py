@@ -73,6 +73,7 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantEndp
     """Members of the caller's tenant."""
 
     api_area = "members"
+    step_up = True
     serializer_class = MembershipSerializer
 
     def get_queryset(self):

@@ -7,7 +7,8 @@ Order of checks, each answered the safest way it can be:
    default rule there picks one, and the consent page says so): errors are redirected to the client with
    ``state`` and ``iss`` (RFC 9207), before the user signs in or sees a consent page;
 3. the user: signed in (else the tenant's sign-in page by URL name; this app does not import
-   ``identity``) and a member of the tenant;
+   ``identity``), recently enough for ``prompt=login`` and ``max_age``, with a second factor when
+   ``acr_values`` asks for one (else identity's challenge page, by URL name), and a member of the tenant;
 4. consent: remembered per user, client, resource and scope set, else the consent page. The page posts
    back to the same URL, so every parameter is validated again from the query string and nothing the
    browser could tamper with is trusted.
@@ -16,6 +17,7 @@ Order of checks, each answered the safest way it can be:
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from urllib.parse import urlencode, urlsplit
 
 from django.shortcuts import redirect, render
@@ -30,6 +32,7 @@ from oauthlib.common import add_params_to_uri
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
 import audit
+from kit import authn
 from oauth.grants import services as grant_services
 from tenants.selectors import membership_of
 
@@ -126,6 +129,12 @@ class AuthorizationView(OAuthLibMixin, View):
             if "none" in prompt:
                 return self.client_error(client, credentials, "login_required", "the user is not signed in")
             return self.to_sign_in(request, tenant)
+        if authn.wants_multi_factor(request.GET.get("acr_values")) and not authn.context(
+                request.session).multi_factor:
+            if "none" in prompt:
+                return self.client_error(client, credentials, "interaction_required",
+                                         "the requested acr needs a second factor the session has not proved")
+            return self.to_second_factor(request, tenant)
         if membership_of(request.user, tenant) is None:
             return error_page(request, "access_denied",
                               f"{request.user.email} is not a member of {tenant.label}. Sign in with an account "
@@ -146,10 +155,17 @@ class AuthorizationView(OAuthLibMixin, View):
         return self.issue_code(request, client, credentials, target)
 
     @staticmethod
-    def needs_fresh_sign_in(request, prompt) -> bool:
+    def auth_time(request) -> datetime | None:
+        """When this session signed in (kit.authn); sessions older than that record: the account's last sign-in."""
+        signed_in = authn.context(request.session).auth_time
+        if signed_in:
+            return datetime.fromtimestamp(signed_in, tz=UTC)
+        return getattr(request.user, "last_login", None)
+
+    def needs_fresh_sign_in(self, request, prompt) -> bool:
         """OIDC Core §3.1.2.1: ``prompt=login`` and ``max_age`` ask for a recent sign-in."""
-        last_login = getattr(request.user, "last_login", None)
-        age = (timezone.now() - last_login).total_seconds() if last_login else None
+        signed_in = self.auth_time(request)
+        age = (timezone.now() - signed_in).total_seconds() if signed_in else None
         if "login" in prompt:
             return age is None or age > FRESH_SIGN_IN_SECONDS
         max_age = request.GET.get("max_age", "")
@@ -157,8 +173,10 @@ class AuthorizationView(OAuthLibMixin, View):
 
     @staticmethod
     def to_sign_in(request, tenant):
-        # Drop prompt=login from the way back, or the user would be sent to sign in again and again.
+        # Drop prompt=login and max_age from the way back, or the user would be sent to sign in again and
+        # again (max_age=0 is never met); the ID token's auth_time says how fresh the sign-in is.
         query = request.GET.copy()
+        query.pop("max_age", None)
         if "login" in query.get("prompt", "").split():
             rest = [p for p in query["prompt"].split() if p != "login"]
             if rest:
@@ -169,11 +187,17 @@ class AuthorizationView(OAuthLibMixin, View):
         login = reverse("tenant-login", kwargs={"slug": tenant.slug})
         return redirect(f"{login}?{urlencode({'next': back})}")
 
+    @staticmethod
+    def to_second_factor(request, tenant):
+        challenge = reverse("tenant-mfa-challenge", kwargs={"slug": tenant.slug})
+        return redirect(f"{challenge}?{urlencode({'next': request.get_full_path()})}")
+
     def issue_code(self, request, client, credentials, target):
         credentials["resource"] = [target.audience] if target.resource is not None else []
         credentials["resource_chosen_by"] = target.chosen_by  # kept on the code, repeated by its tokens' audit
-        last_login = getattr(request.user, "last_login", None)
-        credentials["auth_time"] = last_login
+        credentials["auth_time"] = self.auth_time(request)
+        sign_in = authn.context(request.session)
+        credentials["amr"], credentials["acr"] = sign_in.amr, sign_in.acr
         try:
             uri, _, _, _ = self.create_authorization_response(request=request, scopes=target.scope,
                                                               credentials=credentials, allow=True)

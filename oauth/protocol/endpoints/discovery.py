@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from django.views.decorators.http import require_GET
 
-from kit import documents
+from kit import authn, documents
 from kit.tenant_cache import near
 from mcp_registry import selectors as registry
 
@@ -65,8 +65,10 @@ def metadata(tenant) -> dict:
         "scopes_supported": tenant_scopes(tenant),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": list(KeyAlgorithm.values),
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "email", "email_verified",
-                             "name"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "email",
+                             "email_verified", "name"],
+        # Honoured at /authorize: a multi-factor acr forces the second factor (kit/authn.py).
+        "acr_values_supported": list(authn.ACR_VALUES_SUPPORTED),
         "authorization_response_iss_parameter_supported": True,
         "require_pushed_authorization_requests": False,
         # RFC 8707 is not in the RFC 8414 registry; this tells MCP clients `resource` is honoured.

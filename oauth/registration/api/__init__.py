@@ -53,6 +53,7 @@ class RegistrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
     """Registered clients and the approval queue. Filters: ``status``, ``source``, ``search``."""
 
     api_area = "clients"
+    step_up = True
     serializer_class = RegistrationSerializer
 
     def get_queryset(self):
