@@ -45,13 +45,14 @@ def safe_next(request, target: str | None, slug: str = "") -> str:
 
 
 def back_to_form(request) -> str:
-    """The page a refused POST came from (same host), so the person returns there after the step-up."""
+    """The page a refused POST came from (same host), so the person returns there after the step-up;
+    without one, the home page (never the posted URL: it may name an object the form never showed)."""
     referer = request.META.get("HTTP_REFERER", "")
     host = request.get_host()
     for prefix in (f"https://{host}", f"http://{host}"):
         if referer.startswith(prefix + "/"):
             return referer[len(prefix):]
-    return request.path
+    return ""
 
 
 # --- sign-in -----------------------------------------------------------------------------------------

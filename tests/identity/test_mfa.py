@@ -201,3 +201,22 @@ def test_passkey_of_another_account_or_for_another_origin_is_refused(client, wor
     # A replayed answer (its challenge is spent) is refused.
     assert post_json(browser, "/t/acme/mfa/passkey", {"credential": mine.get(options, origin="http://testserver")}
                      ).status_code in (400, 403)
+
+
+def test_a_tenants_policy_is_its_own(client, two_tenants):
+    """B's admin cannot read or change A's policy; A's policy binds A's people only."""
+    from audit.services import Actor
+    from identity.mfa import selectors, services
+
+    a, b = two_tenants
+    services.policy_set(tenant=a.tenant, rule="everyone", actor=Actor("test", "", "pytest"))
+    password_sign_in(client, b.admin)
+    assert client.get(f"/console/{a.slug}/mfa/").status_code == 404
+    assert client.post(f"/console/{a.slug}/mfa/", {"rule": "off"}).status_code == 404
+    assert selectors.rule_of(a.tenant) == "everyone" and selectors.rule_of(b.tenant) == "off"
+    assert client.get("/console/").status_code in (200, 302) and "mfa_gate" not in client.session
+    assert client.post(f"/console/{b.slug}/mfa/", {"rule": "admins"}).status_code == 302
+    assert selectors.rule_of(b.tenant) == "admins" and selectors.rule_of(a.tenant) == "everyone"
+    member_of_a = Client()
+    assert password_sign_in(member_of_a, a.member, slug=a.slug)["Location"].startswith(
+        f"/t/{a.slug}/account/security")

@@ -107,6 +107,9 @@ def build_full_estate(world, http_client, signed_in) -> FullEstate:
         discovery_url=f"https://idp.{slug}.example/.well-known/openid-configuration",
         client_id=f"{slug}-platform", domains=[f"{slug}corp.example"])
     sso.email_domain_verify(tenant=tenant, domain=f"{slug}corp.example", actor=ACTOR)  # no API: operator only
+    from identity.mfa.services import policy_set
+
+    policy_set(tenant=tenant, rule="admins", actor=ACTOR)
     sink, sink_secret = sink_create(tenant=tenant, name=f"{slug}-siem", url=f"https://siem.{slug}.example/hook",
                                     actor=ACTOR)
     registration, registration_secret, registration_token, _ = reg.dcr_register(

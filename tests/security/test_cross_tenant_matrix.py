@@ -52,6 +52,12 @@ CLASSIFICATION = {
     "oauth-domain-authorize": PROTOCOL, "oauth-domain-token": PROTOCOL, "oauth-domain-revoke": PROTOCOL,
     "oauth-domain-introspect": PROTOCOL, "oauth-domain-userinfo": PROTOCOL, "oauth-domain-register": PROTOCOL,
     "oauth-domain-client-configuration": PROTOCOL,
+    # Second factors: the signed-in person's own (one person, every tenant); the console's and each tenant's.
+    "mfa-challenge": PUBLIC, "mfa-challenge-passkey-options": PUBLIC, "mfa-challenge-passkey": PUBLIC,
+    "mfa-account": PUBLIC, "mfa-account-passkey-options": PUBLIC, "mfa-account-passkey": PUBLIC,
+    "tenant-mfa-challenge": PROTOCOL, "tenant-mfa-challenge-passkey-options": PROTOCOL,
+    "tenant-mfa-challenge-passkey": PROTOCOL, "tenant-mfa-account": PROTOCOL,
+    "tenant-mfa-account-passkey-options": PROTOCOL, "tenant-mfa-account-passkey": PROTOCOL, "console:mfa": CONSOLE,
     "console:home": CONSOLE, "console:platform-tenants": PLATFORM, "console:platform-tenant-action": PLATFORM,
     "console:dashboard": CONSOLE, "console:members": CONSOLE, "console:member-action": CONSOLE_OBJECT,
     "console:settings": CONSOLE, "console:audit": CONSOLE, "console:audit-event": CONSOLE_OBJECT,
