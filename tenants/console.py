@@ -21,6 +21,7 @@ SECTIONS = [
     ("Keys", "console:keys"),
     ("Audit log", "console:audit"),
     ("SSO", "console:sso"),
+    ("MFA", "console:mfa"),
     ("Members", "console:members"),
     ("Jobs", "console:jobs"),
     ("Settings", "console:settings"),

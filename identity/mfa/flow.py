@@ -69,6 +69,7 @@ def sign_in(request, user, *, backend: str, methods: list[str], next_url: str):
 
 
 def complete_sign_in(request, user, *, backend: str, methods: list[str], next_url: str):
+    request._mfa_sign_in = True  # the user_logged_in receiver leaves this sign-in to us
     login(request, user, backend=backend)
     authn.record_sign_in(request.session, methods)
     slug = _tenant_slug(request)
@@ -89,16 +90,16 @@ def pending_user(request):
 
 
 def after_signal_sign_in(request, user) -> None:
-    """A sign-in that did not come through ``sign_in`` (a provider's): its methods, and the gate when the
-    tenant's policy wants a factor this sign-in did not prove."""
+    """A sign-in that did not come through ``sign_in`` (a provider's, an accepted invitation's, a password
+    reset's, a test's ``force_login``): its methods, and the gate when the person has a factor this sign-in
+    did not prove, or policy wants one they do not have."""
+    if getattr(request, "_mfa_sign_in", False):
+        return  # complete_sign_in records it
     method = getattr(request, "signin_method", "password")
-    if method == "password":
-        return  # sign_in/complete_sign_in record it
-    authn.record_sign_in(request.session, [])
-    tenant = getattr(request, "tenant", None)
+    authn.record_sign_in(request.session, [] if method.startswith("sso:") else ["pwd"])  # invitation, reset: a password
     if selectors.has_factor(user):
         request.session[GATE_KEY] = "challenge"
-    elif selectors.second_factor_required(user, tenant=tenant):
+    elif selectors.second_factor_required(user, tenant=request.tenant if _tenant_slug(request) else None):
         request.session[GATE_KEY] = "enrol"
 
 

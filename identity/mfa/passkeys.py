@@ -9,6 +9,7 @@ import json
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from webauthn import (
     generate_authentication_options,
     generate_registration_options,
@@ -59,12 +60,12 @@ def registration_options(session, *, user, existing) -> str:
 def verify_registration(session, credential: str):
     challenge = session.pop(REGISTRATION_KEY, None)
     if not challenge:
-        raise PasskeyError("no passkey registration was started in this browser, or it was already answered")
+        raise PasskeyError(_("No passkey registration was started in this browser, or it was already answered."))
     try:
         return verify_registration_response(credential=credential, expected_challenge=base64url_to_bytes(challenge),
                                             expected_rp_id=rp_id(), expected_origin=expected_origin())
     except (InvalidRegistrationResponse, WebAuthnException, ValueError, KeyError, TypeError) as exc:
-        raise PasskeyError(f"the passkey's answer did not verify: {exc}") from exc
+        raise PasskeyError(_("The passkey's answer did not verify: %(reason)s") % {"reason": exc}) from exc
 
 
 def authentication_options(session, *, passkeys) -> str:
@@ -79,17 +80,17 @@ def credential_id_of(credential: str) -> bytes:
     try:
         return base64url_to_bytes(json.loads(credential)["rawId"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise PasskeyError("the answer is not a WebAuthn credential") from exc
+        raise PasskeyError(_("The answer is not a WebAuthn credential.")) from exc
 
 
 def verify_authentication(session, credential: str, passkey):
     challenge = session.pop(AUTHENTICATION_KEY, None)
     if not challenge:
-        raise PasskeyError("no passkey sign-in was started in this browser, or it was already answered")
+        raise PasskeyError(_("No passkey sign-in was started in this browser, or it was already answered."))
     try:
         return verify_authentication_response(
             credential=credential, expected_challenge=base64url_to_bytes(challenge), expected_rp_id=rp_id(),
             expected_origin=expected_origin(), credential_public_key=bytes(passkey.public_key),
             credential_current_sign_count=passkey.sign_count)
     except (InvalidAuthenticationResponse, WebAuthnException, ValueError, KeyError, TypeError) as exc:
-        raise PasskeyError(f"the passkey's answer did not verify: {exc}") from exc
+        raise PasskeyError(_("The passkey's answer did not verify: %(reason)s") % {"reason": exc}) from exc

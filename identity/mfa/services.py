@@ -8,6 +8,7 @@ import secrets
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 import audit
 from kit import crypto, ratelimit
@@ -40,11 +41,12 @@ def _refuse_if_locked(user) -> None:
         failures = ratelimit.hit(_failures_key(user), window=window, fail_open=False, amount=0)
     except ratelimit.Unavailable as exc:
         # Fails closed: a 6-digit code without a limit on guesses is no factor.
-        raise MfaError("unavailable", "Second factors cannot be checked right now. Try again in a minute.",
+        raise MfaError("unavailable", _("Second factors cannot be checked right now. Try again in a minute."),
                        status=503) from exc
     if failures >= settings.MFA_CODE_FAILURES:
         wait = ratelimit.retry_after(window)
-        raise MfaError("locked", f"Too many wrong answers. Try again in {max(1, wait // 60)} minute(s).",
+        raise MfaError("locked", _("Too many wrong answers. Try again in %(minutes)s minute(s).") % {
+            "minutes": max(1, wait // 60)},
                        status=429, retry_after=wait)
 
 
@@ -90,8 +92,8 @@ def totp_enrol(*, user, secret: str, code: str, name: str, tenant=None, request=
     step = totp.matching_step(secret, code, after_step=0)
     if step is None:
         raise _failed(user, tenant=tenant, request=request, method="otp", purpose="enrolment",
-                      error=MfaError("wrong_code", "That code is not right. Check the app's clock and try the "
-                                                   "next code."))
+                      error=MfaError("wrong_code", _("That code is not right. Check the app's clock and try the "
+                                                     "next code.")))
     with transaction.atomic():
         device = TotpDevice(user=user, name=(name or "Authenticator app")[:80], last_step=step)
         device.secret_encrypted = crypto.encrypt(secret.encode(), aad=device.secret_aad)
@@ -110,7 +112,7 @@ def passkey_enrol(*, user, credential: str, name: str, session, tenant=None, req
         raise _failed(user, tenant=tenant, request=request, method="hwk", purpose="enrolment",
                       error=MfaError("passkey_invalid", str(exc))) from exc
     if Passkey.objects.filter(credential_id=verified.credential_id).exists():
-        raise MfaError("passkey_known", "This passkey is already registered.", status=409)
+        raise MfaError("passkey_known", _("This passkey is already registered."), status=409)
     with transaction.atomic():
         passkey = Passkey.objects.create(
             user=user, name=(name or "Passkey")[:80], credential_id=verified.credential_id,
@@ -161,8 +163,8 @@ def code_verify(*, user, code: str, purpose: str, tenant=None, request=None) -> 
                                factor_id=str(device.pk))
                     return ["otp"]
         raise _failed(user, tenant=tenant, request=request, method="otp", purpose=purpose,
-                      error=MfaError("wrong_code", "That code is not right, or it was already used. "
-                                                   "Wait for the next code and try again."))
+                      error=MfaError("wrong_code", _("That code is not right, or it was already used. "
+                                                     "Wait for the next code and try again.")))
     with transaction.atomic():
         for row in RecoveryCode.objects.select_for_update().filter(user=user, used_at__isnull=True):
             if crypto.secret_matches(code, row.digest):
@@ -173,7 +175,7 @@ def code_verify(*, user, code: str, purpose: str, tenant=None, request=None) -> 
                            recovery_codes_left=left)
                 return ["otp"]
     raise _failed(user, tenant=tenant, request=request, method="recovery_code", purpose=purpose,
-                  error=MfaError("wrong_code", "That recovery code is not right, or it was already used."))
+                  error=MfaError("wrong_code", _("That recovery code is not right, or it was already used.")))
 
 
 def passkey_verify(*, user, credential: str, session, purpose: str, tenant=None, request=None) -> list[str]:
@@ -189,7 +191,7 @@ def passkey_verify(*, user, credential: str, session, purpose: str, tenant=None,
         session.pop(webauthn.AUTHENTICATION_KEY, None)  # the challenge dies with the wrong answer
         reason = "passkey_unknown" if passkey is None else "passkey_other_account"
         raise _failed(user, tenant=tenant, request=request, method="hwk", purpose=purpose,
-                      error=MfaError(reason, "This passkey is not one of this account's passkeys."))
+                      error=MfaError(reason, _("This passkey is not one of this account's passkeys.")))
     try:
         verified = webauthn.verify_authentication(session, credential, passkey)
     except webauthn.PasskeyError as exc:

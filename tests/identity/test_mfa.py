@@ -13,7 +13,7 @@ from audit.models import AuditEvent
 from identity.mfa.models import Passkey, RecoveryCode, TotpDevice
 from kit import authn, crypto
 
-from .mfa_helpers import (SoftAuthenticator, enrol_totp, next_code, password_sign_in, post_json)
+from .mfa_helpers import SoftAuthenticator, enrol_totp, next_code, password_sign_in, post_json
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,8 @@ def test_totp_enrolment_then_sign_in_asks_for_the_code(client, world, settings):
     assert password_sign_in(client, world.admin)["Location"] == "/console/"
     secret, codes = enrol_totp(client)
     device = TotpDevice.objects.get(user=world.admin)
-    assert secret not in device.secret_encrypted and crypto.decrypt(device.secret_encrypted, aad=device.secret_aad).decode() == secret
+    assert secret not in device.secret_encrypted  # encrypted at rest, under the platform KEK
+    assert crypto.decrypt(device.secret_encrypted, aad=device.secret_aad).decode() == secret
     assert len(codes) == 10 and RecoveryCode.objects.filter(user=world.admin).count() == 10
     assert not any(code in row.digest for code in codes for row in RecoveryCode.objects.all())  # hashed at rest
     assert events("mfa.factor_enrolled", world.admin).get().data["kind"] == "totp"
@@ -100,7 +101,8 @@ def test_sensitive_console_action_asks_for_a_fresh_factor(client, world, setting
     session[authn.SECOND_FACTOR_AT_KEY] = int(time.time()) - settings.MFA_STEP_UP_SECONDS - 1
     session.save()
     keys_before = list(SigningKey.objects.for_tenant(world.tenant).values_list("kid", "state"))
-    answer = client.post("/console/acme/keys/", {"action": "rotate"}, HTTP_REFERER="http://testserver/console/acme/keys/")
+    answer = client.post("/console/acme/keys/", {"action": "rotate"},
+                         HTTP_REFERER="http://testserver/console/acme/keys/")
     assert answer.status_code == 302 and answer["Location"].startswith("/mfa?next=%2Fconsole%2Facme%2Fkeys%2F")
     assert list(SigningKey.objects.for_tenant(world.tenant).values_list("kid", "state")) == keys_before
     api = client.post("/api/v1/keys/rotate", {}, content_type="application/json", HTTP_X_TENANT="acme")
@@ -220,3 +222,28 @@ def test_a_tenants_policy_is_its_own(client, two_tenants):
     member_of_a = Client()
     assert password_sign_in(member_of_a, a.member, slug=a.slug)["Location"].startswith(
         f"/t/{a.slug}/account/security")
+
+
+def test_platform_operators_must_have_a_second_factor_in_production(client, make_user, settings):
+    operator = make_user("ops@platform.example", is_staff=True)
+    settings.IS_PRODUCTION = True
+    answer = password_sign_in(client, operator)
+    assert answer["Location"].startswith("/account/security")
+    assert client.get("/console/platform/tenants/")["Location"].startswith("/account/security")
+    settings.IS_PRODUCTION = False
+    assert password_sign_in(Client(), operator)["Location"] == "/console/"
+
+
+def test_a_sign_in_that_skips_the_password_page_still_owes_the_second_factor(client, world):
+    """An accepted invitation, a password reset or a provider's sign-in call login() themselves: a person
+    with a factor reaches nothing but the challenge until they prove it."""
+    password_sign_in(client, world.admin)
+    secret, _ = enrol_totp(client)
+    other = Client()
+    other.force_login(world.admin, backend="identity.backends.EmailBackend")
+    gated = other.get("/console/acme/")
+    assert gated.status_code == 302 and gated["Location"].startswith("/mfa?next=%2Fconsole%2Facme%2F")
+    api = other.get("/api/v1/members", HTTP_X_TENANT="acme")
+    assert api.status_code == 403 and api.json()["error"]["code"] == "second_factor_required"
+    answer = other.post(gated["Location"], {"code": next_code(secret)})
+    assert answer["Location"] == "/console/acme/" and other.get("/console/acme/").status_code == 200

@@ -109,7 +109,7 @@ def build_full_estate(world, http_client, signed_in) -> FullEstate:
     sso.email_domain_verify(tenant=tenant, domain=f"{slug}corp.example", actor=ACTOR)  # no API: operator only
     from identity.mfa.services import policy_set
 
-    policy_set(tenant=tenant, rule="admins", actor=ACTOR)
+    policy_set(tenant=tenant, rule="off", actor=ACTOR)  # a policy row; "required" would send B's probes to enrol
     sink, sink_secret = sink_create(tenant=tenant, name=f"{slug}-siem", url=f"https://siem.{slug}.example/hook",
                                     actor=ACTOR)
     registration, registration_secret, registration_token, _ = reg.dcr_register(
