@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('oauth', '0008_default_resource'),
+        ('oauth', '0009_tenant_id_on_allowed_resources'),
     ]
 
     operations = [
