@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from tenants.models import Role
 
@@ -9,11 +11,11 @@ from .models import MAPPABLE_ROLES, ClientAuthMethod, IdentityProvider, Preset
 
 
 class EmailSignInForm(AuthenticationForm):
-    username = forms.EmailField(label="E-mail", widget=forms.EmailInput(attrs={"autofocus": True,
+    username = forms.EmailField(label=_("E-mail"), widget=forms.EmailInput(attrs={"autofocus": True,
                                                                               "autocomplete": "email"}))
     error_messages = {
-        "invalid_login": "That e-mail and password do not match an account here. Check both and try again.",
-        "inactive": "This account is disabled. Ask your administrator.",
+        "invalid_login": _("That e-mail and password do not match an account here. Check both and try again."),
+        "inactive": _("This account is disabled. Ask your administrator."),
     }
 
     def clean(self):
@@ -24,8 +26,8 @@ class EmailSignInForm(AuthenticationForm):
         if required:
             links = ", ".join(reverse("tenant-login", kwargs={"slug": idp.tenant.slug}) for idp in required)
             raise forms.ValidationError(
-                f"Your organisation signs you in through {required[0].name}: sign in at {links}, then open "
-                "the console.", code="sso_required")
+                gettext("Your organisation signs you in through %(provider)s: sign in at %(links)s, then open "
+                        "the console.") % {"provider": required[0].name, "links": links}, code="sso_required")
         return cleaned
 
 
@@ -36,7 +38,7 @@ class TenantSignInForm(EmailSignInForm):
     domain belongs to a provider goes there (see TenantSignInView).
     """
 
-    password = forms.CharField(label="Password", required=False, strip=False,
+    password = forms.CharField(label=_("Password"), required=False, strip=False,
                                widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
 
     def clean(self):
@@ -45,10 +47,11 @@ class TenantSignInForm(EmailSignInForm):
         idp = selectors.sso_required_for(tenant, email)
         if idp is not None:
             raise forms.ValidationError(
-                f"{tenant.label} signs in {email.rsplit('@', 1)[-1]} addresses through {idp.name}; "
-                "use the button below.", code="sso_required")
+                gettext("%(tenant)s signs in %(domain)s addresses through %(provider)s; use the button below.")
+                % {"tenant": tenant.label, "domain": email.rsplit("@", 1)[-1], "provider": idp.name},
+                code="sso_required")
         if not self.cleaned_data.get("password"):
-            raise forms.ValidationError("Enter your password.", code="password_missing")
+            raise forms.ValidationError(gettext("Enter your password."), code="password_missing")
         return super(EmailSignInForm, self).clean()
 
     def confirm_login_allowed(self, user):
@@ -56,8 +59,8 @@ class TenantSignInForm(EmailSignInForm):
         tenant = self.request.tenant
         if not user.memberships.filter(tenant=tenant).exists():
             raise forms.ValidationError(
-                f"{user.email} is not a member of {tenant.label}. Ask its administrator for access.",
-                code="not_a_member")
+                gettext("%(email)s is not a member of %(tenant)s. Ask its administrator for access.")
+                % {"email": user.email, "tenant": tenant.label}, code="not_a_member")
 
 
 # --- Console: identity providers ------------------------------------------------------------------------

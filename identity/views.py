@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import ngettext
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -66,15 +67,24 @@ class ThrottledSignInMixin:
 
     def post(self, request, *args, **kwargs):
         wait = throttle.address_wait(request.META.get("REMOTE_ADDR", ""))
-        message = "Too many sign-in attempts from your network."
+        locked_account = False
         if wait is None:
             wait = throttle.account_wait(request.POST.get("username", ""))
-            message = "This account is locked after too many failed passwords."
+            locked_account = True
         if wait is None:
             return super().post(request, *args, **kwargs)
+        minutes = max(1, wait // 60)
+        if locked_account:
+            message = ngettext("This account is locked after too many failed passwords. Try again in %(minutes)d "
+                               "minute.", "This account is locked after too many failed passwords. Try again in "
+                               "%(minutes)d minutes.", minutes)
+        else:
+            message = ngettext("Too many sign-in attempts from your network. Try again in %(minutes)d minute.",
+                               "Too many sign-in attempts from your network. Try again in %(minutes)d minutes.",
+                               minutes)
         form = self.get_form_class()(request=request, initial={"username": request.POST.get("username", "")})
         form.cleaned_data = {}  # an unbound form that carries the refusal, so no password is checked
-        form.add_error(None, f"{message} Try again in {max(1, wait // 60)} minute(s).")
+        form.add_error(None, message % {"minutes": minutes})
         response = self.render_to_response(self.get_context_data(form=form), status=429)
         response["Retry-After"] = str(wait)
         return response

@@ -62,14 +62,16 @@ def server_error(request):
     from django.db import InterfaceError, OperationalError
     from django.http import HttpResponse
     from django.template.loader import render_to_string
+    from django.utils import translation
+    from django.utils.translation import gettext_lazy
     from django.views.defaults import server_error as django_server_error
     from kombu.exceptions import OperationalError as BrokerError
 
     exc = sys.exc_info()[1]
     if isinstance(exc, OperationalError | InterfaceError):
-        what = "the database is unavailable"
+        what = gettext_lazy("the database is unavailable")
     elif isinstance(exc, BrokerError):
-        what = "the job queue is unavailable"
+        what = gettext_lazy("the job queue is unavailable")
     else:
         return django_server_error(request)
     if _wants_page(request):
@@ -77,8 +79,9 @@ def server_error(request):
         response = HttpResponse(render_to_string("errors/unavailable.html", {"what": what, "back": _back_to(request)}),
                                 status=503)
     else:
-        response = JsonResponse({"error": "temporarily_unavailable",
-                                 "error_description": f"{what}; retry in a few seconds"}, status=503)
+        with translation.override("en"):  # error_description is English (ASCII, RFC 6749 §5.2)
+            response = JsonResponse({"error": "temporarily_unavailable",
+                                     "error_description": f"{what}; retry in a few seconds"}, status=503)
     response["Retry-After"] = "5"
     response["Cache-Control"] = "no-store"
     return response

@@ -145,6 +145,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "tenants.middleware.TenantMiddleware",
+    "tenants.locale.TenantLocaleMiddleware",  # after the tenant (its default language) and the session
     "identity.middleware.SessionTenantBindingMiddleware",
     "identity.people.middleware.SessionActivityMiddleware",  # a session's last use, address, tenants seen
     "identity.mfa.middleware.SecondFactorGateMiddleware",  # a session owing a second factor reaches its pages only
@@ -207,6 +208,11 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en"
+# The languages of the end-user pages (tenants/locale.py chooses one per request); each but English has a
+# catalog in locale/<code>/LC_MESSAGES (README "Languages"). Named in their own language: the tenant setting
+# and the discovery metadata list them.
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "Français"), ("es", "Español"), ("ja", "日本語")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

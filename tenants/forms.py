@@ -21,7 +21,10 @@ class TenantBrandingForm(forms.ModelForm):
 
     class Meta:
         model = Tenant
-        fields = ["name", "display_name", "logo_url", "accent_color", "custom_domain"]
+        fields = ["name", "display_name", "logo_url", "accent_color", "default_language", "custom_domain"]
+        labels = {"default_language": "Default language of the sign-in and consent pages"}
+        help_texts = {"default_language": "Used when the application (ui_locales) and the browser (Accept-Language) "
+                                          "name no language the platform speaks."}
 
 
 class MemberAddForm(forms.Form):

@@ -7,10 +7,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
-from kit.errors import error_page
+from kit.errors import error_page, wants_json
 from kit.tenancy import bind_tenant, unbind_tenant
 
 from . import resolver, selectors
+from .locale import page_language
 
 
 class CustomDomainHostMiddleware:
@@ -50,7 +51,10 @@ class TenantMiddleware:
         try:
             found = resolver.resolve(resolver.Call.of(request, own_hosts=self.platform_hosts), resolver.PUBLIC)
         except resolver.TenantRefused as refused:
-            return error_page(request, refused.status, refused.code, refused.message, refused.tenant)
+            if wants_json(request):  # error_description stays English (ASCII, RFC 6749 §5.2)
+                return error_page(request, refused.status, refused.code, refused.message, refused.tenant)
+            with page_language(request, refused.tenant):
+                return error_page(request, refused.status, refused.code, refused.localized(), refused.tenant)
         tenant = request.tenant = found.tenant if found else None
         token = bind_tenant(tenant)
         try:

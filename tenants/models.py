@@ -27,6 +27,11 @@ def validate_slug(value: str) -> None:
         raise ValidationError(f"'{value}' is reserved by the platform; choose another slug.", code="reserved_slug")
 
 
+def language_choices():
+    """settings.LANGUAGES, read when asked: a language added there needs no migration."""
+    return settings.LANGUAGES
+
+
 class TenantStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     SUSPENDED = "suspended", "Suspended"
@@ -45,6 +50,8 @@ class Tenant(models.Model):
                                     validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #4f46e5.")])
     # Unique only once verified (Meta.constraints): an unproven claim must not tell anyone that another
     # tenant has claimed the same name, nor block the tenant that can prove it.
+    # The end-user pages' language when neither ui_locales nor Accept-Language names one (tenants/locale.py).
+    default_language = models.CharField(max_length=8, choices=language_choices, default="en")
     custom_domain = models.CharField(max_length=253, null=True, blank=True)  # noqa: DJ001 (NULL: none set)
     custom_domain_verified = models.BooleanField(default=False)
     # The value the TXT record must hold (tenants/domains.py). Random per claim, stored plainly: it is

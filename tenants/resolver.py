@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 
 from kit.errors import ApplicationError
 
@@ -35,9 +37,16 @@ class TenantRefused(ApplicationError):
     """The request names a tenant it cannot have: unknown (404), suspended (403), not the caller's (404),
     or no caller (401). ``tenant`` is the tenant found, when there is one (its error page is branded)."""
 
-    def __init__(self, message: str, *, code: str, status: int, tenant=None):
-        super().__init__(message, code=code, status=status)
+    def __init__(self, message, *, code: str, status: int, tenant=None, params: dict | None = None):
+        # ``message`` may be a lazy translatable text with %(name)s filled from ``params``: ``.message`` is
+        # its English (API and protocol answers), ``localized()`` the language of the page being rendered.
+        self.text, self.params = message, params
+        with translation.override("en"):
+            super().__init__(self.localized(), code=code, status=status)
         self.tenant = tenant
+
+    def localized(self) -> str:
+        return str(self.text) % self.params if self.params is not None else str(self.text)
 
 
 @dataclass
@@ -79,7 +88,8 @@ def by_path(call: Call) -> Resolved | None:
     slug = match.group("slug")
     tenant = selectors.tenant_by_slug(slug)
     if tenant is None:
-        raise TenantRefused(f"There is no tenant '{slug[:40]}' here.", code="unknown_tenant", status=404)
+        raise TenantRefused(_("There is no tenant '%(slug)s' here."), params={"slug": slug[:40]},
+                            code="unknown_tenant", status=404)
     return Resolved(tenant, "path")
 
 
@@ -134,7 +144,8 @@ def resolve(call: Call, strategies=STRATEGIES, *, active_only: bool = True) -> R
             continue
         tenant = found.tenant
         if active_only and not tenant.is_active:
-            raise TenantRefused(f"Tenant '{tenant.slug}' is suspended: {tenant.suspended_reason}",
+            raise TenantRefused(_("Tenant '%(slug)s' is suspended: %(reason)s"),
+                                params={"slug": tenant.slug, "reason": tenant.suspended_reason},
                                 code="tenant_suspended", status=403, tenant=tenant)
         return found
     return None

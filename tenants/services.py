@@ -12,7 +12,7 @@ from kit.errors import ApplicationError
 from . import domains, signals
 from .models import Membership, Role, Tenant, TenantStatus, validate_slug
 
-BRANDING_FIELDS = ("name", "display_name", "logo_url", "accent_color")
+BRANDING_FIELDS = ("name", "display_name", "logo_url", "accent_color", "default_language")
 UPDATABLE_FIELDS = BRANDING_FIELDS + ("custom_domain",)
 
 

@@ -14,8 +14,8 @@ class TenantSerializer(strict.ModelSerializer):
     class Meta:
         model = Tenant
         fields = ["id", "slug", "name", "status", "suspended_reason", "display_name", "logo_url", "accent_color",
-                  "custom_domain", "custom_domain_verified", "issuer", "member_count", "created_at", "updated_at",
-                  "owner_email"]
+                  "default_language", "custom_domain", "custom_domain_verified", "issuer", "member_count",
+                  "created_at", "updated_at", "owner_email"]
         read_only_fields = ["id", "status", "suspended_reason", "custom_domain_verified", "created_at",
                             "updated_at"]
         extra_kwargs = {"slug": {"validators": []}}  # uniqueness is the service's rule, with its message
@@ -36,7 +36,7 @@ class BrandingSerializer(strict.ModelSerializer):
 
     class Meta:
         model = Tenant
-        fields = ["slug", "name", "display_name", "logo_url", "accent_color", "custom_domain",
+        fields = ["slug", "name", "display_name", "logo_url", "accent_color", "default_language", "custom_domain",
                   "custom_domain_verified", "issuer"]
         read_only_fields = ["slug", "custom_domain", "custom_domain_verified"]
 

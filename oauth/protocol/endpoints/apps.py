@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import ngettext
 from django.views import View
 
 from tenants.selectors import session_counts_at
@@ -38,5 +39,7 @@ class ConnectedAppsView(View):
                                     pk=consent_id, user=request.user)
         name = consent.application.name
         revoked = grant_services.consent_revoke(consent=consent, actor=request.user, request=request)
-        messages.success(request, f"{name} is disconnected; {revoked} token(s) revoked.")
+        messages.success(request, ngettext("%(name)s is disconnected; %(count)d token revoked.",
+                                           "%(name)s is disconnected; %(count)d tokens revoked.", revoked)
+                         % {"name": name, "count": revoked})
         return redirect("oauth-connected-apps", slug=self.tenant.slug)

@@ -23,6 +23,7 @@ from urllib.parse import urlencode, urlsplit
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views import View
 from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
 from oauth2_provider.http import OAuth2ResponseRedirect
@@ -34,6 +35,7 @@ from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 import audit
 from kit import authn
 from oauth.grants import services as grant_services
+from tenants.locale import remember_ui_locales
 from tenants.selectors import membership_of
 
 from ...clients.selectors import client_by_id
@@ -89,13 +91,13 @@ class AuthorizationView(OAuthLibMixin, View):
     @staticmethod
     def fatal_description(oauth_error) -> str:
         if isinstance(oauth_error, (oauth_errors.InvalidClientIdError, oauth_errors.MissingClientIdError)):
-            return ("This application is not registered with this organisation, or it is not approved yet. "
-                    "Go back to the application and check its settings.")
+            return _("This application is not registered with this organisation, or it is not approved yet. "
+                     "Go back to the application and check its settings.")
         if isinstance(oauth_error, (oauth_errors.InvalidRedirectURIError, oauth_errors.MismatchingRedirectURIError,
                                     oauth_errors.MissingRedirectURIError)):
-            return ("The application asked to send you back to an address it has not registered, so we "
-                    "stopped here. Its developer must register that redirect URI.")
-        return oauth_error.description or "The authorization request is not valid."
+            return _("The application asked to send you back to an address it has not registered, so we "
+                     "stopped here. Its developer must register that redirect URI.")
+        return oauth_error.description or _("The authorization request is not valid.")
 
     # --- the flow -----------------------------------------------------------------------------------
 
@@ -103,9 +105,11 @@ class AuthorizationView(OAuthLibMixin, View):
         self.tenant = tenant = tenant_of(request)
         if (name := malformed_parameter(request)) is not None:
             return error_page(request, "invalid_request",
-                              f"The request's '{name}' parameter contains control characters or is too long.")
+                              _("The request's '%(name)s' parameter contains control characters or is too long.")
+                              % {"name": name})
+        remember_ui_locales(request)  # the sign-in and consent pages of this flow speak its language
         try:
-            _, credentials = self.validate_authorization_request(request)
+            _scopes, credentials = self.validate_authorization_request(request)
         except OAuthToolkitError as error:
             return self.oauthlib_error(request, error)
         client = credentials.pop("request").client
@@ -137,8 +141,9 @@ class AuthorizationView(OAuthLibMixin, View):
             return self.to_second_factor(request, tenant)
         if membership_of(request.user, tenant) is None:
             return error_page(request, "access_denied",
-                              f"{request.user.email} is not a member of {tenant.label}. Sign in with an account "
-                              "of this organisation, or ask its administrator to add you.", status=403)
+                              _("%(email)s is not a member of %(tenant)s. Sign in with an account of this "
+                                "organisation, or ask its administrator to add you.")
+                              % {"email": request.user.email, "tenant": tenant.label}, status=403)
 
         if decision == "deny":
             return self.client_error(client, credentials, "access_denied", "the user declined the request")

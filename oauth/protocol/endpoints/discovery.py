@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.views.decorators.http import require_GET
 
 from kit import authn, documents
@@ -69,6 +70,8 @@ def metadata(tenant) -> dict:
                              "email_verified", "name"],
         # Honoured at /authorize: a multi-factor acr forces the second factor (kit/authn.py).
         "acr_values_supported": list(authn.ACR_VALUES_SUPPORTED),
+        # OIDC Discovery §3: the languages of the sign-in and consent pages (ui_locales, tenants/locale.py).
+        "ui_locales_supported": [code for code, _name in settings.LANGUAGES],
         "authorization_response_iss_parameter_supported": True,
         "require_pushed_authorization_requests": False,
         # RFC 8707 is not in the RFC 8414 registry; this tells MCP clients `resource` is honoured.
