@@ -19,6 +19,13 @@ class TenantCreateForm(forms.ModelForm):
 class TenantBrandingForm(forms.ModelForm):
     logo_url = forms.URLField(assume_scheme="https", required=False, label="Logo URL (https)")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["default_language"].required = False  # a post without it keeps the language
+
+    def clean_default_language(self):
+        return self.cleaned_data.get("default_language") or self.instance.default_language
+
     class Meta:
         model = Tenant
         fields = ["name", "display_name", "logo_url", "accent_color", "default_language", "custom_domain"]

@@ -45,8 +45,8 @@ def from_preference_list(value) -> str | None:
 
 
 def from_accept_language(header: str) -> str | None:
-    for tag, _quality in parse_accept_lang_header(header or ""):
-        if tag != "*" and (language := supported_language(tag)) is not None:
+    for tag, quality in parse_accept_lang_header(header or ""):
+        if tag != "*" and quality > 0 and (language := supported_language(tag)) is not None:  # q=0: "not this"
             return language
     return None
 
