@@ -1,5 +1,6 @@
 """The e-mails of invitations and password resets: tenant-branded (its name as the sender's, its colour
-and logo in the HTML part), in the language they were asked in, plain text first."""
+and logo in the HTML part), plain text first. A reset speaks the language of the page it was asked from; an
+invitation, whose recipient has told us nothing yet, the tenant's default language (tenants/locale.py)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def link_to(name: str, token: str, tenant=None) -> str:
 
 
 def send(template: str, *, to: str, tenant, context: dict, language: str = "") -> None:
-    with translation.override(language or settings.LANGUAGE_CODE):
+    with translation.override(language or getattr(tenant, "default_language", "") or settings.LANGUAGE_CODE):
         context = {"tenant": tenant, "platform_name": parseaddr(settings.DEFAULT_FROM_EMAIL)[0] or "MCP Auth Platform",
                    **context}
         subject = " ".join(render_to_string(f"identity/email/{template}_subject.txt", context).split())

@@ -16,7 +16,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import get_language
 
 import audit
 from audit.services import SYSTEM, Actor
@@ -62,8 +61,8 @@ def invitation_create(*, membership, actor, request=None) -> Invitation:
     invitation = Invitation.objects.create(tenant=tenant, user=user, email=user.email, role=membership.role,
                                            invited_by=_label(actor), expires_at=_invitation_expiry())
     audit.record(tenant, actor, "invitation.created", invitation, request, email=user.email, role=membership.role)
-    invitation_id = str(invitation.pk)
-    transaction.on_commit(lambda: enqueue(SEND_INVITATION_TASK, invitation_id, get_language() or ""))
+    invitation_id, language = str(invitation.pk), tenant.default_language  # the invitee has told us none
+    transaction.on_commit(lambda: enqueue(SEND_INVITATION_TASK, invitation_id, language))
     return invitation
 
 
@@ -92,8 +91,8 @@ def invitation_resend(*, invitation: Invitation, actor, request=None) -> Invitat
     invitation.expires_at, invitation.secret_digest = _invitation_expiry(), ""
     invitation.save(update_fields=["expires_at", "secret_digest"])
     audit.record(invitation.tenant, actor, "invitation.resent", invitation, request, email=invitation.email)
-    invitation_id = str(invitation.pk)
-    transaction.on_commit(lambda: enqueue(SEND_INVITATION_TASK, invitation_id, get_language() or ""))
+    invitation_id, language = str(invitation.pk), invitation.tenant.default_language
+    transaction.on_commit(lambda: enqueue(SEND_INVITATION_TASK, invitation_id, language))
     return invitation
 
 

@@ -239,3 +239,17 @@ def test_an_invitee_whose_domain_signs_in_through_sso_accepts_through_the_provid
     invitation = Invitation.objects.for_tenant(world.tenant).get(email="ada@corp.example")
     assert invitation.status == "accepted"
     assert not User.objects.get(email="ada@corp.example").has_usable_password()  # SSO only, as the tenant wants
+
+
+def test_the_invitation_speaks_the_tenants_default_language(world, eager_tasks):
+    """The console is English, but the invitee is one of the tenant's people: the mail and the page it opens
+    are in the tenant's default language."""
+    world.tenant.default_language = "de"
+    world.tenant.save(update_fields=["default_language"])
+    add_in_console(world, "neu@example.com")
+    (message,) = mail.outbox
+    assert message.subject == "Sie sind zu Acme eingeladen"
+    assert "Der Link funktioniert einmal" in message.body and 'lang="de"' in message.alternatives[0][0]
+    response = Client().get(path_of(link_in(message)))
+    page = Client().get(response["Location"]) if response.status_code == 302 else response
+    assert '<html lang="de">' in page.content.decode()

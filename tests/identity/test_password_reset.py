@@ -148,3 +148,12 @@ def test_the_console_sign_in_has_its_own_forgot_password(world, eager_tasks):
     assert "/t/" not in link and reset_with(Client(), link).status_code == 302
     world.admin.refresh_from_db()
     assert world.admin.check_password(NEW_PASSWORD)
+
+
+def test_the_reset_mail_speaks_the_language_of_the_page_it_was_asked_from(world, eager_tasks):
+    world.tenant.default_language = "de"  # the browser's Accept-Language wins over the tenant's default
+    world.tenant.save(update_fields=["default_language"])
+    page = ask(Client(), world.slug, world.member.email, HTTP_ACCEPT_LANGUAGE="ja")
+    assert page.status_code in (200, 302)
+    (message,) = mail.outbox
+    assert message.subject == "Acme のパスワードの再設定" and "新しいパスワードを設定" in message.alternatives[0][0]

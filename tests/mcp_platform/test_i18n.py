@@ -41,6 +41,8 @@ END_USER_TEMPLATES = (
     "identity/tenant_login.html", "identity/tenant_home.html", "identity/sso_error.html",
     "oauth/consent.html", "oauth/error.html", "oauth/connected_apps.html",
     "oauth/registration/awaiting_approval.html", "oauth/registration/_trust.html",
+    "identity/people/*.html",  # invitations, password reset, sessions
+    "identity/email/*",  # the invitation and password reset mails (subject, text and HTML)
 )
 FIRST_PARTY = ("kit", "audit", "jobs", "tenants", "mcp_registry", "oauth", "identity", "mcp_platform")
 TRANSLATED_LANGUAGES = [code for code, _name in settings.LANGUAGES if code != settings.LANGUAGE_CODE]
@@ -146,20 +148,21 @@ class VisibleText(HTMLParser):
 
 
 def untranslated_text(template) -> list[str]:
-    skeleton, printed_literals = [], []
+    skeleton = []
     for node in walk(template.nodelist):
         if isinstance(node, TextNode):
             skeleton.append(node.s)
+        elif isinstance(node, VariableNode):
+            # A literal it may print stands in place, so that the HTML around it tells whether anyone reads
+            # it (text, alt=...) or not (lang=..., class=...).
+            skeleton.append(MARK + "".join(BARE_LITERAL.findall(node.filter_expression.token)))
         elif isinstance(node, TranslateNode | BlockTranslateNode) or not has_children(node):
             skeleton.append(MARK)
-        if isinstance(node, VariableNode):
-            printed_literals += [text for text in BARE_LITERAL.findall(node.filter_expression.token)
-                                 if LETTER.search(text)]
     parser = VisibleText()
     parser.feed("".join(skeleton))
     parser.close()
     bare = [" ".join(text.replace(MARK, " ").split()) for text in parser.found]
-    return [text for text in bare if LETTER.search(text)] + printed_literals
+    return [text for text in bare if LETTER.search(text)]
 
 
 def python_messages() -> set[tuple[str | None, str, str | None]]:
@@ -245,8 +248,9 @@ def test_the_checks_catch_what_they_look_for():
     """The walker is not vacuous: bare text, an untranslated attribute and a printed literal are found, and a
     message missing from a catalog is reported."""
     engine = engines["django"].engine
-    template = engine.from_string('{% load i18n %}<p>{% translate "Fine" %}</p><p title="Hover me">{{ x }}</p>'
-                                  '{% if a %}<b>Bare words</b>{% endif %}{{ y|default:"Nothing" }}<code>an_id</code>'
+    template = engine.from_string('{% load i18n %}<p lang="{{ l|default:\'en\' }}">{% translate "Fine" %}</p>'
+                                  '<p title="Hover me">{{ x }}</p>{% if a %}<b>Bare words</b>{% endif %}'
+                                  '{{ y|default:"Nothing" }}<code>an_id</code>'
                                   '{% blocktranslate with n=x %}Also {{ n }} fine{% endblocktranslate %}')
     assert untranslated_text(template) == ["Hover me", "Bare words", "Nothing"]
     assert template_messages(template) == {(None, "Fine", None), (None, "Also %(n)s fine", None)}
