@@ -43,6 +43,7 @@ END_USER_TEMPLATES = (
     "oauth/registration/awaiting_approval.html", "oauth/registration/_trust.html",
     "identity/people/*.html",  # invitations, password reset, sessions
     "identity/email/*",  # the invitation and password reset mails (subject, text and HTML)
+    "identity/mfa/account.html", "identity/mfa/challenge.html", "identity/mfa/_panel_header.html",  # second factors
 )
 FIRST_PARTY = ("kit", "audit", "jobs", "tenants", "mcp_registry", "oauth", "identity", "mcp_platform")
 TRANSLATED_LANGUAGES = [code for code, _name in settings.LANGUAGES if code != settings.LANGUAGE_CODE]
