@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import BooleanField, Expression
 from django.utils import timezone
 
-from ..db import select_one
+from kit.db import select_one
 from ..models import ADMIN_SCOPES, AccessToken, Consent, RefreshToken, RevocationMark, api_audience
 
 
@@ -122,7 +122,7 @@ def _introspected(tenant_id, checksum: str, now):
 def access_token_facts(tenant, token: str) -> dict | None:
     """The columns introspection answers with, for a live access token of this tenant; no model instances:
     building the row with its client and user was ~60 % of an introspection request's CPU (bench/README.md).
-    The statement is compiled once and bound on the server (oauth/db.py); Django's view and the lean path
+    The statement is compiled once and bound on the server (kit/db.py); Django's view and the lean path
     (oauth/lean) both look tokens up here."""
     if not token or len(token) > 8192:
         return None

@@ -6,7 +6,7 @@ answer is a success that DOT/oauthlib (the reference implementation, oauth/proto
 oauth/protocol/endpoints/) would give too: the form parsed once, the client authenticated from the per-process
 copies (oauth/protocol/cache.py, constant-time secret comparison, kit/crypto.py), the target decided by the same
 oauth/protocol/targets.py, the token signed and its row written by one statement compiled once and bound on the
-server (oauth/db.py) *before* the answer is sent, and the tenant's generation read in the same Redis
+server (kit/db.py) *before* the answer is sent, and the tenant's generation read in the same Redis
 round trip as the rate-limit counter (kit/tenant_cache.py ``generation_pipelined``).
 
 Everything else returns None and Django answers it exactly as before: every error (bad or missing

@@ -18,10 +18,11 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challenge_method_s256
 
+from kit.db import insert_row
 from kit.tenancy import get_current_tenant
 
 from ..config.selectors import tenant_settings
-from ..db import insert_row
+from kit.db import insert_row
 from ..grants import services as grant_services
 from ..grants import summaries
 from ..grants.selectors import presentable, token_checksum
@@ -291,7 +292,7 @@ class TenantOAuth2Validator(OAuth2Validator):
             kid=getattr(request, "access_token_kid", ""), grant_type=request.grant_type,
             code_checksum=getattr(request, "code_checksum", ""),
             id_token=id_token if isinstance(id_token, IDToken) else None, source_refresh_token=source_refresh_token)
-        # The token path's one write, with its SQL compiled once (oauth/db.py); ``save()`` of the
+        # The token path's one write, with its SQL compiled once (kit/db.py); ``save()`` of the
         # base model would only fill in the tenant, which is set above.
         return insert_row(access_token)
 

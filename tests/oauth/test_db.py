@@ -1,10 +1,10 @@
-"""oauth.db.insert_row writes exactly the row Model.save() writes, and sends the same signals."""
+"""kit.db.insert_row writes exactly the row Model.save() writes, and sends the same signals."""
 
 import pytest
 from django.db.models import signals
 from django.utils import timezone
 
-from oauth.db import insert_row
+from kit.db import insert_row
 from oauth.models import AccessToken
 
 from .factories import make_agent
