@@ -12,13 +12,14 @@ import logging
 import uuid
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challenge_method_s256
 
-from kit.db import insert_row
+from kit.db import delete_where, insert_row, instances_from_row, model_columns, select_one
 from kit.tenancy import get_current_tenant
 
 from ..config.selectors import tenant_settings
@@ -37,6 +38,21 @@ log = logging.getLogger(__name__)
 
 def _tenant():
     return get_current_tenant()
+
+
+def _grant_by_code(tenant_id, digest: str):
+    return Grant.objects.unscoped().filter(tenant_id=tenant_id, code=digest).values_list(
+        *model_columns(Grant, "user"))[:1]
+
+
+def _grant_by_id(tenant_id, grant_id):
+    return Grant.objects.unscoped().filter(tenant_id=tenant_id, pk=grant_id)
+
+
+def _presentable_refresh(tenant_id, checksum: str, client_id):
+    return presentable(RefreshToken.objects.unscoped().filter(
+        tenant_id=tenant_id, token_checksum=checksum, application_id=client_id)).order_by("-created").values_list(
+        *model_columns(RefreshToken, "access_token", "user"))[:1]
 
 
 def _body_values(request, name: str) -> list[str]:
@@ -149,8 +165,12 @@ class TenantOAuth2Validator(OAuth2Validator):
         cached = getattr(request, "_oauth_grant", None)
         if cached is not None and cached.code == digest:
             return cached
-        # code is unique: no ORDER BY (first() would add one to compile and sort)
-        grant = next(iter(Grant.objects.for_tenant(tenant).select_related("user").filter(code=digest)[:1]), None)
+        # The code with its user in one statement compiled once (kit/db.py); the code is unique: no ORDER BY.
+        row = select_one("grant-by-code", _grant_by_code, (tenant.pk, digest))
+        grant = None
+        if row is not None:
+            grant, user = instances_from_row(row, Grant, get_user_model())
+            grant.user = user if user.pk is not None else None
         request._oauth_grant = grant
         return grant
 
@@ -215,7 +235,8 @@ class TenantOAuth2Validator(OAuth2Validator):
 
     def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
         grant = self._grant_for(code, request)
-        deleted = Grant.objects.for_tenant(_tenant()).filter(pk=getattr(grant, "pk", None)).delete()[0]
+        # Nothing references a code and no receiver watches its deletion: one DELETE, compiled once.
+        deleted = delete_where("grant-delete", _grant_by_id, (_tenant().pk, getattr(grant, "pk", None) or 0))
         if not deleted:
             raise errors.InvalidGrantError(request=request)
 
@@ -227,11 +248,14 @@ class TenantOAuth2Validator(OAuth2Validator):
             return False
         # A token under a bulk revocation mark, or whose person is no longer an active member here, is
         # refused like an unknown one (no family revocation).
-        rt = presentable(RefreshToken.objects.for_tenant(tenant).select_related("access_token", "user")
-                                 .filter(token_checksum=token_checksum(refresh_token), application=client)
-                                 .order_by("-created")).first()
-        if rt is None:
+        # With its access token and person in one statement compiled once (kit/db.py).
+        row = select_one("refresh-by-value", _presentable_refresh,
+                         (tenant.pk, token_checksum(refresh_token), client.pk))
+        if row is None:
             return False
+        rt, access, user = instances_from_row(row, RefreshToken, AccessToken, get_user_model())
+        rt.access_token = access if access.pk is not None else None
+        rt.user = user if user.pk is not None else None
         if rt.revoked is not None:
             # A rotated-away or revoked token presented again: someone holds a copy (RFC 9700 §4.14.2).
             rt.tenant, rt.application = tenant, client
