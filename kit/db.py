@@ -1,5 +1,6 @@
-"""Statements of the token paths with their SQL compiled once: one-row INSERTs (``insert_row``) and
-single-row SELECTs (``select_one``), bound on the server on PostgreSQL (``statement_cursor``).
+"""Statements of the hot paths with their SQL compiled once: one-row INSERTs (``insert_row``), single-row
+SELECTs (``select_one``) and DELETEs (``delete_where``), bound on the server on PostgreSQL
+(``statement_cursor``). Used by the token paths (oauth) and the audit event (audit.record).
 
 ``Model.save()`` builds and compiles its INSERT statement from scratch on every call: for an access-token
 row (19 columns) that was a quarter of a client_credentials request's CPU (bench/README.md). The statement
@@ -13,10 +14,10 @@ Only for plain new rows: no custom ``save()`` logic runs, so callers fill in wha
 ``select_one`` and ``delete_where`` do the same for a lookup and a DELETE: the queryset is compiled the
 first time with the request's values, each parameter of the SQL is traced back to one of those values, and
 later calls only put the new values in their places (on PostgreSQL, where parameters are the Python values
-themselves; elsewhere the queryset simply runs). On PostgreSQL both execute through a psycopg cursor that binds parameters on the
-server (Django's default cursor formats them into the SQL text in Python), so psycopg prepares each
-statement once per connection after a few executions; the cursor is wrapped as Django wraps its own, so
-query counting, execute wrappers and error translation see no difference.
+themselves; elsewhere the queryset simply runs). On PostgreSQL all of them execute through a psycopg cursor
+that binds parameters on the server (Django's default cursor formats them into the SQL text in Python), so
+psycopg prepares each statement once per connection after a few executions; the cursor is wrapped as Django
+wraps its own, so query counting, execute wrappers and error translation see no difference.
 """
 
 from __future__ import annotations

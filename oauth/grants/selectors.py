@@ -10,6 +10,7 @@ from django.db.models import BooleanField, Expression
 from django.utils import timezone
 
 from kit.db import select_one
+
 from ..models import ADMIN_SCOPES, AccessToken, Consent, RefreshToken, RevocationMark, api_audience
 
 

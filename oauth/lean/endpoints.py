@@ -23,7 +23,6 @@ from kit.tenancy import bind_tenant, unbind_tenant
 from kit.tenant_cache import generation_pipelined, generation_scope
 from tenants.selectors import known_tenant_id, tenant_by_slug
 
-from kit.db import insert_row
 from ..grants import services as grant_services
 from ..grants.selectors import access_token_facts, own_access_token
 from ..models import AuthMethod

@@ -23,7 +23,6 @@ from kit.db import delete_where, insert_row, instances_from_row, model_columns, 
 from kit.tenancy import get_current_tenant
 
 from ..config.selectors import tenant_settings
-from kit.db import insert_row
 from ..grants import services as grant_services
 from ..grants import summaries
 from ..grants.selectors import presentable, token_checksum
