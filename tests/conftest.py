@@ -18,6 +18,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests import factories
+from tests.factories import PASSWORD  # noqa: F401  (re-exported for tests written before tests/factories.py)
+
 # Playwright's sync API keeps an event loop in the test thread; Django's async-safety check would then
 # refuse ORM calls made by the test itself. The tests are synchronous, so this is safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -186,58 +189,22 @@ def _fresh_signing_key_draws(_signing_key_pool):
     _signing_key_pool.new_test()
 
 
-# --- Tenants and people ---------------------------------------------------------------------------
-
-PASSWORD = "correct-horse-battery-staple"
-
+# --- Tenants and people (tests/factories.py builds them through the services) ----------------------
 
 @pytest.fixture
 def make_user(db):
-    from django.contrib.auth import get_user_model
-
-    def make(email: str, password: str = PASSWORD, **extra):
-        return get_user_model().objects.create_user(email=email, password=password, **extra)
-
-    return make
+    return factories.make_user
 
 
 @pytest.fixture
 def make_tenant(db):
-    from audit.services import Actor
-    from tenants.services import tenant_create
-
-    def make(slug: str, **kwargs):
-        kwargs.setdefault("name", slug.title())
-        return tenant_create(slug=slug, actor=Actor("test", "", "pytest"), **kwargs)
-
-    return make
-
-
-class TenantWorld:
-    """One tenant with an owner, an admin, an auditor and an end user, all with PASSWORD."""
-
-    def __init__(self, tenant, owner, admin, auditor, member):
-        self.tenant, self.owner, self.admin, self.auditor, self.member = tenant, owner, admin, auditor, member
-
-    @property
-    def slug(self):
-        return self.tenant.slug
+    return factories.make_tenant
 
 
 @pytest.fixture
-def make_world(make_tenant, make_user):
-    from tenants.models import Membership, Role
-
-    def make(slug: str) -> TenantWorld:
-        tenant = make_tenant(slug)
-        people = {}
-        for role in (Role.OWNER, Role.ADMIN, Role.AUDITOR, Role.MEMBER):
-            user = make_user(f"{role}@{slug}.example")
-            Membership.objects.create(tenant=tenant, user=user, role=role)
-            people[role.value] = user
-        return TenantWorld(tenant, people["owner"], people["admin"], people["auditor"], people["member"])
-
-    return make
+def make_world(db):
+    """``make_world(slug)``: a tenant with an owner, an admin, an auditor and an end user (TenantWorld)."""
+    return factories.make_world
 
 
 @pytest.fixture
@@ -248,10 +215,8 @@ def world(make_world):
 
 @pytest.fixture
 def resource(world):
-    """An active MCP resource of acme with the default scopes (tests.oauth.factories.make_resource)."""
-    from tests.oauth.factories import make_resource
-
-    return make_resource(world.tenant, "https://mcp.acme.example/mcp", name="files")
+    """An active MCP resource of acme with the default scopes (tests.factories.make_resource)."""
+    return factories.make_resource(world.tenant, "https://mcp.acme.example/mcp", name="files")
 
 
 @pytest.fixture

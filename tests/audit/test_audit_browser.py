@@ -4,7 +4,7 @@ import pytest
 
 import audit
 from audit.services import Actor
-from tests.conftest import PASSWORD
+from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -7,6 +7,7 @@ import audit
 from audit.models import AuditEvent
 from audit.selectors import verify_audit
 from audit.services import Actor
+from tests.factories import add_member
 
 pytestmark = pytest.mark.django_db
 ACTOR = Actor("test", "", "pytest")
@@ -43,7 +44,7 @@ def test_events_capture_actor_and_request_context(client, two_tenants, signed_in
     a, _ = two_tenants
     signed_in(a.owner).post(f"/console/{a.slug}/members/", {"email": "new@alpha.example", "role": "member"},
                             HTTP_USER_AGENT="pytest-agent", HTTP_X_REQUEST_ID="req-123")
-    event = AuditEvent.objects.get(tenant=a.tenant, action="membership.added")
+    event = AuditEvent.objects.get(tenant=a.tenant, action="membership.added", request_id="req-123")
     assert (event.actor_type, event.actor_label) == ("user", a.owner.email)
     assert event.ip == "127.0.0.1" and event.user_agent == "pytest-agent" and event.request_id == "req-123"
 
@@ -234,10 +235,8 @@ def test_postgresql_trigger_lets_only_the_retention_path_delete(chain):
 
 
 def test_verification_api_reports_the_break(chain, signed_in, make_user):
-    from tenants.models import Membership
-
     auditor = make_user("auditor@acme.example")
-    Membership.objects.create(tenant=chain, user=auditor, role="auditor")
+    add_member(chain, auditor, "auditor")
     api = signed_in(auditor)
     assert api.get("/api/v1/audit/verification").json()["ok"] is True
     target = AuditEvent.objects.get(tenant=chain, seq=3)

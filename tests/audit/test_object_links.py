@@ -8,7 +8,7 @@ from django.urls import reverse
 from audit.services import Actor
 from identity import services as identity_services
 from mcp_registry import services as registry_services
-from tests.oauth.factories import make_client, make_resource
+from tests.factories import make_client, make_resource
 
 pytestmark = pytest.mark.django_db
 LINK = re.compile(r'href="(/console/[^"]+/audit/\?target_type=[^"]+)"')

@@ -12,8 +12,8 @@ import audit
 from audit.models import AuditEvent
 from audit.services import Actor, sink_create
 from oauth.grants import summaries
-from tests.conftest import PASSWORD
-from tests.oauth.factories import client_credentials, make_agent, make_resource
+from tests.factories import PASSWORD, make_agent, make_resource
+from tests.oauth.flows import client_credentials
 
 pytestmark = pytest.mark.django_db
 ACTOR = Actor("test", "", "pytest")

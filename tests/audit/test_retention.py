@@ -21,7 +21,8 @@ from audit.models import AuditCheckpoint, AuditEvent, AuditPurge, AuditTenantSet
 from audit.selectors import verify_audit
 from audit.services import Actor, AuditError, audit_settings_update, checkpoint_chain, events_purge
 from tests.audit.test_integrity import raw
-from tests.oauth.factories import client_credentials, make_agent
+from tests.factories import make_agent
+from tests.oauth.flows import client_credentials
 
 pytestmark = pytest.mark.django_db
 ACTOR = Actor("test", "", "pytest")

@@ -9,7 +9,8 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from tests.oauth.factories import authorize, basic, client_credentials, exchange, make_agent, make_client, make_resource
+from tests.factories import make_agent, make_client, make_resource
+from tests.oauth.flows import authorize, basic, client_credentials, exchange
 
 # Tests run inside a transaction, where each atomic block becomes SAVEPOINT/RELEASE; on a server those
 # are BEGIN/COMMIT. Neither is work the endpoint chose to do, so the guards count everything else.

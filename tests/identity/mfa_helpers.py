@@ -18,7 +18,7 @@ import pyotp
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.conftest import PASSWORD
+from tests.factories import PASSWORD
 
 
 def b64(raw: bytes) -> str:

@@ -13,6 +13,7 @@ from identity.models import FederatedIdentity, FederatedSession
 from identity.services import identity_provider_create
 from tenants.models import Membership
 from tests.conftest import free_port
+from tests.factories import add_member
 from tests.identity.conftest import _follow_idp, new_account, sign_in_via_idp
 
 pytestmark = pytest.mark.django_db
@@ -168,7 +169,7 @@ def test_a_platform_operator_never_signs_in_through_a_tenants_provider(two_tenan
     # Nor through an identity linked while the account was an ordinary member.
     operator.is_staff = False
     operator.save()
-    Membership.objects.create(tenant=a.tenant, user=operator)
+    add_member(a.tenant, operator, "member")
     assert sign_in_via_idp(client_factory(), oidc_provider, "/t/alpha/sso/corp/start", login)[0].status_code == 302
     operator.is_staff = True
     operator.save()

@@ -11,8 +11,9 @@ from audit.models import AuditEvent
 from identity.models import FederatedIdentity
 from oauth.models import AccessToken, RefreshToken
 from tenants.models import Membership, Role
+from tests.factories import REDIRECT_URI, make_client, make_resource
 from tests.identity.conftest import new_account
-from tests.oauth.factories import REDIRECT_URI, authorize_url, make_client, make_resource, pkce_pair
+from tests.oauth.flows import authorize_url, pkce_pair
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -183,7 +183,8 @@ def test_an_admin_identity_token_reads_and_changes_providers(two_tenants, make_i
     from django.test import Client
 
     from oauth.models import api_audience
-    from tests.oauth.factories import client_credentials, make_agent
+    from tests.factories import make_agent
+    from tests.oauth.flows import client_credentials
 
     a, b = two_tenants
     idp = make_idp(a.tenant)

@@ -14,7 +14,7 @@ from audit.models import AuditEvent
 from identity.mfa.models import MfaPolicy, Passkey
 from oauth.models import KeyState, SigningKey
 from tenants.models import Membership, Role, Tenant
-from tests.conftest import PASSWORD
+from tests.factories import PASSWORD
 from tests.mcp_registry.conftest import no_persistent_db_connections  # noqa: F401
 
 from .mail_links import link_in

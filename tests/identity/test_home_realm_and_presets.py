@@ -14,7 +14,7 @@ from identity.services import identity_provider_create, identity_provider_update
 from identity.sso import oidc
 from identity.sso.presets import preset_settings
 from kit.errors import ApplicationError
-from tests.conftest import PASSWORD
+from tests.factories import PASSWORD, add_member
 
 pytestmark = pytest.mark.django_db
 TEST = Actor("test", "", "pytest")
@@ -95,9 +95,9 @@ def test_required_sso_refuses_console_passwords_only_where_every_tenant_requires
     assert "_auth_user_id" not in client.session
 
     # Someone who also administers bravo (no SSO there) keeps the password: alpha cannot lock them out.
-    from tenants.models import Membership, Role
+    from tenants.models import Role
 
-    Membership.objects.create(tenant=b.tenant, user=a.admin, role=Role.AUDITOR)
+    add_member(b.tenant, a.admin, Role.AUDITOR)
     assert client.post("/login", {"username": a.admin.email, "password": PASSWORD}).status_code == 302
 
 

@@ -130,7 +130,7 @@ def test_an_account_that_has_a_password_signs_in_then_accepts(world, make_world,
     page = http.get(accept_page)
     assert b'id="sign-in-to-accept"' in page.content and b'id="set-password"' not in page.content
     assert http.post(accept_page, {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD}).status_code == 403
-    from tests.conftest import PASSWORD
+    from tests.factories import PASSWORD
 
     signed = http.post(f"/t/{world.slug}/login?next={accept_page}", {"username": other.member.email,
                                                                       "password": PASSWORD})

@@ -5,8 +5,9 @@ import pytest
 from audit.models import AuditEvent
 from identity.models import FederatedSession
 from oauth.models import AccessToken, RefreshToken
+from tests.factories import make_client, make_resource
 from tests.identity.conftest import end_idp_session, new_account, sign_in_via_idp
-from tests.oauth.factories import authorize, exchange, make_client, make_resource
+from tests.oauth.flows import authorize, exchange
 
 pytestmark = pytest.mark.django_db
 

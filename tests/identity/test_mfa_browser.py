@@ -13,9 +13,9 @@ import pytest
 from audit.models import AuditEvent
 from identity.mfa.models import Passkey, RecoveryCode
 from kit import authn
-from tests.conftest import PASSWORD
+from tests.factories import PASSWORD, REDIRECT_URI, make_client, make_resource
 from tests.mcp_registry.conftest import no_persistent_db_connections  # noqa: F401
-from tests.oauth.factories import REDIRECT_URI, make_client, make_resource, pkce_pair, query_of
+from tests.oauth.flows import pkce_pair, query_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

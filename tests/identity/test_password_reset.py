@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from identity.models import PasswordReset
-from tests.conftest import PASSWORD
-from tests.oauth.factories import authorize, exchange, make_client, make_resource
+from tests.factories import PASSWORD, make_client, make_resource
+from tests.oauth.flows import authorize, exchange
 
 from .mail_links import link_in, path_of
 

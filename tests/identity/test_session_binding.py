@@ -8,9 +8,9 @@ be impersonated at B by A's administrators.
 import pytest
 
 from tenants.models import Membership, Role
-from tests.conftest import PASSWORD
+from tests.factories import PASSWORD, add_member, make_client, make_resource
 from tests.identity.conftest import new_account, sign_in_via_idp
-from tests.oauth.factories import authorize_url, make_client, make_resource, pkce_pair
+from tests.oauth.flows import authorize_url, pkce_pair
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,7 @@ def test_an_sso_session_of_tenant_a_is_no_member_session_at_tenant_b(two_tenants
     response, _ = sign_in_via_idp(client, oidc_provider, "/t/alpha/sso/corp/start", login)
     assert response.status_code == 302
     person = Membership.objects.get(tenant=a.tenant, user__email="dual@corp.example").user
-    Membership.objects.create(tenant=b.tenant, user=person, role=Role.ADMIN)  # B's admin added them by e-mail
+    add_member(b.tenant, person, Role.ADMIN)  # B's admin added them by e-mail
 
     assert client.get("/console/alpha/").status_code == 200
     assert client.get("/console/bravo/").status_code == 404
@@ -47,14 +47,14 @@ def test_an_sso_session_of_tenant_a_neither_lists_nor_revokes_connected_apps_at_
     from django.test import Client
 
     from oauth.models import Consent
-    from tests.oauth.factories import authorize
+    from tests.oauth.flows import authorize
 
     a, b = two_tenants
     make_idp(a.tenant)
     login = new_account(oidc_provider, email="dual@corp.example")
     assert sign_in_via_idp(client, oidc_provider, "/t/alpha/sso/corp/start", login)[0].status_code == 302
     person = Membership.objects.get(tenant=a.tenant, user__email="dual@corp.example").user
-    Membership.objects.create(tenant=b.tenant, user=person, role=Role.MEMBER)
+    add_member(b.tenant, person, Role.MEMBER)
     resource = make_resource(b.tenant, "https://mcp.bravo.example/mcp")
     app, _ = make_client(b.tenant, resources=[resource], name="Bravo Notes")
     own = Client()

@@ -12,8 +12,8 @@ from identity.people import sessions as tracking
 from identity.people.sessions import device_of
 from tenants.models import Membership
 from tenants.services import membership_add
-from tests.conftest import PASSWORD
-from tests.oauth.factories import authorize, exchange, make_client, make_resource
+from tests.factories import PASSWORD, make_client, make_resource
+from tests.oauth.flows import authorize, exchange
 
 pytestmark = pytest.mark.django_db
 FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"

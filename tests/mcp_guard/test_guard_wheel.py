@@ -70,7 +70,8 @@ async def _call_tool(url: str, token: str, name: str):
 
 def test_the_console_snippet_protects_a_fastmcp_server_from_the_installed_package(
         tmp_path, no_persistent_db_connections, live_public_url, make_world, make_resource, signed_in):
-    from tests.oauth.factories import authorize, exchange, make_client
+    from tests.factories import make_client
+    from tests.oauth.flows import authorize, exchange
 
     world = make_world("wheel")
     port = free_port()

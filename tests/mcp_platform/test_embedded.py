@@ -27,7 +27,7 @@ from mcp_platform.demo import notes
 from mcp_platform.management.commands.seed_demo import DEMO_EMAIL, DEMO_PASSWORD
 from oauth.grants.revocation import REVOKE_JOB
 from tests.conftest import EMBEDDED_LANE, free_port, serve_platform
-from tests.oauth.factories import pkce_pair
+from tests.oauth.flows import pkce_pair
 from tests.tenants.test_console_browser import sign_in
 
 # Its own server, whatever the lane's database: run once, in test.sh's embedded lane.

@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from audit.services import Actor
-from tests.oauth.factories import make_resource
+from tests.factories import make_resource
 
 pytestmark = pytest.mark.django_db(transaction=True)  # Django's threads and the dispatch's read committed rows
 

@@ -12,10 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from audit.services import Actor
+from tests import factories
 from tests.conftest import free_port  # noqa: F401  (re-exported: peer tests import it from here)
-
-TEST_ACTOR = Actor("test", "", "pytest")
 
 
 @pytest.fixture(autouse=True)
@@ -28,17 +26,14 @@ def loopback_servers_allowed(settings):
 
 @pytest.fixture
 def make_resource(db):
-    from mcp_registry import services
+    """``make_resource(tenant, name, uri=..., scopes=..., tools=..., hosting_mode=...)``: tests.factories'
+    builder with the name first and a URI made from it."""
 
-    def make(tenant, name="files", *, uri=None, scopes=("files:read",), tools=None, **kwargs):
+    def make(tenant, name="files", *, uri=None, scopes=("files:read",), **kwargs):
         if uri is None and kwargs.get("hosting_mode") != "gateway":
             uri = f"https://{name}.{tenant.slug}.example/mcp"
-        resource = services.resource_create(tenant=tenant, actor=TEST_ACTOR, name=name, uri=uri or "",
-                                            scopes=[s if isinstance(s, dict) else {"name": s} for s in scopes],
-                                            **kwargs)
-        for tool, needed in (tools or {}).items():
-            services.tool_save(resource=resource, actor=TEST_ACTOR, name=tool, scopes=needed)
-        return resource
+        kwargs.setdefault("display_name", "")
+        return factories.make_resource(tenant, uri or "", name=name, scopes=scopes, **kwargs)
 
     return make
 

@@ -62,7 +62,7 @@ class ConsentingUser:
         self.authorization_urls: list[str] = []
 
     async def redirect_handler(self, url: str) -> None:
-        from tests.oauth.factories import query_of
+        from tests.oauth.flows import query_of
 
         self.authorization_urls.append(url)
         parts = urlsplit(url)

@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_admin_registers_a_resource_and_sees_the_prm_it_publishes(no_persistent_db_connections, live_public_url,
                                                                    page, two_tenants):
-    from tests.conftest import PASSWORD
+    from tests.factories import PASSWORD
 
     a, _ = two_tenants
     page.goto(f"{live_public_url}/login")

@@ -84,7 +84,8 @@ def test_management_tokens_reach_only_their_own_tenants_resources(two_tenants, c
     """A tenant's client_credentials token for the platform API (admin:resources) sees its tenant only;
     a read-only token cannot change anything."""
     from oauth.models import api_audience
-    from tests.oauth.factories import client_credentials, make_agent
+    from tests.factories import make_agent
+    from tests.oauth.flows import client_credentials
 
     _, b = two_tenants
     make_resource(b.tenant, "theirs")

@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from mcp_registry import prm
-from tests.oauth.factories import query_of
+from tests.oauth.flows import query_of
 
 from .conftest import free_port, run_async
 from .peers import REDIRECT_URI, ConsentingUser, Recorder, files_server, oauth_provider
@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def registered(no_persistent_db_connections, live_public_url, make_world, make_resource):
     """Tenant alpha with the files server registered (scopes, tools) and a pre-registered public client."""
-    from tests.oauth.factories import make_client
+    from tests.factories import make_client
 
     world = make_world("alpha")
     port = free_port()
@@ -79,7 +79,7 @@ def test_sdk_server_with_the_one_line_adapter_refuses_tokens_for_another_resourc
     """MCPServer(..., **sdk_auth(url)) checks tokens itself; a token the tenant minted for another of its
     resources is refused (aud), and the right one passes."""
     from mcp_guard.mcp_sdk import sdk_auth
-    from tests.oauth.factories import make_client
+    from tests.factories import make_client
 
     world, resource, client, port = registered
     server = serve_asgi(files_server_with(sdk_auth(prm.mirror_url(resource))).streamable_http_app(), port=port)
@@ -94,7 +94,7 @@ def test_sdk_server_with_the_one_line_adapter_refuses_tokens_for_another_resourc
     # A valid token of the same issuer, for the other resource, presented to this server.
     import httpx
 
-    from tests.oauth.factories import authorize, exchange
+    from tests.oauth.flows import authorize, exchange
     auth = authorize(signed_in(world.member), world.tenant, other_client, resource=other.uri, scope="files:read")
     token = exchange(signed_in(world.member), world.tenant, other_client, auth, resource=other.uri).json()
     refused = httpx.post(f"{server.url}/mcp", headers={"Authorization": f"Bearer {token['access_token']}",
@@ -122,9 +122,8 @@ def test_guard_follows_registry_changes_through_the_mirrored_metadata(registered
 
     from mcp_guard import protect
     from mcp_registry import services
-    from tests.oauth.factories import authorize, exchange
-
-    from .conftest import TEST_ACTOR
+    from tests.factories import ACTOR
+    from tests.oauth.flows import authorize, exchange
 
     world, resource, client, port = registered
     guard = protect(files_server().streamable_http_app(), prm.mirror_url(resource))
@@ -141,7 +140,7 @@ def test_guard_follows_registry_changes_through_the_mirrored_metadata(registered
     guard.config.max_age = 0  # as if the platform's 60 s had passed
     assert httpx.post(f"{server.url}/mcp", headers=headers, json=call).status_code != 403
     assert guard.config.etag == etag  # unchanged: kept after a 304
-    services.tool_save(resource=resource, actor=TEST_ACTOR, name="read_file", scopes=["files:read", "files:admin"])
+    services.tool_save(resource=resource, actor=ACTOR, name="read_file", scopes=["files:read", "files:admin"])
     guard.config.max_age = 0
     refused = httpx.post(f"{server.url}/mcp", headers=headers, json=call)
     assert refused.status_code == 403 and 'scope="files:admin files:read"' in refused.headers["www-authenticate"]

@@ -145,9 +145,8 @@ def test_platform_serves_gateway_resources_through_its_asgi_app(make_world, make
     """The platform's ASGI app is the resource server for gateway-mode resources: the SDK client reaches
     the upstream at /t/<slug>/mcp/<name> with a token from the real tenant issuer, and nothing else does."""
     from mcp_registry import services
-    from tests.oauth.factories import REDIRECT_URI, authorize, exchange, make_client
-
-    from .conftest import TEST_ACTOR
+    from tests.factories import ACTOR, REDIRECT_URI, make_client
+    from tests.oauth.flows import authorize, exchange
 
     tap, upstream_url = upstream
     port = free_port()
@@ -159,7 +158,7 @@ def test_platform_serves_gateway_resources_through_its_asgi_app(make_world, make
                              scopes=["files:read"], tools={"read_file": ["files:read"]})
     client, _ = make_client(world.tenant, resources=[resource], redirect_uris=[REDIRECT_URI])
     serve_asgi(application, port=port)
-    services.resource_set_gateway_identity_secret(resource=resource, actor=TEST_ACTOR, secret=SECRET)
+    services.resource_set_gateway_identity_secret(resource=resource, actor=ACTOR, secret=SECRET)
     http = signed_in(world.member)
     auth = authorize(http, world.tenant, client, resource=resource.uri, scope="files:read")
     token = exchange(http, world.tenant, client, auth, resource=resource.uri).json()["access_token"]
@@ -177,7 +176,7 @@ def test_platform_serves_gateway_resources_through_its_asgi_app(make_world, make
     assert f'resource_metadata="{prm_url}"' in challenge
     assert httpx.get(prm_url).json()["resource"] == resource.uri  # served by Django, same document
     assert httpx.post(f"http://127.0.0.1:{port}/t/alpha/mcp/nothing", json={}).status_code == 404
-    verified = services.resource_verify(resource=resource, actor=TEST_ACTOR)  # its path answers here: verified
+    verified = services.resource_verify(resource=resource, actor=ACTOR)  # its path answers here: verified
     assert verified.verification_status == "verified", verified.verification_error
 
     # Tenant bravo's issuer signs a valid token for bravo's own gateway resource: alpha's resource refuses it.

@@ -31,7 +31,8 @@ def run_ts_client(url: str, token: str, tool: str, arguments: dict) -> dict:
 
 def test_typescript_sdk_client_streams_progress_through_the_platform_gateway(make_world, make_resource, signed_in,
                                                                             serve_asgi, settings):
-    from tests.oauth.factories import REDIRECT_URI, authorize, exchange, make_client
+    from tests.factories import REDIRECT_URI, make_client
+    from tests.oauth.flows import authorize, exchange
 
     tap = HeaderTap(counting_server().streamable_http_app())
     upstream = serve_asgi(tap)

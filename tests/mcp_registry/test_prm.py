@@ -5,8 +5,7 @@ import json
 import pytest
 
 from mcp_registry import prm, services
-
-from .conftest import TEST_ACTOR
+from tests.factories import ACTOR
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +41,7 @@ def test_prm_has_an_etag_a_short_cache_lifetime_and_answers_304(client, gateway)
     etag = first["ETag"]
     again = client.get(url, HTTP_IF_NONE_MATCH=etag)
     assert again.status_code == 304 and again.content == b"" and again["ETag"] == etag
-    services.scope_save(resource=gateway, actor=TEST_ACTOR, name="search:extra")
+    services.scope_save(resource=gateway, actor=ACTOR, name="search:extra")
     changed = client.get(url, HTTP_IF_NONE_MATCH=etag)
     assert changed.status_code == 200 and changed["ETag"] != etag
     assert "search:extra" in changed.json()["scopes_supported"]
@@ -69,7 +68,7 @@ def test_mirrored_prm_of_an_external_resource_carries_the_tool_scopes(client, tw
 
 
 def test_disabled_and_unknown_resources_have_no_prm(client, gateway):
-    services.resource_disable(resource=gateway, actor=TEST_ACTOR)
+    services.resource_disable(resource=gateway, actor=ACTOR)
     for url in ["/.well-known/oauth-protected-resource/t/alpha/mcp/search",
                 "/.well-known/oauth-protected-resource/t/alpha/mcp/nothing",
                 f"/t/alpha/resources/{gateway.pk}/protected-resource-metadata"]:

@@ -9,8 +9,7 @@ from audit.models import AuditEvent
 from mcp_registry import services
 from mcp_registry.models import MCPResource
 from mcp_registry.uris import InvalidResourceURI, canonical_resource_uri
-
-from .conftest import TEST_ACTOR
+from tests.factories import ACTOR
 
 pytestmark = pytest.mark.django_db
 
@@ -97,7 +96,7 @@ def test_moving_a_resource_onto_another_tenants_uri_is_refused(two_tenants, make
     make_resource(a.tenant, uri="https://taken.example/mcp")
     mine = make_resource(b.tenant, uri="https://mine.example/mcp")
     with pytest.raises(services.RegistryError, match="not available"):
-        services.resource_update(resource=mine, actor=TEST_ACTOR, uri="https://taken.example/mcp")
+        services.resource_update(resource=mine, actor=ACTOR, uri="https://taken.example/mcp")
 
 
 @pytest.mark.parametrize("payload, field, says", [
@@ -150,13 +149,13 @@ def test_gateway_resources_get_the_platform_path_as_their_uri(two_tenants, make_
     assert resource.uri == f"{settings.PUBLIC_URL}/t/alpha/mcp/search"
     assert resource.verification_status == "unverified"  # until a check finds its path answering
     with pytest.raises(services.RegistryError, match="cannot be changed"):
-        services.resource_update(resource=resource, actor=TEST_ACTOR, uri="https://elsewhere.example/mcp")
+        services.resource_update(resource=resource, actor=ACTOR, uri="https://elsewhere.example/mcp")
 
 
 def test_management_token_is_encrypted_at_rest_and_bound_to_its_row(two_tenants, make_resource):
     a, _ = two_tenants
     one, two = make_resource(a.tenant, "one"), make_resource(a.tenant, "two")
-    services.resource_set_management_token(resource=one, actor=TEST_ACTOR, token="s3cret-management-token")
+    services.resource_set_management_token(resource=one, actor=ACTOR, token="s3cret-management-token")
     stored = MCPResource.objects.unscoped().get(pk=one.pk).management_token_encrypted
     assert "s3cret" not in stored and services.management_token(one) == "s3cret-management-token"
     two.management_token_encrypted = stored  # a ciphertext copied to another row does not decrypt
@@ -182,7 +181,7 @@ def test_verification_succeeds_when_the_server_publishes_this_resource_and_issue
     a, _ = two_tenants
     resource = make_resource(a.tenant, uri=f"{document_server.url}/mcp")
     _serve(document_server, resource)
-    resource = services.resource_verify(resource=resource, actor=TEST_ACTOR)
+    resource = services.resource_verify(resource=resource, actor=ACTOR)
     assert resource.verification_status == "verified" and resource.verified_at is not None
     assert AuditEvent.objects.filter(tenant=a.tenant, action="resource.verified").count() == 1
 
@@ -200,7 +199,7 @@ def test_a_published_prm_is_not_enough_the_resource_url_must_answer_as_a_protect
     resource = make_resource(a.tenant, uri=f"{document_server.url}/mcp")
     document_server.put("/.well-known/oauth-protected-resource/mcp", _published(resource))
     document_server.put("/mcp", {"jsonrpc": "2.0"}, status=status, headers=headers)
-    resource = services.resource_verify(resource=resource, actor=TEST_ACTOR)
+    resource = services.resource_verify(resource=resource, actor=ACTOR)
     assert resource.verification_status == "failed" and resource.verified_at is None
     assert expected in resource.verification_error
     assert json.loads(document_server.posted[-1])["method"] == "initialize"  # what an MCP client sends first
@@ -217,7 +216,7 @@ def test_a_gateway_resource_is_not_verified_where_its_path_is_not_served(two_ten
     settings.PUBLIC_URL = live_server.url
     resource = make_resource(a.tenant, "search", hosting_mode="gateway", upstream_url="http://127.0.0.1:9/mcp")
     assert resource.verification_status == "unverified"
-    resource = services.resource_verify(resource=resource, actor=TEST_ACTOR)
+    resource = services.resource_verify(resource=resource, actor=ACTOR)
     assert resource.verification_status == "failed"
     assert "HTTP 404 to an MCP request without a token" in resource.verification_error
 
@@ -226,7 +225,7 @@ def test_verification_fails_when_the_prm_names_another_issuer(two_tenants, make_
     a, b = two_tenants
     resource = make_resource(a.tenant, uri=f"{document_server.url}/mcp")
     document_server.put("/.well-known/oauth-protected-resource/mcp", _published(resource, b.tenant.issuer))
-    resource = services.resource_verify(resource=resource, actor=TEST_ACTOR)
+    resource = services.resource_verify(resource=resource, actor=ACTOR)
     assert resource.verification_status == "failed"
     assert a.tenant.issuer in resource.verification_error and "authorization_servers" in resource.verification_error
     event = AuditEvent.objects.get(tenant=a.tenant, action="resource.verification_failed")
@@ -238,7 +237,7 @@ def test_verification_of_an_unreachable_server_records_why(two_tenants, make_res
 
     a, _ = two_tenants
     resource = make_resource(a.tenant, uri=f"http://127.0.0.1:{free_port()}/mcp")
-    resource = services.resource_verify(resource=resource, actor=TEST_ACTOR, timeout=2)
+    resource = services.resource_verify(resource=resource, actor=ACTOR, timeout=2)
     assert resource.verification_status == "failed" and "could not fetch" in resource.verification_error
 
 
@@ -294,10 +293,10 @@ def test_gateway_identity_secret_is_long_encrypted_and_for_gateway_resources_onl
     external = make_resource(a.tenant)
     gateway = make_resource(a.tenant, "hosted", hosting_mode="gateway", upstream_url="http://127.0.0.1:9/mcp")
     with pytest.raises(services.RegistryError, match="only gateway resources"):
-        services.resource_set_gateway_identity_secret(resource=external, actor=TEST_ACTOR, secret="s" * 40)
+        services.resource_set_gateway_identity_secret(resource=external, actor=ACTOR, secret="s" * 40)
     with pytest.raises(services.RegistryError, match="at least 32"):
-        services.resource_set_gateway_identity_secret(resource=gateway, actor=TEST_ACTOR, secret="short")
-    services.resource_set_gateway_identity_secret(resource=gateway, actor=TEST_ACTOR, secret="s" * 40)
+        services.resource_set_gateway_identity_secret(resource=gateway, actor=ACTOR, secret="short")
+    services.resource_set_gateway_identity_secret(resource=gateway, actor=ACTOR, secret="s" * 40)
     stored = MCPResource.objects.unscoped().get(pk=gateway.pk).gateway_identity_secret_encrypted
     assert "ssss" not in stored and services.gateway_identity_secret(gateway) == "s" * 40
     event = AuditEvent.objects.filter(tenant=a.tenant, action="resource.updated").latest("seq")
@@ -340,7 +339,8 @@ def test_a_public_url_with_a_path_reserves_only_that_path(two_tenants, make_reso
 def test_moving_a_resource_onto_the_admin_api_is_refused(two_tenants, make_resource, signed_in, settings):
     """The review's attack: an admin:resources token moved a resource to PUBLIC_URL/api/v1 and so turned
     a client of that resource into an admin-API token holder."""
-    from tests.oauth.factories import client_credentials, make_agent
+    from tests.factories import make_agent
+    from tests.oauth.flows import client_credentials
 
     a, _ = two_tenants
     resource = make_resource(a.tenant, "files")
@@ -362,7 +362,7 @@ def test_resource_scopes_cannot_be_named_like_admin_scopes(two_tenants, make_res
         make_resource(a.tenant, "files", scopes=("admin:members",))
     resource = make_resource(a.tenant, "files")
     with pytest.raises(services.RegistryError, match="admin:"):
-        services.scope_save(resource=resource, actor=TEST_ACTOR, name="admin:clients")
+        services.scope_save(resource=resource, actor=ACTOR, name="admin:clients")
 
 
 def test_a_tenant_cannot_squat_another_tenants_gateway_name(two_tenants, make_resource, settings):

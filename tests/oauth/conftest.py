@@ -1,6 +1,6 @@
 import pytest
 
-from .factories import make_client
+from tests.factories import make_client
 
 
 @pytest.fixture

@@ -1,117 +1,15 @@
-"""Builders for OAuth tests, reusable by other areas: resources, clients (through oauth.clients.services),
-PKCE pairs, and a driver for the authorization-code flow through the real endpoints.
+"""Kept for tests written before the builders moved: new tests import the builders from tests/factories.py
+and the flow drivers from tests/oauth/flows.py."""
 
-    from tests.oauth.factories import make_resource, make_client, pkce_pair, authorize_and_exchange
-"""
-
-from __future__ import annotations
-
-import base64
-import hashlib
-import secrets
-from dataclasses import dataclass
-from urllib.parse import parse_qs, urlencode, urlsplit
-
-from audit.services import Actor
-
-ACTOR = Actor("test", "", "pytest")
-REDIRECT_URI = "http://127.0.0.1:33418/callback"
-
-
-def make_resource(tenant, uri: str, *, name: str | None = None, scopes=(("tools:read", "Read tools", True),
-                                                                       ("tools:write", "Change things", False)),
-                  lifetime: int | None = None):
-    """An active MCP resource with scopes as (name, description, granted_by_default)."""
-    from mcp_registry.models import MCPResource, ResourceScope
-
-    resource = MCPResource.objects.create(tenant=tenant, name=name or urlsplit(uri).path.strip("/").replace(
-        "/", "-") or "mcp", uri=uri, display_name=(name or "Test MCP").title(), access_token_lifetime=lifetime)
-    for scope_name, description, default in scopes:
-        ResourceScope.objects.create(resource=resource, name=scope_name, description=description,
-                                     granted_by_default=default)
-    return resource
-
-
-def make_client(tenant, *, resources=(), public: bool = True, grant_types=None, redirect_uris=(REDIRECT_URI,),
-                scopes=(), name: str = "Test Client", **extra):
-    """(client, secret or None) through oauth.clients.services.client_create."""
-    from oauth.clients.services import client_create
-
-    return client_create(tenant=tenant, name=name, client_type="public" if public else "confidential",
-                         redirect_uris=list(redirect_uris), grant_types=grant_types,
-                         allowed_resources=list(resources), scopes=list(scopes), actor=ACTOR, **extra)
-
-
-def make_agent(tenant, *, resources=(), scopes=(), name: str = "Agent"):
-    """A confidential client_credentials client: (client, secret)."""
-    return make_client(tenant, resources=resources, public=False, grant_types=["client_credentials"],
-                       redirect_uris=(), scopes=scopes, name=name)
-
-
-def pkce_pair() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
-
-
-def basic(client_id: str, secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-
-
-def query_of(location: str) -> dict:
-    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
-
-
-@dataclass
-class Authorization:
-    code: str
-    verifier: str
-    state: str
-    location: str
-
-
-def authorize_url(tenant, client, *, resource: str | None, challenge: str, state: str = "st4te",
-                  scope: str | None = None, method: str = "S256", redirect_uri: str = REDIRECT_URI, **extra) -> str:
-    params = {"response_type": "code", "client_id": client.client_id, "redirect_uri": redirect_uri,
-              "state": state, "code_challenge": challenge, "code_challenge_method": method, **extra}
-    if resource:
-        params["resource"] = resource
-    if scope is not None:
-        params["scope"] = scope
-    return f"/t/{tenant.slug}/authorize?{urlencode(params)}"
-
-
-def authorize(http, tenant, client, *, resource: str | None, scope: str | None = None,
-              redirect_uri: str = REDIRECT_URI) -> Authorization:
-    """Drives authorize -> consent (allow) -> redirect with a signed-in Django test client."""
-    verifier, challenge = pkce_pair()
-    url = authorize_url(tenant, client, resource=resource, challenge=challenge, scope=scope,
-                        redirect_uri=redirect_uri)
-    response = http.get(url)
-    if response.status_code == 200:  # consent page
-        response = http.post(url, {"decision": "allow"})
-    assert response.status_code == 302, (response.status_code, response.content[:500])
-    location = response["Location"]
-    params = query_of(location)
-    assert "code" in params, location
-    return Authorization(code=params["code"], verifier=verifier, state=params.get("state", ""), location=location)
-
-
-def exchange(http, tenant, client, auth: Authorization, *, resource: str | None = None,
-             redirect_uri: str = REDIRECT_URI, secret: str | None = None):
-    data = {"grant_type": "authorization_code", "code": auth.code, "redirect_uri": redirect_uri,
-            "client_id": client.client_id, "code_verifier": auth.verifier}
-    if resource:
-        data["resource"] = resource
-    headers = {"HTTP_AUTHORIZATION": basic(client.client_id, secret)} if secret else {}
-    return http.post(f"/t/{tenant.slug}/token", data, **headers)
-
-
-def refresh(http, tenant, client, refresh_token: str, **extra):
-    return http.post(f"/t/{tenant.slug}/token", {"grant_type": "refresh_token", "refresh_token": refresh_token,
-                                                 "client_id": client.client_id, **extra})
-
-
-def client_credentials(http, tenant, client, secret: str, **extra):
-    return http.post(f"/t/{tenant.slug}/token", {"grant_type": "client_credentials", **extra},
-                     HTTP_AUTHORIZATION=basic(client.client_id, secret))
+from tests.factories import ACTOR, REDIRECT_URI, make_agent, make_client, make_resource  # noqa: F401
+from tests.oauth.flows import (  # noqa: F401
+    Authorization,
+    authorize,
+    authorize_url,
+    basic,
+    client_credentials,
+    exchange,
+    pkce_pair,
+    query_of,
+    refresh,
+)

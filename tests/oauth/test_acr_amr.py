@@ -12,8 +12,7 @@ from django.test import Client
 
 from kit import authn
 from tests.identity.mfa_helpers import enrol_totp, next_code, password_sign_in
-
-from .factories import authorize, authorize_url, exchange, pkce_pair, query_of
+from tests.oauth.flows import authorize, authorize_url, exchange, pkce_pair, query_of
 
 pytestmark = pytest.mark.django_db
 

@@ -7,19 +7,9 @@ import pytest
 
 from audit.models import AuditEvent
 from oauth.models import AccessToken, Consent, RefreshToken
+from tests.factories import REDIRECT_URI, make_client, make_resource
+from tests.oauth.flows import authorize, authorize_url, basic, exchange, pkce_pair, query_of, refresh
 
-from .factories import (
-    REDIRECT_URI,
-    authorize,
-    authorize_url,
-    basic,
-    exchange,
-    make_client,
-    make_resource,
-    pkce_pair,
-    query_of,
-    refresh,
-)
 from .test_token_endpoint import verify_with_jwks
 
 

@@ -6,9 +6,8 @@ import jwt
 import pytest
 from django.test import Client
 
-from tests.conftest import PASSWORD
-
-from .factories import authorize_url, make_client, make_resource, pkce_pair
+from tests.factories import PASSWORD, make_client, make_resource
+from tests.oauth.flows import authorize_url, pkce_pair
 
 
 @pytest.mark.django_db(transaction=True)

@@ -8,8 +8,8 @@ from oauth.clients import services as client_services
 from oauth.config import services as config_services
 from oauth.grants import services as grant_services
 from oauth.models import AccessToken, ClientStatus, Consent, RefreshToken
-
-from .factories import ACTOR, authorize, authorize_url, client_credentials, exchange, make_agent, make_client, pkce_pair
+from tests.factories import ACTOR, make_agent, make_client
+from tests.oauth.flows import authorize, authorize_url, client_credentials, exchange, pkce_pair
 
 
 @pytest.mark.django_db

@@ -5,18 +5,8 @@ import pytest
 
 from oauth.models import AccessToken
 from oauth.signing import keys
-
-from .factories import (
-    authorize,
-    authorize_url,
-    basic,
-    client_credentials,
-    exchange,
-    make_agent,
-    make_client,
-    make_resource,
-    pkce_pair,
-)
+from tests.factories import add_member, make_agent, make_client, make_resource
+from tests.oauth.flows import authorize, authorize_url, basic, client_credentials, exchange, pkce_pair
 
 
 @pytest.fixture
@@ -114,12 +104,11 @@ def test_services_refuse_another_tenants_resource(pair):
 def test_connected_apps_of_tenant_a_cannot_be_revoked_from_tenant_b(signed_in, pair):
     alpha, bravo, res_a, res_b, client_a, *_ = pair
     from oauth.models import Consent
-    from tenants.models import Membership
 
     http = signed_in(alpha.member)
     authorize(http, alpha.tenant, client_a, resource=res_a.uri)
     consent = Consent.objects.for_tenant(alpha.tenant).get()
-    Membership.objects.create(tenant=bravo.tenant, user=alpha.member)
+    add_member(bravo.tenant, alpha.member, "member")
     response = http.post(f"/t/{bravo.slug}/account/apps/{consent.pk}/revoke")
     assert response.status_code == 404
     assert Consent.objects.for_tenant(alpha.tenant).filter(pk=consent.pk).exists()

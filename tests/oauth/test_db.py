@@ -6,8 +6,7 @@ from django.utils import timezone
 
 from kit.db import insert_row
 from oauth.models import AccessToken
-
-from .factories import make_agent
+from tests.factories import make_agent
 
 EXPIRES = timezone.now()
 

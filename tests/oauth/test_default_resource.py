@@ -12,19 +12,9 @@ from audit.models import AuditEvent
 from oauth.clients import services as client_services
 from oauth.config import services as config_services
 from oauth.models import Application
-from tests.oauth.factories import (
-    ACTOR,
-    authorize_url,
-    client_credentials,
-    exchange,
-    make_agent,
-    make_client,
-    make_resource,
-    pkce_pair,
-    query_of,
-    refresh,
-)
-from tests.oauth.factories import authorize as authorize_flow
+from tests.factories import ACTOR, make_agent, make_client, make_resource
+from tests.oauth.flows import authorize as authorize_flow
+from tests.oauth.flows import authorize_url, client_credentials, exchange, pkce_pair, query_of, refresh
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,7 @@ import pytest
 from oauth.models import KeyState, SigningKey
 from oauth.signing import keys
 from oauth.signing.services import key_rotate
-
-from .factories import ACTOR
+from tests.factories import ACTOR
 
 
 def discovery_urls(slug):

@@ -7,7 +7,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .factories import make_agent
+from tests.factories import make_agent
 
 PARAMS = ["grant_type", "code", "code_verifier", "redirect_uri", "client_id", "client_secret", "refresh_token",
           "scope", "resource", "token", "token_type_hint", "response_type", "state", "code_challenge",

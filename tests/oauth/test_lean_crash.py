@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 SETUP = """
 import json
-from tests.oauth.factories import make_agent, make_resource
+from tests.factories import make_agent, make_resource
 from tenants.models import Tenant
 tenant = Tenant.objects.get(slug="demo")
 resource = make_resource(tenant, "https://crash.demo.example/mcp", name="crash")

@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.oauth.factories import basic, make_agent, make_client, make_resource
+from tests.factories import make_agent, make_client, make_resource
+from tests.oauth.flows import basic
 
 pytestmark = pytest.mark.django_db(transaction=True)  # both paths' threads read committed rows
 

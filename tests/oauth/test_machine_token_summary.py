@@ -10,8 +10,8 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from oauth.grants import revocation, summaries
 from oauth.models import AccessToken, TokenSummaryCursor
-
-from .factories import client_credentials, make_agent, make_resource
+from tests.factories import make_agent, make_resource
+from tests.oauth.flows import client_credentials
 
 
 def issue(tenant, agent, secret, resource, n, **extra):

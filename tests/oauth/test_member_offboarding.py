@@ -10,8 +10,8 @@ from django.test import Client
 from audit.models import AuditEvent
 from oauth.models import AccessToken, Consent, RefreshToken
 from tenants.models import Membership
-
-from .factories import ACTOR, authorize, basic, exchange, make_agent, make_client, refresh
+from tests.factories import ACTOR, add_member, make_agent, make_client
+from tests.oauth.flows import authorize, basic, exchange, refresh
 
 pytestmark = pytest.mark.django_db
 
@@ -86,7 +86,7 @@ def test_refresh_and_introspection_check_is_active_themselves(world, held):
 
 def test_deactivating_an_account_ends_its_tokens_and_sessions_everywhere(world, held, make_world, signed_in):
     other = make_world("bravo")
-    Membership.objects.create(tenant=other.tenant, user=world.member, role="member")
+    add_member(other.tenant, world.member, "member")
     session = signed_in(world.member)
     assert session.get("/t/acme/account/apps").status_code == 200
     world.member.is_active = False

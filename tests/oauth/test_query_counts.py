@@ -4,7 +4,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from .factories import authorize, client_credentials, exchange, make_agent, make_client, make_resource, refresh
+from tests.factories import make_agent, make_client, make_resource
+from tests.oauth.flows import authorize, client_credentials, exchange, refresh
 
 # Budgets (statements incl. savepoints), exact so that a regression fails (bench/README.md "SQL per
 # request"). client_credentials: the access-token INSERT only (tenant, client, resource and key come from

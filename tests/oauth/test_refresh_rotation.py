@@ -6,8 +6,7 @@ from django.test import Client
 
 from oauth.models import AccessToken, RefreshToken
 from oauth.protocol.validators import TenantOAuth2Validator
-
-from .factories import authorize, exchange, refresh
+from tests.oauth.flows import authorize, exchange, refresh
 
 
 def tokens(member_http, world, client, resource):

@@ -10,8 +10,8 @@ from jwcrypto import jwk
 
 from audit.models import AuditEvent
 from oauth.models import AccessToken, RefreshToken
-
-from .factories import authorize, basic, client_credentials, exchange, make_agent, make_client
+from tests.factories import make_agent, make_client
+from tests.oauth.flows import authorize, basic, client_credentials, exchange
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@
 import pytest
 
 from audit.models import AuditEvent
-
-from .factories import authorize, client_credentials, exchange, make_agent, make_client, make_resource
+from tests.factories import make_agent, make_client, make_resource
+from tests.oauth.flows import authorize, client_credentials, exchange
 
 pytestmark = pytest.mark.django_db
 

@@ -5,8 +5,8 @@ import pytest
 
 from oauth.grants.selectors import api_token
 from oauth.models import AccessToken, api_audience
-
-from .factories import basic, client_credentials, make_agent, make_client, make_resource
+from tests.factories import make_agent, make_client, make_resource
+from tests.oauth.flows import basic, client_credentials
 
 
 def verify_with_jwks(http, tenant, token, audience):

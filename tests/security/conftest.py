@@ -7,19 +7,15 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.oauth.factories import ACTOR, authorize, client_credentials, exchange, make_agent, make_client, make_resource
+from tests.factories import ACTOR, Estate, build_estate
+from tests.oauth.flows import authorize, client_credentials
 
 
 @dataclass
-class FullEstate:
-    """Everything tenant ``world`` owns, with the secrets that were shown once (for the at-rest scan)."""
+class FullEstate(Estate):
+    """Everything tenant ``world`` owns (tests/factories.py's Estate and one of each other thing), with the
+    secrets that were shown once (for the at-rest scan)."""
 
-    world: object
-    resource: object
-    client: object
-    agent: object
-    agent_secret: str
-    user_token: dict
     api_token: str
     consent: object
     idp: object
@@ -41,12 +37,8 @@ class FullEstate:
     invitation_token: str = ""
 
     @property
-    def tenant(self):
-        return self.world.tenant
-
-    @property
-    def slug(self):
-        return self.world.slug
+    def user_token(self) -> dict:
+        return self.token
 
     def access_token_row(self):
         from oauth.models import AccessToken
@@ -80,22 +72,16 @@ def build_full_estate(world, http_client, signed_in) -> FullEstate:
     from jobs.models import JobRun
     from mcp_registry import services as registry
     from oauth.config.services import tenant_auth_settings_update
-    from oauth.models import ADMIN_SCOPES, Consent, SigningKey, api_audience
+    from oauth.models import Consent, SigningKey, api_audience
     from oauth.registration import services as reg
     from oauth.signing.rotation import rotation_policy_update
     from tenants.services import membership_add
 
-    slug = world.slug
-    tenant = world.tenant
-    resource = make_resource(tenant, f"https://mcp.{slug}.example/mcp", name=f"{slug}-files")
-    registry.tool_save(resource=resource, actor=ACTOR, name=f"{slug}.read_file", scopes=["tools:read"])
-    client, _ = make_client(tenant, resources=[resource], name=f"{slug.title()} Desktop")
-    auth = authorize(signed_in(world.member), tenant, client, resource=resource.uri)
-    user_token = exchange(http_client, tenant, client, auth, resource=resource.uri).json()
-    assert "access_token" in user_token, user_token
+    estate = build_estate(world, http_client, signed_in, resource_name=f"{world.slug}-files")
     http_client.logout()
-    agent, agent_secret = make_agent(tenant, scopes=list(ADMIN_SCOPES), name=f"{slug.title()} ops bot")
-    answer = client_credentials(http_client, tenant, agent, agent_secret, resource=api_audience())
+    slug, tenant, resource, client = world.slug, world.tenant, estate.resource, estate.client
+    registry.tool_save(resource=resource, actor=ACTOR, name=f"{slug}.read_file", scopes=["tools:read"])
+    answer = client_credentials(http_client, tenant, estate.agent, estate.agent_secret, resource=api_audience())
     assert answer.status_code == 200, answer.content
     api_token = answer.json()["access_token"]
     consent = Consent.objects.unscoped().get(tenant=tenant, application=client)
@@ -135,12 +121,14 @@ def build_full_estate(world, http_client, signed_in) -> FullEstate:
     invited = membership_add(tenant=tenant, email=f"invitee@{slug}.example", role="member", actor=ACTOR)
     invitation = people.invitation_create(membership=invited, actor=ACTOR)
     _, invitation_token = people.invitation_issue_link(invitation_id=invitation.pk)
-    secrets = [invitation_token, agent_secret, user_token["access_token"], user_token.get("refresh_token", ""),
-               api_token, idp_secret, sink_secret, registration_secret or "", registration_token, iat_token,
-               webhook_secret, pending.code, auth.code]
-    return FullEstate(world, resource, client, agent, agent_secret, user_token, api_token, consent, idp, idp_secret,
-                      sink, sink_secret, registration, registration_secret, registration_token, rule, iat,
-                      iat_token, publisher, job, key, event, [s for s in secrets if s], invitation, invitation_token)
+    secrets = [invitation_token, estate.agent_secret, estate.token["access_token"],
+               estate.token.get("refresh_token", ""), api_token, idp_secret, sink_secret, registration_secret or "",
+               registration_token, iat_token, webhook_secret, pending.code, estate.authorization.code]
+    return FullEstate(**vars(estate), api_token=api_token, consent=consent, idp=idp, idp_secret=idp_secret, sink=sink,
+                      sink_secret=sink_secret, registration=registration, registration_secret=registration_secret,
+                      registration_token=registration_token, rule=rule, iat=iat, iat_token=iat_token,
+                      publisher=publisher, job=job, key=key, event=event, secrets=[s for s in secrets if s],
+                      invitation=invitation, invitation_token=invitation_token)
 
 
 def _public_jwks() -> dict:

@@ -13,7 +13,8 @@ from django.db import transaction
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 
-from tests.oauth.factories import client_credentials, make_agent, make_resource
+from tests.factories import make_agent, make_resource
+from tests.oauth.flows import client_credentials
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "8"))

@@ -317,7 +317,7 @@ def test_tenant_b_reaches_nothing_of_tenant_a_through_any_url(full_estates):
         "B's management token": (anonymous, {"HTTP_AUTHORIZATION": f"Bearer {b.api_token}"}),
         "B's user token": (anonymous, {"HTTP_AUTHORIZATION": f"Bearer {b.user_token['access_token']}"}),
     }
-    from tests.oauth.factories import basic
+    from tests.oauth.flows import basic
 
     protocol_callers = {
         "B's member session": (member, {}),

@@ -10,8 +10,8 @@ import pytest
 from django.contrib.messages import get_messages
 
 from audit.services import Actor
-from tests.conftest import PASSWORD
-from tests.oauth.factories import client_credentials, make_agent, make_resource
+from tests.factories import PASSWORD, make_agent, make_resource
+from tests.oauth.flows import client_credentials
 
 pytestmark = pytest.mark.django_db
 TEST = Actor("test", "", "pytest")

@@ -17,16 +17,8 @@ from django.utils import timezone
 
 from audit.failures import OVERFLOW, summarise_failures
 from audit.models import AuditEvent, FailureWindow
-from tests.oauth.factories import (
-    REDIRECT_URI,
-    authorize,
-    basic,
-    client_credentials,
-    exchange,
-    make_agent,
-    make_client,
-    pkce_pair,
-)
+from tests.factories import REDIRECT_URI, make_agent, make_client
+from tests.oauth.flows import authorize, basic, client_credentials, exchange, pkce_pair
 
 pytestmark = pytest.mark.django_db
 LATER = timedelta(minutes=2)

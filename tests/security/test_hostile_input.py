@@ -15,7 +15,8 @@ import uuid
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from tests.oauth.factories import client_credentials, make_agent, make_client, make_resource
+from tests.factories import make_agent, make_client, make_resource
+from tests.oauth.flows import client_credentials
 
 pytestmark = pytest.mark.django_db
 

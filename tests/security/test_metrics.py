@@ -10,7 +10,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from tests.oauth.factories import client_credentials, make_agent, make_resource
+from tests.factories import make_agent, make_resource
+from tests.oauth.flows import client_credentials
 
 pytestmark = pytest.mark.django_db
 TOKEN = "metrics-token-for-tests-4f1d9c"

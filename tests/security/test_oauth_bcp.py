@@ -13,16 +13,8 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from tests.conftest import PASSWORD
-from tests.oauth.factories import (
-    REDIRECT_URI,
-    authorize,
-    authorize_url,
-    exchange,
-    make_client,
-    pkce_pair,
-    query_of,
-)
+from tests.factories import PASSWORD, REDIRECT_URI, make_client
+from tests.oauth.flows import authorize, authorize_url, exchange, pkce_pair, query_of
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]

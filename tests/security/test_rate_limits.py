@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 
 from audit.models import AuditEvent
-from tests.conftest import PASSWORD
-from tests.oauth.factories import basic, client_credentials, make_agent, make_resource
+from tests.factories import PASSWORD, make_agent, make_resource
+from tests.oauth.flows import basic, client_credentials
 
 pytestmark = pytest.mark.django_db
 

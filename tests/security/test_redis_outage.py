@@ -12,7 +12,8 @@ import pytest
 from django.core.cache import cache
 
 from tests.conftest import free_port
-from tests.oauth.factories import client_credentials, make_agent, make_resource
+from tests.factories import make_agent, make_resource
+from tests.oauth.flows import client_credentials
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 

@@ -38,7 +38,7 @@ def _secret_values(estates) -> dict[str, str]:
     from mcp_registry.services import resource_set_management_token
     from oauth.models import SigningKey
     from oauth.signing.keys import _aad
-    from tests.oauth.factories import ACTOR
+    from tests.factories import ACTOR
 
     values = {}
     for estate in estates:

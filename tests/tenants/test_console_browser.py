@@ -24,10 +24,10 @@ def test_wrong_password_shows_a_clear_error_and_is_audited(live_public_url, page
 
 
 def test_admin_manages_members_and_switches_tenant_in_the_browser(live_public_url, page, two_tenants):
-    from tests.conftest import PASSWORD
+    from tests.factories import PASSWORD, add_member
 
     a, b = two_tenants
-    Membership.objects.create(tenant=b.tenant, user=a.owner, role=Role.AUDITOR)
+    add_member(b.tenant, a.owner, Role.AUDITOR)
     sign_in(page, live_public_url, a.owner.email, PASSWORD)
     page.wait_for_url(f"{live_public_url}/console/")
     page.click("main a:has-text('Alpha')")
@@ -52,7 +52,7 @@ def test_admin_manages_members_and_switches_tenant_in_the_browser(live_public_ur
 
 def test_tenant_sign_in_page_is_branded_and_refuses_non_members(live_public_url, page, two_tenants):
     from tenants.services import tenant_update
-    from tests.conftest import PASSWORD
+    from tests.factories import PASSWORD
 
     a, b = two_tenants
     tenant_update(tenant=a.tenant, actor=a.owner, display_name="Alpha Corp", accent_color="#aa0033")
@@ -81,7 +81,7 @@ document.addEventListener('securitypolicyviolation', e => window.__cspViolations
 def test_no_console_or_sign_in_page_violates_the_content_security_policy(live_public_url, page, two_tenants):
     """Issue 16 item 20: every page the console navigation reaches, the sign-in pages and the end-user
     pages render under the CSP (no inline style or script blocked), in Chromium."""
-    from tests.conftest import PASSWORD
+    from tests.factories import PASSWORD
 
     a, _ = two_tenants
     violations, console_errors = {}, []

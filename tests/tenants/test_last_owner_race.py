@@ -12,7 +12,7 @@ from django.db import connection, connections
 from kit.errors import ApplicationError
 from tenants import services
 from tenants.models import Membership, Role
-from tests.oauth.factories import ACTOR
+from tests.factories import ACTOR, add_member
 
 
 @pytest.mark.django_db(transaction=True)
@@ -20,8 +20,7 @@ def test_two_concurrent_demotions_leave_the_tenant_an_owner(make_world, make_use
     if connection.vendor != "postgresql":
         pytest.skip("row locks are PostgreSQL's; SQLite serialises writers with its database lock")
     world = make_world("race")
-    second = Membership.objects.create(tenant=world.tenant, user=make_user("second-owner@race.example"),
-                                       role=Role.OWNER)
+    second = add_member(world.tenant, make_user("second-owner@race.example"), Role.OWNER)
     first = Membership.objects.get(tenant=world.tenant, user=world.owner)
     both_checked = threading.Barrier(2, timeout=2)
     original = services._check_not_last_owner

@@ -27,8 +27,8 @@ def test_admin_lists_adds_changes_and_removes_members_through_the_api(two_tenant
                            HTTP_X_TENANT="alpha")
     assert changed.status_code == 200 and changed.json()["role"] == "admin"
     assert client.delete(f"/api/v1/members/{member_id}", HTTP_X_TENANT="alpha").status_code == 204
-    actions = list(AuditEvent.objects.filter(tenant=a.tenant, action__startswith="membership.")
-                   .order_by("seq").values_list("action", flat=True))
+    actions = list(AuditEvent.objects.filter(tenant=a.tenant, action__startswith="membership.",
+                                             target_id=str(member_id)).order_by("seq").values_list("action", flat=True))
     assert actions == ["membership.added", "membership.role_changed", "membership.removed"]
 
 

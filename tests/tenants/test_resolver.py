@@ -9,6 +9,7 @@ from django.test import RequestFactory
 from tenants import resolver
 from tenants.models import Tenant, TenantStatus
 from tenants.resolver import Call, TenantRefused, resolve
+from tests.factories import add_member
 
 DOMAIN = "login.alpha.example"
 
@@ -78,12 +79,12 @@ def test_the_api_credential_beats_the_console_session(two_tenants):
 
 
 def test_the_console_session_names_its_tenant_by_url_then_header_then_session(two_tenants, make_user):
-    from tenants.models import Membership, Role
+    from tenants.models import Role
 
     a, b = two_tenants
     both = make_user("both@example.com")
     for world in (a, b):
-        Membership.objects.create(tenant=world.tenant, user=both, role=Role.ADMIN)
+        add_member(world.tenant, both, Role.ADMIN)
     session = {resolver.SESSION_TENANT_KEY: b.slug}
     by_url = Call.of(request_of(both, headers={"HTTP_X_TENANT": b.slug}, session=session), console_slug=a.slug)
     assert resolve(by_url, resolver.API).tenant.pk == a.tenant.pk

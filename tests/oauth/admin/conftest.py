@@ -7,54 +7,17 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.oauth.factories import authorize, client_credentials, exchange, make_agent, make_client, make_resource
-
-
-@dataclass
-class Estate:
-    """What one tenant owns that its admins manage: a resource, a client, a token, a consent, a key."""
-
-    world: object
-    resource: object
-    client: object
-    token: dict
-    agent: object
-    agent_secret: str
-
-    @property
-    def tenant(self):
-        return self.world.tenant
-
-
-def build_estate(world, http) -> Estate:
-    from oauth.models import ADMIN_SCOPES
-
-    slug = world.slug
-    resource = make_resource(world.tenant, f"https://mcp.{slug}.example/mcp", name="files")
-    client, _ = make_client(world.tenant, resources=[resource], name=f"{slug.title()} Desktop")
-    auth = authorize(http.signed_in(world.member), world.tenant, client, resource=resource.uri)
-    token = exchange(http.client, world.tenant, client, auth, resource=resource.uri).json()
-    assert "access_token" in token, token
-    agent, secret = make_agent(world.tenant, scopes=list(ADMIN_SCOPES), name=f"{slug.title()} ops bot")
-    return Estate(world, resource, client, token, agent, secret)
-
-
-class Http:
-    def __init__(self, client, signed_in):
-        self.client, self._signed_in = client, signed_in
-
-    def signed_in(self, user):
-        return self._signed_in(user)
+from tests.factories import Estate, build_estate, make_client
+from tests.oauth.flows import client_credentials
 
 
 @pytest.fixture
 def estates(two_tenants, client, signed_in):
     """(alpha, bravo) estates, built through the real endpoints and services."""
-    http = Http(client, signed_in)
     a, b = two_tenants
-    estate_a = build_estate(a, http)
+    estate_a = build_estate(a, client, signed_in)
     client.logout()
-    estate_b = build_estate(b, http)
+    estate_b = build_estate(b, client, signed_in)
     client.logout()
     return estate_a, estate_b
 
@@ -140,7 +103,7 @@ class Peering:
         """An access token through the real endpoints: the user agent authorizes, the client exchanges."""
         import httpx
 
-        from tests.oauth.factories import authorize_url, pkce_pair
+        from tests.oauth.flows import authorize_url, pkce_pair
 
         from .peers import REDIRECT_URI, query_of
 
@@ -158,7 +121,7 @@ class Peering:
 def peering(live_public_url, make_world, request):
     request.getfixturevalue("no_persistent_db_connections")
     from mcp_registry import services as registry
-    from tests.oauth.factories import ACTOR
+    from tests.factories import ACTOR
 
     from .peers import REDIRECT_URI
 

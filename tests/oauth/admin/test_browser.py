@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from oauth.models import AccessToken, Application, Consent
-from tests.conftest import PASSWORD
-from tests.oauth.factories import pkce_pair
+from tests.factories import PASSWORD
+from tests.oauth.flows import pkce_pair
 
 from .peers import REDIRECT_URI, query_of
 
@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_admin_registers_a_client_in_the_console_and_a_person_consents_in_chromium(
         live_public_url, page, browser, two_tenants, no_persistent_db_connections):
     from mcp_registry import services as registry
-    from tests.oauth.factories import ACTOR
+    from tests.factories import ACTOR
 
     a, _ = two_tenants
     resource = registry.resource_create(tenant=a.tenant, actor=ACTOR, name="files", uri="https://files.alpha.example/mcp",

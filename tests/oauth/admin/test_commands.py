@@ -13,7 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from audit.models import AuditEvent
-from tests.oauth.factories import basic
+from tests.oauth.flows import basic
 
 REPO = Path(__file__).resolve().parents[3]
 DOT_COMMANDS = ("createapplication", "cleartokens", "clearcimdapplications")

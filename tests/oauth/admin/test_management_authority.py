@@ -9,7 +9,7 @@ from django.test import Client
 
 from oauth.models import ADMIN_SCOPES, Application
 from tenants.models import Membership, Role
-from tests.oauth.factories import client_credentials
+from tests.oauth.flows import client_credentials
 
 from .conftest import Api
 

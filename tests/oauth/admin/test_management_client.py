@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_admin_creates_a_management_client_in_the_console_and_its_token_calls_the_rest_api(
         live_public_url, two_tenants, no_persistent_db_connections):
-    from tests.oauth.factories import make_agent
+    from tests.factories import make_agent
 
     a, b = two_tenants
     bravo_agent, _ = make_agent(b.tenant, scopes=["admin:clients"], name="Bravo bot")

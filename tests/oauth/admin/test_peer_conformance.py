@@ -16,7 +16,7 @@ import time
 import httpx
 import pytest
 
-from tests.oauth.factories import make_client
+from tests.factories import make_client
 
 from .conftest import free_port
 from .peers import NODE, PEERS, UserAgent

@@ -32,7 +32,7 @@ import pytest
 from audit.models import AuditEvent
 from mcp_registry import services as registry
 from oauth.models import RefreshToken
-from tests.oauth.factories import ACTOR
+from tests.factories import ACTOR
 
 from .peers import REDIRECT_URI, UserAgent, notes_server, query_of
 

@@ -96,7 +96,7 @@ def test_a_token_for_another_resource_of_the_tenant_is_refused_by_the_sdk_server
     import httpx
 
     from mcp_registry import services as registry
-    from tests.oauth.factories import ACTOR, make_client
+    from tests.factories import ACTOR, make_client
 
     other_port = peering.free_port()
     other = registry.resource_create(tenant=peering.tenant, actor=ACTOR, name="other",

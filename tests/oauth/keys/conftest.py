@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.factories import make_agent, make_resource
 from tests.oauth.admin.conftest import estates, session_api, token_api  # noqa: F401  (API callers, two estates)
-from tests.oauth.factories import make_agent, make_resource
 
 from .helpers import Setup
 

@@ -14,8 +14,7 @@ from jobs.models import JobRun, JobStatus
 from oauth.grants import revocation
 from oauth.models import AccessToken, KeyState, SigningKey
 from oauth.signing import rotation
-from tests.conftest import PASSWORD
-from tests.oauth.factories import ACTOR
+from tests.factories import ACTOR, PASSWORD, add_member
 from tests.tenants.test_console_browser import sign_in
 
 from .helpers import insert_tokens
@@ -131,10 +130,10 @@ def test_console_rotate_now_rotates_once_and_emergency_needs_the_kid_typed(estat
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_jobs_page_shows_live_progress_in_chromium(live_public_url, page, setup, make_user):
-    from tenants.models import Membership, Role
+    from tenants.models import Role
 
     admin = make_user("admin@keys.example")
-    Membership.objects.create(tenant=setup.tenant, user=admin, role=Role.ADMIN)
+    add_member(setup.tenant, admin, Role.ADMIN)
     insert_tokens(tenant=setup.tenant, client=setup.agent, count=10, prefix="p")
     run = revocation.revocation_request(tenant=setup.tenant, actor=ACTOR, client=setup.agent, enqueue=False)
     JobRun.objects.filter(pk=run.pk).update(status=JobStatus.RUNNING, done=3, total=10)

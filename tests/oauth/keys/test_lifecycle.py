@@ -13,7 +13,7 @@ from audit.models import AuditEvent
 from oauth.errors import OAuthServiceError
 from oauth.models import AccessToken, KeyState, SigningKey
 from oauth.signing import keys, rotation
-from tests.oauth.factories import ACTOR
+from tests.factories import ACTOR
 
 from .helpers import insert_tokens
 

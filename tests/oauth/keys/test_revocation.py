@@ -16,7 +16,7 @@ from oauth.errors import OAuthServiceError
 from oauth.grants import revocation
 from oauth.models import AccessToken, Grant, RefreshToken
 from oauth.protocol.endpoints.introspect import describe
-from tests.oauth.factories import ACTOR, make_agent
+from tests.factories import ACTOR, make_agent
 
 from .helpers import insert_tokens, token_value
 

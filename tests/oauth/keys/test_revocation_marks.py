@@ -15,18 +15,8 @@ from oauth.grants import revocation
 from oauth.grants import selectors as grant_selectors
 from oauth.models import AccessToken, RefreshToken, RevocationMark, api_audience
 from oauth.protocol.endpoints.introspect import describe
-from tenants.models import Membership
-from tests.oauth.factories import (
-    ACTOR,
-    authorize,
-    basic,
-    client_credentials,
-    exchange,
-    make_agent,
-    make_client,
-    make_resource,
-    refresh,
-)
+from tests.factories import ACTOR, add_member, make_agent, make_client, make_resource
+from tests.oauth.flows import authorize, basic, client_credentials, exchange, refresh
 
 from .helpers import insert_tokens, token_value
 
@@ -149,7 +139,7 @@ def test_a_mark_leaves_identical_looking_tokens_of_another_tenant_alone(two_tena
     shared = make_user("both@tenants.example")  # one person, a member of both
     rows = {}
     for world in (a, b):
-        Membership.objects.create(tenant=world.tenant, user=shared, role="member")
+        add_member(world.tenant, shared, "member")
         agent, _ = make_agent(world.tenant, name="agent")  # resource URIs are platform-unique; audiences not
         insert_tokens(tenant=world.tenant, client=agent, count=20, prefix=world.slug, user=shared, audience=URI,
                       kid="same-kid")
@@ -169,7 +159,7 @@ def test_a_mark_covers_only_what_it_names(setup, make_user):
     tenant = setup.tenant
     alice, bob = make_user("alice@keys.example"), make_user("bob@keys.example")
     for person in (alice, bob):  # a person's tokens count while they are members (oauth.grants.selectors.presentable)
-        Membership.objects.create(tenant=tenant, user=person, role="member")
+        add_member(tenant, person, "member")
     insert_tokens(tenant=tenant, client=setup.agent, count=3, prefix="alice", user=alice, audience=URI)
     insert_tokens(tenant=tenant, client=setup.agent, count=3, prefix="alice-elsewhere", user=alice,
                   audience="https://elsewhere.example/mcp")
@@ -199,7 +189,7 @@ def test_cancelling_stops_the_purge_but_not_the_revocation(setup):
 @pytest.mark.django_db
 def test_a_family_revocation_writes_no_mark(setup, make_user):
     person = make_user("family@keys.example")
-    Membership.objects.create(tenant=setup.tenant, user=person, role="member")
+    add_member(setup.tenant, person, "member")
     insert_tokens(tenant=setup.tenant, client=setup.agent, count=1, prefix="fam", user=person)
     token = AccessToken.objects.for_tenant(setup.tenant).get()
     rt = RefreshToken.objects.create(tenant=setup.tenant, user=person, application=setup.agent, access_token=token,

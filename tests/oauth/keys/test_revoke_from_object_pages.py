@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from jobs.models import JobRun
 from mcp_registry import services as registry
-from tests.oauth.factories import make_client
+from tests.factories import make_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]  # also on SQLite (test.sh)
 FORM = re.compile(r'<form class="inline revoke-tokens" method="post" action="([^"]+)"'

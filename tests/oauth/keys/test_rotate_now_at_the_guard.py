@@ -15,7 +15,7 @@ from django.test import Client
 from mcp_guard import TokenError, TokenVerifier
 from oauth.models import KeyState, SigningKey
 from oauth.signing import keys, rotation
-from tests.oauth.factories import ACTOR
+from tests.factories import ACTOR
 
 from .test_rotation_live import run_async
 

@@ -19,7 +19,7 @@ from mcp_guard import IntrospectionVerifier, TokenError, TokenVerifier
 from mcp_registry.models import MCPResource
 from oauth.models import AccessToken, KeyState, SigningKey
 from oauth.signing import keys, rotation
-from tests.oauth.factories import ACTOR
+from tests.factories import ACTOR
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from jobs.models import JobRun, JobStatus
 from oauth import tasks
 from oauth.models import AccessToken, KeyState, SigningKey
 from oauth.signing import keys, rotation
-from tests.oauth.factories import ACTOR, make_agent
+from tests.factories import ACTOR, make_agent
 
 from .helpers import insert_tokens
 

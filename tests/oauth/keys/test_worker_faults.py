@@ -12,7 +12,8 @@ from jobs.models import JobRun, JobStatus
 from mcp_platform.celery import app
 from oauth.grants import revocation
 from oauth.models import AccessToken
-from tests.oauth.factories import ACTOR, basic, client_credentials, make_agent
+from tests.factories import ACTOR, make_agent
+from tests.oauth.flows import basic, client_credentials
 
 from .helpers import insert_tokens, token_value
 

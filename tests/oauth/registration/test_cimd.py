@@ -248,7 +248,7 @@ def test_closed_cimd_policy_makes_no_outbound_request(world, loopback_documents)
 
 
 def test_pending_cimd_client_lands_on_the_awaiting_approval_page(world, resource, loopback_documents, signed_in):
-    from tests.oauth.factories import pkce_pair
+    from tests.oauth.flows import pkce_pair
 
     url = loopback_documents.url + "/client.json"
     loopback_documents.put("/client.json", cimd_document(url))

@@ -20,7 +20,7 @@ from django.test import Client as DjangoClient
 from kit.tenancy import tenant_context
 from oauth.models import Application
 from oauth.registration.models import ClientRegistration
-from tests.oauth.factories import authorize, basic, exchange
+from tests.oauth.flows import authorize, basic, exchange
 
 from .conftest import ACTOR, events_of, metadata, set_policy
 from .documents import cimd_document
@@ -228,7 +228,7 @@ def test_chatgpt_shaped_document_works_with_private_key_jwt_and_with_none(world,
     assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
 
     # Build 5: introspection, audit, API and console name the client by its URL.
-    from tests.oauth.factories import make_agent
+    from tests.factories import make_agent
 
     introspector, secret = make_agent(world.tenant, name="Resource server")
     described = client.post(f"/t/{world.slug}/introspect", {"token": tokens["access_token"]},

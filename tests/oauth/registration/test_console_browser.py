@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_admin_approves_one_and_rejects_one_with_a_reason(live_public_url, page, world, resource, registrar):
-    from tests.conftest import PASSWORD
+    from tests.factories import PASSWORD
     from tests.tenants.test_console_browser import sign_in
 
     first = registrar.register(world.tenant, metadata(client_name="Claude Code")).json()["client_id"]

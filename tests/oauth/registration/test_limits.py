@@ -67,7 +67,7 @@ def test_registration_fails_closed_with_a_clear_503_when_redis_is_down(world, re
 @pytest.mark.embedded
 def test_never_used_registrations_expire_and_used_ones_stay(world, resource, registrar, signed_in, client):
     from oauth.registration.tasks import expire_unused_registrations
-    from tests.oauth.factories import authorize, exchange
+    from tests.oauth.flows import authorize, exchange
 
     set_policy(world.tenant, dcr_mode="open", unused_expiry_days=30)
     unused = registrar.register(world.tenant, metadata(client_name="Unused")).json()

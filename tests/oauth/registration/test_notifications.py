@@ -14,15 +14,14 @@ import pytest
 from django.core import mail
 
 from oauth.registration.notifications import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from tests.factories import add_member
 
 from .conftest import events_of, metadata, set_policy
 
 
 def _staff(world, make_user, *emails, role="admin"):
-    from tenants.models import Membership
-
     for email in emails:
-        Membership.objects.create(tenant=world.tenant, user=make_user(email), role=role)
+        add_member(world.tenant, make_user(email), role)
 
 
 # --- The platform is no mail relay (issue 16, item 19) --------------------------------------------------

@@ -9,7 +9,8 @@ from django.test import Client as DjangoClient
 
 from oauth.models import AccessToken, Application, RefreshToken
 from oauth.registration.models import ClientRegistration
-from tests.oauth.factories import authorize, authorize_url, exchange, pkce_pair
+from tests.factories import add_member
+from tests.oauth.flows import authorize, authorize_url, exchange, pkce_pair
 
 from .conftest import ACTOR, events_of, metadata, set_policy
 
@@ -99,7 +100,7 @@ def test_suspending_revokes_tokens_and_reapproving_restores_access(world, resour
 
 def test_pending_clients_get_no_tokens_even_with_their_real_secret(world, resource, registrar, client):
     from oauth.registration.services import initial_access_token_create
-    from tests.oauth.factories import basic
+    from tests.oauth.flows import basic
 
     # client_credentials only through an explicit rule: here an administrator's initial access token.
     _, iat = initial_access_token_create(tenant=world.tenant, actor=ACTOR, label="batch job")
@@ -139,7 +140,7 @@ def test_consent_page_shows_trust_signals(world, resource, registrar, signed_in)
 # --- tenant isolation -------------------------------------------------------------------------------
 
 def test_a_client_registered_at_a_is_unknown_at_b(two_tenants, registrar, signed_in):
-    from tests.oauth.factories import make_resource
+    from tests.factories import make_resource
 
     a, b = two_tenants
     set_policy(a.tenant, dcr_mode="open")
@@ -193,7 +194,8 @@ def test_b_admin_cannot_see_or_decide_a_queue_entries(two_tenants, registrar, si
 
 def test_api_token_with_read_scope_lists_but_cannot_decide(world, registrar, client):
     from oauth.models import api_audience
-    from tests.oauth.factories import client_credentials, make_agent
+    from tests.factories import make_agent
+    from tests.oauth.flows import client_credentials
 
     app, _ = _registered(registrar, world.tenant)
     agent, secret = make_agent(world.tenant, scopes=["admin:clients.read"], name="reader")
@@ -250,9 +252,8 @@ def test_console_settings_edit_policy_rules_tokens_and_stay_in_their_tenant(two_
     from oauth.registration.models import ApprovalRule, InitialAccessToken, RegistrationPolicy
 
     a, b = two_tenants
-    from tenants.models import Membership
 
-    Membership.objects.create(tenant=a.tenant, user=make_user("sec@alpha.example"), role="auditor")
+    add_member(a.tenant, make_user("sec@alpha.example"), "auditor")
     console = signed_in(a.admin)
     url = f"/console/{a.slug}/approvals/settings"
     assert console.get(url).status_code == 200
