@@ -32,3 +32,34 @@ def tenant_context(tenant):
         yield tenant
     finally:
         unbind_tenant(token)
+
+
+# Request code (the tenant middleware enters it for every request) must not run a tenant-owned query
+# with no tenant bound: it would see every tenant's rows (kit/tenant_owned.py raises instead). Jobs,
+# commands and shells are not request code: they bind a tenant or say ``unscoped()``.
+_request_code: ContextVar[bool] = ContextVar("tenant_request_code", default=False)
+_platform_wide: ContextVar[bool] = ContextVar("tenant_platform_wide", default=False)
+
+
+@contextmanager
+def request_code():
+    token = _request_code.set(True)
+    try:
+        yield
+    finally:
+        _request_code.reset(token)
+
+
+@contextmanager
+def platform_wide():
+    """Request code that is platform-wide by design (the operators' Django admin, model validation):
+    unbound tenant-owned queries are allowed in it, as outside requests."""
+    token = _platform_wide.set(True)
+    try:
+        yield
+    finally:
+        _platform_wide.reset(token)
+
+
+def unbound_queries_refused() -> bool:
+    return _request_code.get() and not _platform_wide.get()

@@ -6,12 +6,15 @@ sends anonymous visitors to ``/login?next=/admin/...`` and refuses everyone who 
 including an operator whose session a tenant's identity provider opened.
 """
 
+from functools import wraps
+
 from django.contrib import admin
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
+from kit.tenancy import platform_wide
 from tenants.selectors import is_operator
 
 
@@ -20,6 +23,21 @@ class PlatformAdminSite(admin.AdminSite):
 
     def has_permission(self, request):
         return is_operator(request.user)
+
+    def admin_view(self, view, cacheable=False):
+        """Operators see every tenant's rows here: the admin's queries are platform-wide by design
+        (kit.tenancy.platform_wide), its template responses rendered inside that too."""
+        inner = super().admin_view(view, cacheable)
+
+        @wraps(inner)
+        def platform_wide_view(request, *args, **kwargs):
+            with platform_wide():
+                response = inner(request, *args, **kwargs)
+                if callable(getattr(response, "render", None)) and not response.is_rendered:
+                    response.render()
+                return response
+
+        return platform_wide_view
 
     def login(self, request, extra_context=None):
         if request.user.is_authenticated:  # signed in, but no operator: the console's sign-in would loop

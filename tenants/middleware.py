@@ -8,7 +8,7 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
 from kit.errors import error_page, wants_json
-from kit.tenancy import bind_tenant, unbind_tenant
+from kit.tenancy import bind_tenant, request_code, unbind_tenant
 
 from . import resolver, selectors
 from .locale import page_language
@@ -58,6 +58,7 @@ class TenantMiddleware:
         tenant = request.tenant = found.tenant if found else None
         token = bind_tenant(tenant)
         try:
-            return self.get_response(request)
+            with request_code():  # from here on an unbound tenant-owned query raises (kit/tenant_owned.py)
+                return self.get_response(request)
         finally:
             unbind_tenant(token)
