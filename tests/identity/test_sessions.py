@@ -114,3 +114,31 @@ def test_devices_are_named_from_the_user_agent():
     assert device_of("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36") == \
         "Chrome · Linux"
     assert device_of("curl/8.5") == "curl/8.5"
+
+
+def test_ending_an_sso_session_revokes_the_persons_tokens_at_its_tenant(world, make_idp, oidc_provider):
+    """Tokens hang on a session opened through the tenant's provider, as its back-channel logout treats
+    them: the person ending that session ends them too (a password session's agents keep theirs)."""
+    from identity.models import FederatedSession
+
+    from .conftest import new_account, sign_in_via_idp
+
+    make_idp(world.tenant, domains=("corp.example",))
+    http = Client()
+    sign_in_via_idp(http, oidc_provider, f"/t/{world.slug}/sso/corp/start",
+                    new_account(oidc_provider, email="ada@corp.example"))
+    resource = make_resource(world.tenant, "https://mcp.acme.example/mcp")
+    app, _ = make_client(world.tenant, resources=[resource])
+    tokens = exchange(http, world.tenant, app, authorize(http, world.tenant, app, resource=resource.uri),
+                      resource=resource.uri).json()
+    (session,) = http.get(f"/t/{world.slug}/account/sessions").context["sessions"]
+    assert session["current"] and FederatedSession.objects.unscoped().filter(tenant=world.tenant).exists()
+
+    assert http.post(f"/t/{world.slug}/account/sessions", {"end": session["handle"]}).status_code == 302
+    assert signed_out(http, world.slug)
+    assert not FederatedSession.objects.unscoped().filter(tenant=world.tenant).exists()
+    refreshed = Client().post(f"/t/{world.slug}/token", {"grant_type": "refresh_token", "client_id": app.client_id,
+                                                        "refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
+    event = AuditEvent.objects.get(action="sessions.ended", data__reason="ended_by_person")
+    assert event.data["tokens_revoked"] >= 1
