@@ -10,7 +10,7 @@ program may use. The HTTP status follows from the code unless the raiser says ot
 from __future__ import annotations
 
 # The codes that are not "your input is wrong" (400).
-STATUS_OF_CODE = {"duplicate": 409, "conflict": 409, "last_owner": 409, "forbidden": 403, "unavailable": 503}
+STATUS_OF_CODE = {"duplicate": 409, "last_owner": 409, "forbidden": 403, "unavailable": 503}
 
 
 class ApplicationError(Exception):

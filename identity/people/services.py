@@ -87,7 +87,7 @@ def invitation_resend(*, invitation: Invitation, actor, request=None) -> Invitat
     """A new link with a new expiry; the previous link stops working now."""
     if invitation.status in (InvitationStatus.ACCEPTED, InvitationStatus.REVOKED):
         raise PeopleError(f"this invitation was {invitation.status}; add the person again to invite them anew",
-                          code="conflict")
+                          code="conflict", status=409)
     invitation.expires_at, invitation.secret_digest = _invitation_expiry(), ""
     invitation.save(update_fields=["expires_at", "secret_digest"])
     audit.record(invitation.tenant, actor, "invitation.resent", invitation, request, email=invitation.email)
@@ -100,7 +100,7 @@ def invitation_resend(*, invitation: Invitation, actor, request=None) -> Invitat
 def invitation_revoke(*, invitation: Invitation, actor, request=None) -> Invitation:
     """The link stops working; the membership stays (remove the member to take their access away)."""
     if invitation.status == InvitationStatus.ACCEPTED:
-        raise PeopleError("this invitation was already accepted", code="conflict")
+        raise PeopleError("this invitation was already accepted", code="conflict", status=409)
     if invitation.revoked_at:
         return invitation
     invitation.revoked_at, invitation.secret_digest = timezone.now(), ""
