@@ -51,7 +51,17 @@ def secrets_everywhere(make_tenant, settings):
                                webhook_secret="webhook-secret")
     sink, sink_plain = sink_create(tenant=tenant, name="siem", url="https://siem.acme.example/hook", actor=ACTOR)
     audit_key = audit_keys.active_key()
-    return {"tenant": tenant, "secret_idp": secret_idp, "key_idp": key_idp, "external": external,
+    import pyotp
+    from django.contrib.auth import get_user_model
+
+    from identity.mfa import services as mfa
+    from identity.mfa import totp
+
+    totp_secret = totp.new_secret()
+    person = get_user_model().objects.create_user(email="person@acme.example", password="x")
+    device, _ = mfa.totp_enrol(user=person, secret=totp_secret, code=pyotp.TOTP(totp_secret).now(), name="Phone")
+    return {"totp_device": device, "totp_secret": totp_secret,
+            "tenant": tenant, "secret_idp": secret_idp, "key_idp": key_idp, "external": external,
             "gateway": gateway, "sink": sink, "sink_secret": sink_plain, "audit_key": audit_key,
             "idp_key": private_key_of(key_idp)}
 
@@ -98,6 +108,9 @@ def test_kek_rotation_rewraps_every_secret_and_the_previous_kek_can_go(secrets_e
     s["sink"].refresh_from_db()
     assert sink_secret(s["sink"]) == s["sink_secret"].encode()
     assert audit_keys.sign(b"checkpoint")[0] == s["audit_key"].kid  # the audit key still signs
+    s["totp_device"].refresh_from_db()
+    assert crypto.decrypt(s["totp_device"].secret_encrypted, aad=s["totp_device"].secret_aad).decode() == s[
+        "totp_secret"]
     assert AuditEvent.objects.filter(action="secret.rewrapped").count() == (
         sum(pending.values()) - pending["oauth.SigningKey.private_key"])
 
