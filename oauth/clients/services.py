@@ -19,7 +19,7 @@ from tenants.authority import Authority
 from tenants.models import Role
 
 from ..errors import OAuthServiceError
-from ..grants.services import _revoke
+from ..grants.revocation import revoke_at_once
 from ..models import ADMIN_SCOPES, GRANT_TYPES, Application, AuthMethod, ClientStatus
 
 _CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
@@ -229,7 +229,7 @@ def client_update(*, client: Application, actor, request=None, authority: Author
         client.allowed_resources.set(resources)
         changed.append("allowed_resources")
         for uri in removed:  # tokens for a resource the client may no longer reach stop working now
-            _revoke(tenant=client.tenant, client=client, audience=uri)
+            revoke_at_once(tenant=client.tenant, client=client, resource=uri)
     audit.record(client.tenant, actor, "client.updated", client, request, changed=changed)
     return client
 
@@ -258,7 +258,7 @@ def client_set_status(*, client: Application, status: str, actor, request=None, 
     client.save(update_fields=["status", "updated"])
     revoked = 0
     if status != ClientStatus.APPROVED:
-        revoked = _revoke(tenant=client.tenant, client=client)
+        revoked = revoke_at_once(tenant=client.tenant, client=client)
     audit.record(client.tenant, actor, f"client.{status}", client, request,
                  previous=old, reason=reason[:300], tokens_revoked=revoked)
     return client

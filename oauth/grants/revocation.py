@@ -1,4 +1,10 @@
-"""Bulk token revocation and purge, as resumable background jobs (ARCHITECTURE §6).
+"""The one token-revocation engine: at once inside a service's transaction, or in bulk as a resumable
+background job (ARCHITECTURE §6); and the purge of expired rows.
+
+Both paths run the same batches over the same ``Selection``. ``revoke_at_once`` is the synchronous one
+(a consent withdrawn, a client suspended or narrowed, a person removed: oauth/grants/services.py,
+oauth/clients/services.py): it revokes inside the caller's transaction, with no mark and no job.
+``revocation_request`` is the bulk one (the console, the API, the commands, a suspended tenant).
 
 A revocation names *what* to revoke (a client, a user, a resource, a refresh-token family, a signing key,
 or the whole tenant), never a list of rows: every batch re-selects what still matches, so a run killed
@@ -233,6 +239,16 @@ def revoke_now(*, tenant, selection: Selection, batch_size: int = BATCH_SIZE, pr
         if not revoked:
             return done
         done += revoked
+
+
+def revoke_at_once(*, tenant, client: Application | None = None, user=None, resource: str | None = None) -> int:
+    """Revokes what a client, a user and/or a resource (its URI) hold, now and inside the caller's
+    transaction: their authorization codes are deleted, then the batches run until nothing matches.
+    Returns the access and refresh tokens revoked (the codes are not counted)."""
+    selection = Selection(client=client.pk if client is not None else None,
+                          user=str(user.pk) if user is not None else None, resource=resource or None)
+    querysets(tenant, selection).grants.delete()
+    return revoke_now(tenant=tenant, selection=selection)
 
 
 def _describe(tenant, selection: Selection) -> dict:

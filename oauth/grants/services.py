@@ -1,7 +1,8 @@
 """Every write to tokens and consent: revocation, refresh-family and code-replay defence, issuance records.
 
-Each service audits in the same transaction. Token revocation is set-based (a constant number of
-statements however many tokens match).
+Each service audits in the same transaction. Revoking what a client, a user or a resource holds goes
+through the one revocation engine (oauth/grants/revocation.py), at once and inside the caller's
+transaction here; the bulk requests of the console and API run the same engine as a job.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from mcp_registry.models import MCPResource
 from tenants.models import Tenant
 
 from ..errors import OAuthServiceError
-from ..models import AccessToken, Application, Consent, Grant, RefreshToken
-from .selectors import grants_for_resource
+from ..models import AccessToken, Application, Consent, RefreshToken
+from .revocation import revoke_at_once
 
 
 def checksum(value: str) -> str:
@@ -26,24 +27,6 @@ def checksum(value: str) -> str:
 
 
 # --- tokens ---------------------------------------------------------------------------------------
-
-def _revoke(*, tenant, client=None, user=None, audience: str | None = None) -> int:
-    """Revokes matching refresh tokens and deletes matching access tokens; returns how many of each."""
-    access = AccessToken.objects.for_tenant(tenant)
-    refresh = RefreshToken.objects.for_tenant(tenant).filter(revoked__isnull=True)
-    grants = Grant.objects.for_tenant(tenant)
-    for field, value in (("application", client), ("user", user)):
-        if value is not None:
-            access, refresh, grants = (qs.filter(**{field: value}) for qs in (access, refresh, grants))
-    if audience is not None:
-        access, refresh = access.filter(audience=audience), refresh.filter(audience=audience)
-        grants = grants_for_resource(grants, audience)
-    now = timezone.now()
-    refreshed = refresh.update(revoked=now, updated=now, access_token=None)
-    deleted, _ = access.delete()
-    grants.delete()
-    return refreshed + deleted
-
 
 @transaction.atomic
 def token_revoke(*, token_row, actor, request=None) -> None:
@@ -74,7 +57,7 @@ def tokens_revoke_for(*, tenant, client: Application | None = None, user=None, r
     if client is None and user is None and resource is None:
         raise OAuthServiceError("name a client, a user or a resource whose tokens to revoke")
     audience = resource.uri if isinstance(resource, MCPResource) else resource
-    count = _revoke(tenant=tenant, client=client, user=user, audience=audience)
+    count = revoke_at_once(tenant=tenant, client=client, user=user, resource=audience)
     audit.record(tenant, actor, "tokens.revoked", None, request, revoked=count,
                  client_id=client.public_client_id if client else None, user=str(user.pk) if user else None,
                  resource=audience)
@@ -146,7 +129,7 @@ def token_issued(*, client: Application, grant_type: str, audience: str, scope: 
 def user_access_end(*, tenant, user, actor, reason: str, request=None) -> dict:
     """Everything a person holds at a tenant ends now: access and refresh tokens, pending codes and
     consents. Called when they are removed from the tenant or their account is deactivated (receivers)."""
-    revoked = _revoke(tenant=tenant, user=user)
+    revoked = revoke_at_once(tenant=tenant, user=user)
     consents, _ = Consent.objects.for_tenant(tenant).filter(user=user).delete()
     audit.record(tenant, actor, "access.user_ended", user, request, reason=reason, email=user.email,
                  tokens_revoked=revoked, consents_deleted=consents)
@@ -174,8 +157,8 @@ def consent_grant(*, tenant, user, client: Application, audience: str, scopes, r
 def consent_revoke(*, consent: Consent, actor, request=None) -> int:
     """Forgets the consent and revokes the tokens it led to."""
     tenant = consent.tenant
-    revoked = _revoke(tenant=tenant, client=consent.application, user=consent.user,
-                      audience=consent.audience or None)
+    revoked = revoke_at_once(tenant=tenant, client=consent.application, user=consent.user,
+                             resource=consent.audience or None)
     audit.record(tenant, actor, "consent.revoked", consent, request, client_id=consent.application.public_client_id,
                  audience=consent.audience, tokens_revoked=revoked)
     consent.delete()

@@ -71,6 +71,9 @@ EXEMPT = {
                                             "the synchronous revocations of oauth.grants.services and "
                                             "oauth.clients.services, the job's job.started/finished)",
     "oauth.grants.revocation.revoke_now": "the same engine, synchronously; its callers audit",
+    "oauth.grants.revocation.revoke_at_once": "the engine's synchronous entry (codes, then revoke_now); its callers "
+                                              "audit (consent_revoke, tokens_revoke_for, user_access_end, "
+                                              "client_update, client_set_status)",
     "oauth.grants.revocation.purge_expired": "deletes rows already expired or revoked (no security state changes); "
                                              "the purge job's run is audited",
     "oauth.grants.revocation.send": "hands a queued run to the broker and notes a broker error on the job-log row",
