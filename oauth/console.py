@@ -336,12 +336,14 @@ class KeysView(TenantConsoleMixin, StepUpMixin, TemplateView):
                 if key is None:
                     messages.info(request, "The keys were rotated by another request meanwhile; nothing more "
                                            "was rotated.")
-                    return redirect("console:keys", slug=slug)
-                messages.success(request, f"Rotated: {key.kid} ({key.alg}) signs new tokens; the previous key stays "
-                                          "published until its tokens expire.")
+                else:
+                    messages.success(request, f"Rotated: {key.kid} ({key.alg}) signs new tokens; the previous key "
+                                              "stays published until its tokens expire.")
         except ApplicationError as exc:
             messages.error(request, str(exc))
-        return redirect("console:keys", slug=slug)
+        # The key-rotation page's "Rotate now" posts here too and goes back where it came from.
+        back = "console:key-rotation" if request.POST.get("back") == "key-rotation" else "console:keys"
+        return redirect(back, slug=slug)
 
 
 class AuthSettingsView(TenantConsoleMixin, TemplateView):

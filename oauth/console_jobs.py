@@ -1,7 +1,8 @@
 """Console pages that start oauth's jobs: bulk revocation requests (the client, user and resource pages post
-here), and the key-rotation page: the tenant's key timeline, its rotation policy, rotate now, and
-emergency rotation behind a typed confirmation. The job list itself is jobs/views.py: these pages need
-oauth's services (revocation, rotation), which the jobs app sits below.
+here), and the key-rotation page: the tenant's key timeline, its rotation policy, rotate now (a form posted
+to the keys page, oauth/console.py, the one rotate-now handler), and emergency rotation behind a typed
+confirmation. The job list itself is jobs/views.py: these pages need oauth's services (revocation,
+rotation), which the jobs app sits below.
 
 Reads go through oauth.signing.rotation's timeline; writes through oauth.signing.rotation and
 oauth.grants.revocation, always for ``self.tenant``.
@@ -112,23 +113,15 @@ class KeyRotationView(TenantConsoleMixin, StepUpMixin, TemplateView):
 
 
 class KeyRotationActionView(TenantConsoleMixin, StepUpMixin, View):
-    """POST rotate (the active kid the admin saw rides along: a double click rotates once) or emergency
-    (the admin types the compromised kid to confirm)."""
+    """POST emergency (the admin types the compromised kid to confirm). Rotate now is the keys page's
+    (oauth/console.py KeysView), which this page's button posts to."""
 
     section = "console:keys"
 
     def post(self, request, slug, verb):
         kid = request.POST.get("kid", "")
         try:
-            if verb == "rotate":
-                key = rotation.key_rotate_now(tenant=self.tenant, actor=request.user, request=request,
-                                              expected_kid=kid or None)
-                if key is None:
-                    messages.info(request, "The key had already been rotated (by another request); nothing done.")
-                else:
-                    messages.success(request, f"Rotated: {key.kid} signs now; {kid or 'the previous key'} is retired "
-                                              "and stays published until its tokens expire.")
-            elif request.POST.get("confirm", "").strip() != kid or not kid:
+            if request.POST.get("confirm", "").strip() != kid or not kid:
                 messages.error(request, "Type the compromised key's kid exactly to confirm an emergency rotation.")
             else:
                 result = rotation.key_emergency_rotate(tenant=self.tenant, actor=request.user, request=request,
@@ -146,6 +139,6 @@ class KeyRotationActionView(TenantConsoleMixin, StepUpMixin, View):
 console_urlpatterns = [
     path("<str:slug>/jobs/revoke-tokens", TokenRevocationView.as_view(), name="revoke-tokens"),
     path("<str:slug>/keys/rotation/", KeyRotationView.as_view(), name="key-rotation"),
-    re_path(r"^(?P<slug>[^/]+)/keys/rotation/(?P<verb>rotate|emergency)$", KeyRotationActionView.as_view(),
+    re_path(r"^(?P<slug>[^/]+)/keys/rotation/(?P<verb>emergency)$", KeyRotationActionView.as_view(),
             name="key-rotation-action"),
 ]

@@ -82,12 +82,6 @@ class TimelineSerializer(strict.Serializer):
     kek = serializers.CharField(help_text="KEK version wrapping the private key.")
 
 
-class RotateSerializer(strict.Serializer):
-    expected_kid = serializers.CharField(required=False, max_length=64,
-                                         help_text="The active key you saw; if it changed meanwhile, nothing "
-                                                   "is done (409), so concurrent requests rotate once.")
-
-
 class EmergencySerializer(strict.Serializer):
     kid = serializers.CharField(max_length=64, help_text="The compromised key (active or retired).")
 
@@ -99,7 +93,7 @@ class EmergencyResultSerializer(strict.Serializer):
 
 
 class KeyRotationViewSet(TenantEndpoint):
-    """The tenant's rotation policy, key timeline, rotate-now and emergency rotation."""
+    """The tenant's rotation policy, key timeline and emergency rotation (rotate now: POST /api/v1/keys/rotate)."""
 
     api_area = "keys"
     step_up = True
@@ -125,18 +119,6 @@ class KeyRotationViewSet(TenantEndpoint):
     def timeline(self, request):
         return Response(TimelineSerializer(rotation.key_timeline(self.tenant), many=True).data)
 
-    @extend_schema(request=RotateSerializer, responses={200: TimelineSerializer(many=True), 409: None})
-    def rotate(self, request):
-        data = RotateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        key = rotation.key_rotate_now(tenant=self.tenant, actor=self.get_actor(), request=request,
-                                      expected_kid=data.validated_data.get("expected_kid"))
-        if key is None:
-            return Response({"error": {"code": "conflict", "message": "the active key is no longer "
-                                       f"{data.validated_data.get('expected_kid')}: another rotation happened; "
-                                       "nothing was done"}}, status=status.HTTP_409_CONFLICT)
-        return Response(TimelineSerializer(rotation.key_timeline(self.tenant), many=True).data)
-
     @extend_schema(request=EmergencySerializer, responses=EmergencyResultSerializer)
     def emergency(self, request):
         data = EmergencySerializer(data=request.data)
@@ -154,6 +136,5 @@ urlpatterns = [
     path("key-rotation/policy", KeyRotationViewSet.as_view({"get": "policy", "patch": "update_policy"}),
          name="key-rotation-policy"),
     path("key-rotation/timeline", KeyRotationViewSet.as_view({"get": "timeline"}), name="key-rotation-timeline"),
-    path("key-rotation/rotate", KeyRotationViewSet.as_view({"post": "rotate"}), name="key-rotation-rotate"),
     path("key-rotation/emergency", KeyRotationViewSet.as_view({"post": "emergency"}), name="key-rotation-emergency"),
 ]

@@ -242,8 +242,9 @@ class SigningKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
                                       alg=data.validated_data.get("alg"),
                                       expected_kid=data.validated_data.get("expected_kid"))
         if key is None:
-            return error_response("conflict", "the active key changed meanwhile (another rotation); nothing was "
-                                  "rotated: read the keys again and retry if you still want to", 409)
+            return error_response("conflict", f"the active key is no longer {data.validated_data['expected_kid']}: "
+                                  "another rotation happened meanwhile and nothing was rotated; read the keys "
+                                  "again and retry if you still want to", 409)
         return Response(SigningKeySerializer(key).data)
 
     @extend_schema(request=None, responses=SigningKeySerializer,

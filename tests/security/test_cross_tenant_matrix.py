@@ -98,7 +98,7 @@ CLASSIFICATION = {
     "api:signing-key-remove": API_OBJECT, "api:authorization-settings": API_LIST,
     "api:job-list": API_LIST, "api:job-detail": API_OBJECT, "api:job-cancel": API_OBJECT,
     "api:token-revocations": API_LIST, "api:key-rotation-policy": API_LIST, "api:key-rotation-timeline": API_LIST,
-    "api:key-rotation-rotate": API_LIST, "api:key-rotation-emergency": API_LIST,
+    "api:key-rotation-emergency": API_LIST,
     "api:registration-policy": API_LIST, "api:registration-list": API_LIST, "api:registration-detail": API_OBJECT,
     "api:registration-approve": API_OBJECT, "api:registration-reapprove": API_OBJECT,
     "api:registration-reject": API_OBJECT, "api:registration-suspend": API_OBJECT,
@@ -110,7 +110,7 @@ CLASSIFICATION = {
 
 # Patterns whose answers change tenant-wide state of the caller's own tenant (B): called, but only with
 # GET, so the probe does not rotate B's keys or revoke B's tokens halfway through the matrix.
-GET_ONLY = {"api:key-rotation-rotate", "api:key-rotation-emergency", "api:signing-key-rotate",
+GET_ONLY = {"api:key-rotation-emergency", "api:signing-key-rotate",
             "console:key-rotation-action", "console:revoke-tokens", "console:token-action", "api:token-revoke",
             "api:token-revocations", "logout", "oauth-connected-app-revoke", "tenant-account-sessions"}
 

@@ -75,10 +75,16 @@ def test_rotation_policy_rotate_now_and_emergency_through_the_api(estates, sessi
     assert api.patch("key-rotation/policy", {"rotation_interval": 7 * 86400}).json()["rotation_interval"] == 7 * 86400
 
     active = rotation.active_key_of(a.tenant).kid
-    assert api.post("key-rotation/rotate", {"expected_kid": "stale"}).status_code == 409
-    timeline = api.post("key-rotation/rotate", {"expected_kid": active}).json()
+    stale = api.post("keys/rotate", {"expected_kid": "stale"})
+    assert stale.status_code == 409 and stale.json()["error"]["code"] == "conflict"
+    assert "no longer stale" in stale.json()["error"]["message"]
+    rotated = api.post("keys/rotate", {"expected_kid": active}).json()
+    assert rotated["state"] == KeyState.ACTIVE and rotated["kid"] != active
+    timeline = api.get("key-rotation/timeline").json()
     assert {row["kid"]: row["state"] for row in timeline}[active] == KeyState.RETIRED
-    assert api.post("key-rotation/rotate", {"expected_kid": active}).status_code == 409  # rotated once, not twice
+    assert api.post("keys/rotate", {"expected_kid": active}).status_code == 409  # rotated once, not twice
+    # One rotate-now endpoint: the second one the API had (key-rotation/rotate) is gone.
+    assert api.post("key-rotation/rotate", {"expected_kid": rotated["kid"]}).status_code == 404
 
     b_active = rotation.active_key_of(b.tenant).kid
     assert token_api(a).post("key-rotation/emergency", {"kid": b_active}).status_code == 400  # not A's key
@@ -115,9 +121,14 @@ def test_console_rotate_now_rotates_once_and_emergency_needs_the_kid_typed(estat
     http = signed_in(a.world.admin)
     url = f"/console/{a.world.slug}/keys/rotation/"
     active = rotation.active_key_of(a.tenant).kid
-    assert f'data-kid="{active}"' in http.get(url).content.decode()
-    http.post(f"{url}rotate", {"kid": active})
-    http.post(f"{url}rotate", {"kid": active})  # the double click
+    page = http.get(url).content.decode()
+    assert f'data-kid="{active}"' in page
+    # The page's "Rotate now" posts to the keys page's handler, the console's one, and comes back here.
+    assert f'action="/console/{a.world.slug}/keys/"' in page and f'name="expected_kid" value="{active}"' in page
+    for _ in range(2):  # the double click
+        back = http.post(f"/console/{a.world.slug}/keys/", {"expected_kid": active, "back": "key-rotation"})
+        assert back.status_code == 302 and back["Location"] == url
+    assert http.post(f"{url}rotate", {"kid": active}).status_code == 404  # no second rotate-now handler
     assert SigningKey.objects.for_tenant(a.tenant).filter(state=KeyState.RETIRED).count() == 1
     assert AuditEvent.objects.filter(tenant=a.tenant, action="key.rotation_skipped").count() == 1
     current = rotation.active_key_of(a.tenant).kid
