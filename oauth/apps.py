@@ -11,6 +11,7 @@ class OAuthConfig(AppConfig):
         super().import_models()
         # Models of this app kept beside the code that uses them; imported here, while Django loads every
         # app's models, so oauth/models.py need not import its sub-packages (which import it).
+        from .registration import models  # noqa: F401  (registration's policy, rules, registrations, ...)
         from .signing import policy  # noqa: F401  (KeyRotationPolicy)
 
     def ready(self):

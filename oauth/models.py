@@ -347,6 +347,4 @@ class TokenSummaryCursor(models.Model):
 __all__ = ["Application", "Grant", "AccessToken", "RefreshToken", "IDToken", "Consent", "SigningKey",
            "TenantAuthSettings", "ClientAssertion", "RevocationMark", "TokenSummaryCursor"]
 
-from .registration.models import *  # noqa: E402,F401,F403  (registration models live in oauth/registration/)
-
 crypto.register("oauth.SigningKey", "private_key", aad=lambda row: b"signing-key:" + row.kid.encode())

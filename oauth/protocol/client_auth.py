@@ -19,10 +19,12 @@ import jwt
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from oauth2_provider.cimd import CIMDError
 
 from kit import crypto
 
 from ..models import ClientAssertion
+from . import registration_hooks
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGS = ["RS256", "ES256", "PS256", "EdDSA"]
@@ -37,10 +39,8 @@ def _jwks_cache_key(client) -> str:
 
 
 def _fetch_jwks(client) -> list:
-    from ..registration.cimd import CIMDError, fetch
-
     try:
-        fetched = fetch(client.jwks_uri)
+        fetched = registration_hooks.fetch_document(client.jwks_uri)
     except (CIMDError, ValueError):
         return []
     document = fetched.document or {}

@@ -28,7 +28,7 @@ from ..grants import summaries
 from ..grants.selectors import presentable, token_checksum
 from ..models import GRANT_TYPES, AccessToken, Application, AuthMethod, Grant, IDToken, RefreshToken
 from ..signing import keys
-from . import client_auth, targets
+from . import client_auth, registration_hooks, targets
 from .cache import cached_client
 from .tokens import access_token_row
 
@@ -74,10 +74,8 @@ class TenantOAuth2Validator(OAuth2Validator):
                 or len(client_id) > 255:
             return None
         if "://" in client_id:  # a Client ID Metadata Document URL, fetched per tenant (oauth/registration/cimd.py)
-            from ..registration.cimd import cimd_client
-
             try:
-                client = cimd_client(tenant, client_id, request)
+                client = registration_hooks.cimd_client(tenant, client_id, request)
             except ValueError:  # a URL urllib cannot even parse (e.g. "http://[::1"): no such client
                 client = None
         else:

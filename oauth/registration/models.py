@@ -4,8 +4,8 @@ decided, its RFC 7592 registration access token digest, the requester's justific
 decision), initial access tokens and trusted software-statement publishers.
 
 The client itself stays an ``oauth.Application`` (status pending/approved/rejected/suspended lives there,
-so the validator's one ``is_usable`` check keeps pending clients away from tokens). Imported at the bottom
-of oauth/models.py so Django registers these models in the ``oauth`` app.
+so the validator's one ``is_usable`` check keeps pending clients away from tokens). Imported by
+``OAuthConfig.import_models`` (oauth/apps.py) so Django registers these models in the ``oauth`` app.
 """
 
 from __future__ import annotations

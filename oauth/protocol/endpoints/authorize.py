@@ -34,14 +34,13 @@ from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
 import audit
 from kit import authn
-from oauth.grants import services as grant_services
 from tenants.locale import remember_ui_locales
 from tenants.selectors import membership_of
 
 from ...clients.selectors import client_by_id
+from ...grants import services as grant_services
 from ...models import Consent
-from ...registration.endpoints import held_response, trust_signals
-from .. import targets
+from .. import registration_hooks, targets
 from .common import error_page, malformed_parameter, tenant_of
 
 FRESH_SIGN_IN_SECONDS = 60  # prompt=login is satisfied by a sign-in this recent (the one it just caused)
@@ -74,7 +73,7 @@ class AuthorizationView(OAuthLibMixin, View):
     def oauthlib_error(self, request, error: OAuthToolkitError):
         oauth_error = error.oauthlib_error
         if isinstance(oauth_error, oauth_errors.InvalidClientIdError):  # pending/rejected/suspended: say so
-            held = held_response(request, self.tenant, request.GET.get("client_id"))
+            held = registration_hooks.held_response(request, self.tenant, request.GET.get("client_id"))
             if held is not None:
                 return held
         if isinstance(oauth_error, (oauth_errors.InvalidRedirectURIError, oauth_errors.MismatchingRedirectURIError)):
@@ -219,5 +218,5 @@ class AuthorizationView(OAuthLibMixin, View):
             "chosen_by_default": target.chosen_by_default,
             "scopes": target.scope_descriptions(),
             "action": request.get_full_path(),
-            "trust": trust_signals(client, credentials["redirect_uri"]),
+            "trust": registration_hooks.trust_signals(client, credentials["redirect_uri"]),
         })
