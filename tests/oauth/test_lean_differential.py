@@ -144,8 +144,12 @@ def _normalised(content: bytes, jwks_of):
                                                             if k not in VOLATILE_CLAIMS}}
         assert claims["exp"] - claims["iat"] == body["expires_in"]
     if isinstance(body, dict):
+        # An active introspection answer names its token's volatile claims: both paths must name the same
+        # ones, but two correct answers about two tokens differ in their values (each path may introspect a
+        # token of its own, as the hostile test does).
         for name in VOLATILE_CLAIMS:
-            body.pop(name, None) if not body.get("active") else None
+            if name in body:
+                body[name] = "<present>"
     return body
 
 
