@@ -28,19 +28,27 @@ scripts/runtime_imports.sh >"$checks/runtime_imports" 2>&1 &
 runtime_imports=$!
 scripts/guard_wheel.sh >"$checks/guard_wheel" 2>&1 &
 guard_wheel=$!
+# The embedded lane: the tests marked `embedded` (jobs, admin actions, the embedded server) once more on
+# SQLite without Redis, as ./run.sh runs. It shares nothing with the PostgreSQL lane (its own database file,
+# VAR_DIR, no Redis), so it runs beside it in one process, and its output follows the PostgreSQL lane's.
+embedded_var="$VAR_DIR/embedded"
+mkdir -p "$embedded_var"
+(
+  env -u REDIS_URL EMBEDDED_LANE=1 VAR_DIR="$embedded_var" DATABASE_URL="sqlite:///$embedded_var/platform.sqlite3" \
+    .venv/bin/python manage.py collectstatic --noinput -v0
+  env -u REDIS_URL EMBEDDED_LANE=1 VAR_DIR="$embedded_var" DATABASE_URL="sqlite:///$embedded_var/platform.sqlite3" \
+    .venv/bin/python -m pytest -n 1 "$@"  # tests/conftest.py keeps the tests marked embedded
+) >"$checks/embedded_lane" 2>&1 &
+embedded_lane=$!
 status=0
 # Two pytest-xdist workers by default (tests/xdist_isolation.py gives each its own database, Redis database,
 # Celery queue and VAR_DIR); a later -n in the arguments wins (./test.sh -n 0: one process).
 .venv/bin/python -m pytest -n 2 "$@" || status=$?
-# The embedded lane: the tests marked `embedded` (jobs, admin actions, the embedded server) once more on
-# SQLite without Redis, as ./run.sh runs. Exit 5 (nothing selected, e.g. ./test.sh tests/identity) is no failure.
-embedded_var="$VAR_DIR/embedded"
-mkdir -p "$embedded_var"
 lane=0
-env -u REDIS_URL EMBEDDED_LANE=1 VAR_DIR="$embedded_var" DATABASE_URL="sqlite:///$embedded_var/platform.sqlite3" \
-  .venv/bin/python manage.py collectstatic --noinput -v0
-env -u REDIS_URL EMBEDDED_LANE=1 VAR_DIR="$embedded_var" DATABASE_URL="sqlite:///$embedded_var/platform.sqlite3" \
-  .venv/bin/python -m pytest -n 2 "$@" || lane=$?  # tests/conftest.py keeps the tests marked embedded
+wait "$embedded_lane" || lane=$?
+echo "--- the embedded lane (SQLite, no Redis) ---"
+cat "$checks/embedded_lane"
+# Exit 5 (nothing selected, e.g. ./test.sh tests/identity) is no failure.
 if [ "$lane" -ne 0 ] && [ "$lane" -ne 5 ]; then
   status=$lane
 fi
