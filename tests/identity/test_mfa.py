@@ -247,3 +247,34 @@ def test_a_sign_in_that_skips_the_password_page_still_owes_the_second_factor(cli
     assert api.status_code == 403 and api.json()["error"]["code"] == "second_factor_required"
     answer = other.post(gated["Location"], {"code": next_code(secret)})
     assert answer["Location"] == "/console/acme/" and other.get("/console/acme/").status_code == 200
+
+
+def test_the_policy_in_the_api_is_read_by_admins_and_changed_with_a_fresh_factor(client, two_tenants, settings):
+    """GET/PATCH /api/v1/mfa-policy: the console page's setting, audited, step-up for a person, strict input;
+    another tenant's admin naming A gets A's 404, and a plain member cannot change it."""
+    a, b = two_tenants
+    url, at_a = "/api/v1/mfa-policy", {"HTTP_X_TENANT": a.slug}
+    password_sign_in(client, a.admin)
+    assert client.get(url, **at_a).json() == {"rule": "off"}
+    enrol_totp(client)  # a fresh factor
+    changed = client.patch(url, {"rule": "admins"}, content_type="application/json", **at_a)
+    assert changed.status_code == 200 and changed.json() == {"rule": "admins"}
+    assert events("mfa.policy_updated", a.admin).get().data == {"before": "off", "after": "admins"}
+    for bad in ({"rule": "sometimes"}, {"rule": "off", "grace_days": 3}):
+        refused = client.patch(url, bad, content_type="application/json", **at_a)
+        assert refused.status_code == 400 and refused.json()["error"]["code"], bad
+    session = client.session
+    session[authn.SECOND_FACTOR_AT_KEY] = int(time.time()) - settings.MFA_STEP_UP_SECONDS - 1
+    session.save()
+    stale = client.patch(url, {"rule": "off"}, content_type="application/json", **at_a)
+    assert stale.status_code == 403 and stale.json()["error"]["code"] == "step_up_required"
+    other = Client()
+    password_sign_in(other, b.admin)
+    assert other.get(url, **at_a).status_code == 404
+    assert other.patch(url, {"rule": "off"}, content_type="application/json", **at_a).status_code == 404
+    member = Client()
+    password_sign_in(member, a.member)
+    assert member.patch(url, {"rule": "off"}, content_type="application/json", **at_a).status_code in (403, 404)
+    from identity.mfa import selectors
+
+    assert selectors.rule_of(a.tenant) == "admins" and selectors.rule_of(b.tenant) == "off"

@@ -99,7 +99,7 @@ CLASSIFICATION = {
     "api:job-list": API_LIST, "api:job-detail": API_OBJECT, "api:job-cancel": API_OBJECT,
     "api:token-revocations": API_LIST, "api:key-rotation-policy": API_LIST, "api:key-rotation-timeline": API_LIST,
     "api:key-rotation-emergency": API_LIST,
-    "api:registration-policy": API_LIST, "api:registration-list": API_LIST, "api:registration-detail": API_OBJECT,
+    "api:registration-policy": API_LIST, "api:mfa-policy": API_LIST, "api:registration-list": API_LIST, "api:registration-detail": API_OBJECT,
     "api:registration-approve": API_OBJECT, "api:registration-reapprove": API_OBJECT,
     "api:registration-reject": API_OBJECT, "api:registration-suspend": API_OBJECT,
     "api:registration-rule-list": API_LIST, "api:registration-rule-detail": API_OBJECT,
