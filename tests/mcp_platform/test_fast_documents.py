@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 
 import pytest
 
 from audit.services import Actor
+from tests.asgi_calls import call_asgi, recorded_front
 from tests.factories import make_resource
 
 pytestmark = pytest.mark.django_db(transaction=True)  # Django's threads and the dispatch's read committed rows
@@ -20,72 +20,22 @@ ACTOR = Actor("test", "", "pytest")
 DOMAIN = "auth.dom.example"
 
 
-async def _call(app, method: str, path: str, headers: dict, scheme: str = "http"):
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-             "scheme": scheme, "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-             "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8000)}
-    sent, asked = [], []
-
-    async def receive():
-        if asked:
-            await asyncio.Event().wait()  # no disconnect: the client waits for the answer
-        asked.append(1)
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message):
-        sent.append(message)
-
-    await app(scope, receive, send)
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    headers = sorted((k.decode().lower(), v.decode()) for k, v in start["headers"] if k.lower() != b"date")
-    return start["status"], headers, body
-
-
 @pytest.fixture
 def asgi(monkeypatch):
     """(answer through the platform's app, answer through Django alone, and who answered the first)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from mcp_platform import asgi as platform_asgi
     from mcp_platform import documents
 
-    threads = ThreadPoolExecutor(max_workers=1)  # its database connection is closed after the test
-    monkeypatch.setattr(documents, "_threads", threads)
-    answered = []
-    django = platform_asgi.django_threads
-
-    async def recording_django(scope, receive, send):
-        answered.append("django")
-        return await django(scope, receive, send)
-
-    monkeypatch.setattr(platform_asgi, "django_threads", recording_django)
+    application, django, answered, cleanup = recorded_front(monkeypatch, documents)
 
     def both(method, path, headers, scheme="http"):
         answered.clear()
-        fast = asyncio.run(_call(platform_asgi.application, method, path, headers, scheme))
+        fast = asyncio.run(call_asgi(application, method, path, headers, scheme=scheme))
         by = answered[0] if answered else "fast"
-        reference = asyncio.run(_call(django, method, path, headers, scheme))
+        reference = asyncio.run(call_asgi(django, method, path, headers, scheme=scheme))
         return fast, reference, by
 
     yield both
-    _close_connections(threads, 1)
-    threads.shutdown()
-    _close_connections(django.executor, platform_asgi.WEB_THREADS)
-
-
-def _close_connections(executor, workers: int):
-    """Closes the database connection of each of the pool's threads (the test database is dropped after)."""
-    from django.db import connections
-
-    barrier = threading.Barrier(workers, timeout=10)
-
-    def close():
-        connections.close_all()
-        barrier.wait()  # each thread takes one task: every one of them closes its own
-    for future in [executor.submit(close) for _ in range(workers)]:
-        future.result()
+    cleanup()
 
 
 @pytest.fixture
@@ -215,7 +165,8 @@ def test_the_security_headers_are_django_middlewares(settings, seconds, subdomai
 def _get(path: str, headers: dict | None = None):
     from mcp_platform import asgi as platform_asgi
 
-    return asyncio.run(_call(platform_asgi.application, "GET", path, {"host": "127.0.0.1:8000", **(headers or {})}))
+    headers = {"host": "127.0.0.1:8000", **(headers or {})}
+    return asyncio.run(call_asgi(platform_asgi.application, "GET", path, headers))
 
 
 def test_a_change_is_served_at_the_next_request(tenants, asgi):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import threading
 from urllib.parse import urlencode
 
 import jwt
@@ -18,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.asgi_calls import call_asgi, recorded_front
 from tests.factories import make_agent, make_client, make_resource
 from tests.oauth.flows import basic
 
@@ -26,77 +26,23 @@ pytestmark = pytest.mark.django_db(transaction=True)  # both paths' threads read
 VOLATILE_CLAIMS = ("jti", "iat", "nbf", "exp")
 
 
-async def _call(app, path: str, headers: dict, body: bytes, chunks: int = 1):
-    headers = {**headers, "content-length": str(len(body))}
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "headers": [(k.lower().encode(), v.encode("latin-1")) for k, v in headers.items()],
-             "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8000)}
-    size = max(1, -(-len(body) // chunks))
-    parts = [body[i:i + size] for i in range(0, len(body), size)] or [b""]
-    messages = [{"type": "http.request", "body": part, "more_body": i < len(parts) - 1}
-                for i, part in enumerate(parts)]
-    sent = []
-
-    async def receive():
-        if not messages:
-            await asyncio.Event().wait()  # no disconnect: the client waits for the answer
-        return messages.pop(0)
-
-    async def send(message):
-        sent.append(message)
-
-    await app(scope, receive, send)
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    headers = sorted((k.decode().lower(), v.decode()) for k, v in start["headers"] if k.lower() != b"date")
-    return start["status"], headers, content
-
-
-def _close_connections(executor, workers: int):
-    """Closes the database connection of each of the pool's threads (the test database is dropped after)."""
-    from django.db import connections
-
-    barrier = threading.Barrier(workers, timeout=10)
-
-    def close():
-        connections.close_all()
-        barrier.wait()  # each thread takes one task: every one of them closes its own
-    for future in [executor.submit(close) for _ in range(workers)]:
-        future.result()
-
-
 @pytest.fixture
 def paths(monkeypatch):
     """call(path, headers, body, via) -> (status, headers, body, who answered); via "platform" (the lean
     path in front, as served) or "django" (Django's handler alone, the reference)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from mcp_platform import asgi as platform_asgi
     from mcp_platform import protocol
 
-    threads = ThreadPoolExecutor(max_workers=1)
-    monkeypatch.setattr(protocol, "_threads", threads)
-    answered = []
-    django = platform_asgi.django_threads
-
-    async def recording_django(scope, receive, send):
-        answered.append("django")
-        return await django(scope, receive, send)
-
-    monkeypatch.setattr(platform_asgi, "django_threads", recording_django)
+    application, django, answered, cleanup = recorded_front(monkeypatch, protocol)
 
     def call(path, headers, body: bytes, via: str = "platform", chunks: int = 1):
         answered.clear()
-        app = platform_asgi.application if via == "platform" else django
-        status, response_headers, content = asyncio.run(_call(app, path, headers, body, chunks))
+        app = application if via == "platform" else django
+        status, response_headers, content = asyncio.run(call_asgi(app, "POST", path, headers, body, chunks=chunks))
         return status, response_headers, content, (answered[0] if answered else "lean") if via == "platform" \
             else "django"
 
     yield call
-    _close_connections(threads, 1)
-    threads.shutdown()
-    _close_connections(django.executor, platform_asgi.WEB_THREADS)
+    cleanup()
 
 
 @pytest.fixture
